@@ -1,0 +1,20 @@
+"""Prefect flows that compose the ``multimodal_fer`` library into batch jobs.
+
+One flow per file: :mod:`flows.process_recording` (one recording) and
+:mod:`flows.process_bucket` (discover → analyse each new recording → load → validate).
+"""
+
+import os
+from pathlib import Path
+
+# Offline, quiet, self-contained defaults (a user's own settings win).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_cache = Path(os.environ.get("MFER_CACHE", Path.home() / ".cache" / "multimodal-fer"))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(_cache / "numba"))
+os.environ.setdefault("MPLCONFIGDIR", str(_cache / "matplotlib"))

@@ -1,0 +1,159 @@
+"""Flow: a bucket of recordings → analysed sessions in DuckDB, with data-quality checks.
+
+discover → hash and plan (skip what this pipeline version already loaded or quarantined) →
+``process_recording`` for each new recording (workers write Parquet) → one loader writes
+DuckDB, one recording per transaction → Great Expectations suites over the warehouse.
+Runs with no Prefect server configured (Prefect starts a temporary local one).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from prefect import flow, task
+
+import flows  # noqa: F401 - environment defaults
+from flows.process_recording import process_recording
+from multimodal_fer import bucket as bucket_lib
+from multimodal_fer import quality, store
+from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
+from multimodal_fer.text.asr import AsrOptions
+
+
+@task(name="discover-recordings", retries=2, retry_delay_seconds=2)
+def discover_recordings(bucket: str) -> dict:
+    """List the bucket and read its manifest; convention breaches are returned, not raised."""
+    recordings, invalid = bucket_lib.discover(bucket)
+    manifest, manifest_error = {}, None
+    try:
+        manifest = bucket_lib.read_manifest(bucket)
+    except bucket_lib.BucketError as exc:
+        manifest_error = str(exc)
+    return {"recordings": recordings, "invalid": invalid, "manifest": manifest, "manifest_error": manifest_error}
+
+
+@task(name="plan-work", retries=2, retry_delay_seconds=2)
+def plan_work(db: str, recordings: list, version: str, retry_quarantined: bool) -> dict:
+    """Hash every recording and decide what to process: new content, or made by another pipeline version."""
+    con = store.connect(db)
+    try:
+        loaded = store.loaded_versions(con)
+        quarantined = store.quarantined_keys(con, version)
+    finally:
+        con.close()
+    todo, skipped = [], []
+    for rec in recordings:
+        sha = bucket_lib.sha256_of(rec.uri)
+        if loaded.get(sha) == version or (not retry_quarantined and (rec.uri, sha) in quarantined):
+            skipped.append((rec, sha))
+        else:
+            todo.append((rec, sha))
+    return {"todo": todo, "skipped": skipped}
+
+
+@task(name="load-warehouse")
+def load_warehouse(db: str, results: list[dict], quarantines: list[dict], run_id: str, version: str) -> dict:
+    """The single writer: load each staged recording in its own transaction, record quarantines."""
+    con = store.connect(db)
+    loaded = 0
+    try:
+        for r in results:
+            if r["status"] != "staged":
+                continue
+            try:
+                store.load_recording(con, Path(r["staged_dir"]), run_id=run_id)
+                loaded += 1
+            except Exception as exc:  # noqa: BLE001
+                quarantines.append({"source_uri": r["recording"]["uri"], "stage": "load",
+                                    "reason": f"could not be loaded: {exc}", "error_type": type(exc).__name__,
+                                    "recording_sha256": r["sha256"], "patient_id": r["recording"]["patient_id"],
+                                    "session_id": r["recording"]["session_id"]})
+        for q in quarantines:
+            store.quarantine(con, pipeline_version=version, run_id=run_id, **q)
+    finally:
+        con.close()
+    return {"loaded": loaded, "quarantined": len(quarantines)}
+
+
+@task(name="validate-warehouse")
+def validate_warehouse(db: str) -> list[str]:
+    """Run every table's data-quality suite over the warehouse; returns the failures."""
+    con = store.connect(db, read_only=True)
+    try:
+        reports = quality.validate_warehouse(con)
+    finally:
+        con.close()
+    failures = [f"{r.table}: {f}" for r in reports for f in r.failures]
+    for r in reports:
+        print(f"data quality {r.table:<18} {r.n_rows:>7} rows  {r.n_expectations:>3} expectations  "
+              f"{'ok' if r.success else 'FAILED: ' + '; '.join(r.failures)}")
+    return failures
+
+
+@task(name="record-run")
+def record_run(db: str, row: dict) -> None:
+    con = store.connect(db)
+    try:
+        store.record_run(con, row)
+    finally:
+        con.close()
+
+
+@flow(name="process-bucket", log_prints=True)
+def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | None = None, sample_fps: float = 5.0,
+                   asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False) -> dict:
+    """Process every new recording of a bucket into the warehouse.
+
+    Parameters
+    ----------
+    bucket : str
+        Folder or fsspec URL laid out as ``<patient_id>/<session_id>.<ext>``.
+    db : str
+        DuckDB file (created if missing).
+    staging : str, optional
+        Where workers write Parquet (default: a temporary folder).
+    sample_fps, asr_model, store_transcripts
+        Pipeline settings (they are part of the pipeline version).
+    retry_quarantined : bool
+        Try again recordings that this pipeline version already quarantined.
+    """
+    run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    started = datetime.now()
+    options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts)
+    version = pipeline_version(options, load_models(options.asr))
+    found = discover_recordings(bucket)
+    quarantines = [{"source_uri": i.uri, "stage": "discover", "reason": i.reason, "error_type": "BucketError"}
+                   for i in found["invalid"]]
+    if found["manifest_error"]:
+        quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
+                            "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
+    plan = plan_work(db, found["recordings"], version, retry_quarantined)
+    print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan['todo'])} to process, "
+          f"{len(plan['skipped'])} already done, {len(found['invalid'])} not following the convention")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mfer-staging-") as tmp:
+        staging_dir = staging or tmp
+        for i, (rec, sha) in enumerate(plan["todo"], start=1):
+            print(f"[{i}/{len(plan['todo'])}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB)")
+            meta = found["manifest"].get((rec.patient_id, rec.session_id), bucket_lib.SessionMeta())
+            result = process_recording(rec, sha, meta, staging_dir, options)
+            if result["status"] == "quarantined":
+                print(f"    quarantined at {result['stage']}: {result['reason']}")
+                quarantines.append({"source_uri": rec.uri, "stage": result["stage"], "reason": result["reason"],
+                                    "error_type": result["error_type"], "recording_sha256": sha,
+                                    "patient_id": rec.patient_id, "session_id": rec.session_id})
+            results.append(result)
+        counts = load_warehouse(db, results, quarantines, run_id, version)
+    failures = validate_warehouse(db)
+    summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
+               "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),
+               "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
+    record_run(db, summary)
+    print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan['skipped'])}; "
+          f"data quality {'ok' if not failures else 'FAILED'}")
+    return {**summary, "quality_failures": failures,
+            "stage_seconds": [r.get("stage_seconds") for r in results if r["status"] == "staged"]}

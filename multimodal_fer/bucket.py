@@ -1,0 +1,216 @@
+"""The recording bucket: ``<bucket>/<patient_id>/<session_id>.<ext>`` plus an optional manifest.
+
+A bucket is a local folder or any fsspec URL (``file://``, ``s3://``, ``memory://`` …).
+Ids are validated so that a key cannot escape the bucket or smuggle odd characters into the
+warehouse. Every recording is identified by the SHA-256 of its bytes.
+
+Manifest (optional): ``<bucket>/manifest.csv`` or ``<bucket>/manifest.json`` with one row per
+session and the columns ``patient_id, session_id`` (required) and ``recorded_at, site,
+trial_arm, clinician_id`` (optional).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".avi", ".m4v")
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg")
+RECORDING_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
+MANIFEST_NAMES = ("manifest.csv", "manifest.json")
+MANIFEST_COLUMNS = ("patient_id", "session_id", "recorded_at", "site", "trial_arm", "clinician_id")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+HASH_CHUNK = 1 << 20  # 1 MiB
+
+
+class BucketError(ValueError):
+    """A key, id or manifest that violates the bucket convention."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    uri: str  # full fsspec URL or local path of the file
+    patient_id: str
+    session_id: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Invalid:
+    uri: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    recorded_at: datetime | None = None
+    site: str | None = None
+    trial_arm: str | None = None
+    clinician_id: str | None = None
+
+
+def validate_id(value: str, what: str) -> str:
+    """Return ``value`` if it is a safe id, else raise :class:`BucketError`.
+
+    Safe ids are 1–128 ASCII letters, digits, ``_``, ``.`` and ``-``, starting with a letter
+    or digit (so no ``..``, no slashes, no hidden files, no odd unicode).
+    """
+    if not isinstance(value, str) or not ID_PATTERN.match(value) or ".." in value:
+        raise BucketError(f"invalid {what} {value!r}: use 1-128 characters from A-Z a-z 0-9 _ . - starting with a letter or digit")
+    return value
+
+
+def _fs(bucket: str):
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(str(bucket))
+    return fs, root.rstrip("/")
+
+
+def _join_uri(bucket: str, fs, path: str) -> str:
+    if "://" in str(bucket):
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        return f"{protocol}://{path}"
+    return path
+
+
+def discover(bucket: str) -> tuple[list[Recording], list[Invalid]]:
+    """List the recordings of a bucket.
+
+    Returns
+    -------
+    recordings : list of Recording
+        Valid ``<patient_id>/<session_id>.<ext>`` keys, sorted by (patient, session).
+    invalid : list of Invalid
+        Recording-like files that break the convention (wrong depth, bad ids, duplicates
+        of a session id with another extension), each with a reason for the quarantine.
+    """
+    fs, root = _fs(bucket)
+    if not fs.exists(root):
+        raise BucketError(f"bucket not found: {bucket}")
+    recordings: list[Recording] = []
+    invalid: list[Invalid] = []
+    seen: dict[tuple[str, str], str] = {}
+    for path, detail in sorted(fs.find(root, detail=True).items()):
+        rel = path[len(root):].lstrip("/")
+        name = rel.rsplit("/", 1)[-1]
+        if rel in MANIFEST_NAMES or name.startswith("."):
+            continue
+        uri = _join_uri(bucket, fs, path)
+        ext = Path(name).suffix.lower()
+        if ext not in RECORDING_EXTENSIONS:
+            invalid.append(Invalid(uri, f"not a recording: extension {ext or '(none)'!r} is not one of {', '.join(RECORDING_EXTENSIONS)}"))
+            continue
+        parts = rel.split("/")
+        if len(parts) != 2:
+            invalid.append(Invalid(uri, f"key {rel!r} does not follow <patient_id>/<session_id>{ext}"))
+            continue
+        try:
+            patient_id = validate_id(parts[0], "patient id")
+            session_id = validate_id(Path(parts[1]).stem, "session id")
+        except BucketError as exc:
+            invalid.append(Invalid(uri, str(exc)))
+            continue
+        key = (patient_id, session_id)
+        if key in seen:
+            invalid.append(Invalid(uri, f"session {patient_id}/{session_id} already has a recording: {seen[key]}"))
+            continue
+        seen[key] = uri
+        recordings.append(Recording(uri, patient_id, session_id, int(detail.get("size") or 0)))
+    return recordings, invalid
+
+
+def sha256_of(uri: str) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory)."""
+    import fsspec
+
+    digest = hashlib.sha256()
+    with fsspec.open(uri, "rb") as fh:
+        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_local(uri: str, dest_dir: Path) -> Path:
+    """A local path for a recording: the file itself if local, else a streamed copy in ``dest_dir``."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    if "file" in protocols or "local" in protocols:
+        return Path(path)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / Path(path).name
+    with fs.open(path, "rb") as src, open(dest, "wb") as dst:
+        for chunk in iter(lambda: src.read(HASH_CHUNK), b""):
+            dst.write(chunk)
+    return dest
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        return datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError as exc:
+        raise BucketError(f"manifest: recorded_at {value!r} is not an ISO date/time") from exc
+
+
+def read_manifest(bucket: str) -> dict[tuple[str, str], SessionMeta]:
+    """Read ``manifest.csv`` / ``manifest.json`` of a bucket ({} when there is none).
+
+    Raises
+    ------
+    BucketError
+        When the manifest is malformed: missing required columns, unknown columns, bad ids,
+        a bad date, or a session listed twice. The message names the row.
+    """
+    import fsspec
+
+    fs, root = _fs(bucket)
+    for name in MANIFEST_NAMES:
+        path = f"{root}/{name}"
+        if not fs.exists(path):
+            continue
+        with fsspec.open(_join_uri(bucket, fs, path), "rb") as fh:
+            raw = fh.read().decode("utf-8-sig")
+        try:
+            if name.endswith(".csv"):
+                rows = list(csv.DictReader(io.StringIO(raw)))
+            else:
+                loaded = json.loads(raw)
+                rows = loaded.get("sessions", loaded) if isinstance(loaded, dict) else loaded
+                if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                    raise BucketError(f"{name}: expected a list of objects (or {{'sessions': [...]}})")
+        except (csv.Error, json.JSONDecodeError) as exc:
+            raise BucketError(f"{name}: cannot be parsed ({exc})") from exc
+        out: dict[tuple[str, str], SessionMeta] = {}
+        for i, row in enumerate(rows, start=1):
+            unknown = set(row) - set(MANIFEST_COLUMNS)
+            if unknown:
+                raise BucketError(f"{name} row {i}: unknown columns {sorted(unknown)}; allowed: {', '.join(MANIFEST_COLUMNS)}")
+            if not row.get("patient_id") or not row.get("session_id"):
+                raise BucketError(f"{name} row {i}: patient_id and session_id are required")
+            key = (validate_id(str(row["patient_id"]), "patient id"), validate_id(str(row["session_id"]), "session id"))
+            if key in out:
+                raise BucketError(f"{name} row {i}: session {key[0]}/{key[1]} is listed twice")
+            clean = {k: (str(v).strip() or None) if v is not None else None for k, v in row.items()}
+            out[key] = SessionMeta(_parse_time(clean.get("recorded_at")), clean.get("site"),
+                                   clean.get("trial_arm"), clean.get("clinician_id"))
+        return out
+    return {}
+
+
+def iter_new(recordings: list[Recording], known: set[str]) -> Iterator[tuple[Recording, str]]:
+    """Yield ``(recording, sha256)`` for recordings whose hash is not in ``known``."""
+    for rec in recordings:
+        sha = sha256_of(rec.uri)
+        if sha not in known:
+            yield rec, sha

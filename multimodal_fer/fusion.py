@@ -1,0 +1,158 @@
+"""Fuse the face, voice and text streams on one clock, downweighting the face while the patient speaks.
+
+For each window ``[k·window_s, (k+1)·window_s)`` every stream gives a probability row over
+:data:`multimodal_fer.labels.EMOTIONS` (or nothing) and a raw weight:
+
+- face: ``face_weight · face_present`` — times ``face_weight_speaking`` while the patient speaks
+  (speech moves the mouth, so the face is a weaker witness then);
+- voice: ``voice_weight · patient speech share of the window`` (patient speech only);
+- text: ``text_weight`` when patient words fall in the window.
+
+Raw weights are normalised to sum to one and written next to the result (``w_face``,
+``w_voice``, ``w_text``), so every fused number is explainable. A window with no face and no
+patient speech has ``signal = 'none'`` and NULL fused values: it is never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from multimodal_fer.labels import EMOTIONS, valence_arousal
+
+WINDOW_S = 1.0  # seconds
+FACE_COLS = [f"p_face_{e}" for e in EMOTIONS]
+VOICE_COLS = [f"p_voice_{e}" for e in EMOTIONS]
+TEXT_COLS = [f"p_text_{e}" for e in EMOTIONS]
+FUSED_COLS = [f"p_fused_{e}" for e in EMOTIONS]
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    window_s: float = WINDOW_S
+    face_weight: float = 1.0
+    voice_weight: float = 1.0
+    text_weight: float = 1.0
+    face_weight_speaking: float = 0.3  # multiplier of the face weight while the patient speaks
+    speaking_min_share: float = 0.25  # patient speech share of a window that counts as speaking
+    include_unknown_speaker: bool = True  # treat speech of unknown speaker (face not visible) as the patient's
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _overlap(a0: np.ndarray, a1: np.ndarray, b0: float, b1: float) -> np.ndarray:
+    return np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0.0, None)
+
+
+def _weighted_rows(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, w0: float, w1: float) -> tuple[np.ndarray | None, float]:
+    """Overlap-weighted mean of probability rows for the interval [w0, w1); returns (row, overlap_s)."""
+    if probs.size == 0:
+        return None, 0.0
+    ov = _overlap(starts, ends, w0, w1)
+    valid = ~np.isnan(probs).any(axis=1)
+    ov = np.where(valid, ov, 0.0)
+    total = float(ov.sum())
+    if total <= 0:
+        return None, 0.0
+    return (ov[:, None] * np.nan_to_num(probs)).sum(axis=0) / total, total
+
+
+def fuse(
+    frames: pd.DataFrame,
+    voice: pd.DataFrame,
+    utterances: pd.DataFrame,
+    speech_segments: list[tuple[float, float]],
+    prosody_windows: pd.DataFrame | None,
+    *,
+    duration_s: float,
+    options: FusionOptions = FusionOptions(),
+) -> pd.DataFrame:
+    """Fuse the streams into one row per window.
+
+    Parameters
+    ----------
+    frames : DataFrame
+        Face rows: ``t_s``, ``face_found``, ``mouth_open`` and :data:`FACE_COLS`.
+    voice : DataFrame
+        Voice-model rows for chunks of *patient* speech: ``start_s``, ``end_s`` and :data:`VOICE_COLS`.
+    utterances : DataFrame
+        ``start_s``, ``end_s``, ``speaker`` and :data:`TEXT_COLS` (NaN rows allowed).
+    speech_segments : list of (start_s, end_s)
+        Voice activity of anyone.
+    prosody_windows : DataFrame or None
+        ``window_start_s``, ``f0_mean_hz``, ``rms_mean_db`` per window (same window_s).
+    duration_s : float
+        Session length; windows cover ``[0, duration_s)``.
+
+    Returns
+    -------
+    DataFrame
+        The columns of the ``emotion_windows`` table except ``recording_sha256``.
+    """
+    w = options.window_s
+    n_windows = int(np.ceil(duration_s / w - 1e-9)) if duration_s > 0 else 0
+    speakers_ok = ("patient", "unknown") if options.include_unknown_speaker else ("patient",)
+    patient_utts = utterances[utterances["speaker"].isin(speakers_ok)] if len(utterances) else utterances
+    seg = np.array(speech_segments, dtype=np.float64).reshape(-1, 2)
+    vs, ve = (voice["start_s"].to_numpy(float), voice["end_s"].to_numpy(float)) if len(voice) else (np.empty(0), np.empty(0))
+    vp = voice[VOICE_COLS].to_numpy(float) if len(voice) else np.empty((0, len(EMOTIONS)))
+    us = patient_utts["start_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
+    ue = patient_utts["end_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
+    up = patient_utts[TEXT_COLS].to_numpy(float) if len(patient_utts) else np.empty((0, len(EMOTIONS)))
+    ft = frames["t_s"].to_numpy(float) if len(frames) else np.empty(0)
+    pros = prosody_windows.set_index("window_start_s") if prosody_windows is not None and len(prosody_windows) else None
+
+    rows = []
+    for k in range(n_windows):
+        w0, w1 = k * w, min((k + 1) * w, duration_s)
+        span = max(w1 - w0, 1e-9)
+        in_win = (ft >= w0) & (ft < w1)
+        win_frames = frames[in_win] if len(frames) else frames
+        n_frames = int(in_win.sum())
+        faces = win_frames[win_frames["face_found"]] if n_frames else win_frames
+        face_present = len(faces) / n_frames if n_frames else 0.0
+        p_face = faces[FACE_COLS].to_numpy(float).mean(axis=0) if len(faces) else None
+        speech_ratio = float(_overlap(seg[:, 0], seg[:, 1], w0, w1).sum() / span) if seg.size else 0.0
+        p_voice, voice_s = _weighted_rows(vs, ve, vp, w0, w1)
+        p_text, _ = _weighted_rows(us, ue, up, w0, w1)
+        patient_share = voice_s / span
+        if not len(voice):  # no voice model rows: fall back on patient utterance times
+            patient_share = float(_overlap(us, ue, w0, w1).sum() / span) if us.size else 0.0
+        speaking = patient_share >= options.speaking_min_share
+
+        raw_face = options.face_weight * face_present * (options.face_weight_speaking if speaking else 1.0) if p_face is not None else 0.0
+        raw_voice = options.voice_weight * min(patient_share, 1.0) if p_voice is not None else 0.0
+        raw_text = options.text_weight if p_text is not None and speaking else 0.0
+        total = raw_face + raw_voice + raw_text
+        row = {
+            "window_start_s": w0,
+            "window_end_s": w1,
+            "face_present": float(face_present),
+            "speech_ratio": float(min(speech_ratio, 1.0)),
+            "patient_speaking": bool(speaking),
+            "mouth_open_mean": float(faces["mouth_open"].mean()) if len(faces) else np.nan,
+            "f0_mean_hz": float(pros.at[w0, "f0_mean_hz"]) if pros is not None and w0 in pros.index else np.nan,
+            "rms_mean_db": float(pros.at[w0, "rms_mean_db"]) if pros is not None and w0 in pros.index else np.nan,
+        }
+        for cols, p in ((FACE_COLS, p_face), (VOICE_COLS, p_voice), (TEXT_COLS, p_text)):
+            row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
+        if total > 0:
+            wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
+            fused = sum(wgt * np.asarray(p) for wgt, p in ((wf, p_face), (wv, p_voice), (wt, p_text)) if wgt > 0)
+            fused = fused / fused.sum()
+            val, aro = valence_arousal(fused)
+            has_face, has_speech = wf > 0, (wv + wt) > 0
+            signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")
+            best = int(np.argmax(fused))
+            row.update(dict(zip(FUSED_COLS, fused)))
+            row.update(w_face=wf, w_voice=wv, w_text=wt, signal=signal, fused_label=EMOTIONS[best],
+                       fused_confidence=float(fused[best]), valence=float(val), arousal=float(aro))
+        else:
+            row.update(dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS))))
+            row.update(w_face=0.0, w_voice=0.0, w_text=0.0, signal="none", fused_label=None,
+                       fused_confidence=np.nan, valence=np.nan, arousal=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)

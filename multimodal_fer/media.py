@@ -1,0 +1,219 @@
+"""Split a recording into sampled video frames and 16 kHz mono audio on one clock (PyAV).
+
+Both streams are read in a streaming fashion: frames are yielded one at a time and only the
+sampled ones are converted to RGB; audio is resampled chunk by chunk and written to a WAV file,
+so memory does not grow with the recording's length. Time zero of the session clock is the
+earliest start time of the container's video and audio streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+SAMPLE_FPS = 5.0  # frames per second sampled for the face stream
+AUDIO_SR = 16000  # Hz, mono
+
+
+class MediaError(ValueError):
+    """A recording that cannot be split (corrupt, empty, no usable stream)."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+    width: int | None
+    height: int | None
+    video_fps: float | None
+    audio_sr: int | None
+    audio_channels: int | None
+    rotation_deg: int
+    origin_s: float  # container time that is 0 on the session clock
+
+
+def _open(path: str | Path):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError("empty file (0 bytes)")
+    try:
+        return av.open(str(path))
+    except Exception as exc:  # PyAV raises several FFmpeg error types
+        raise MediaError(f"not a readable audio/video file ({type(exc).__name__}: {exc})") from exc
+
+
+def _start(stream) -> float:
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Read a recording's header.
+
+    Raises
+    ------
+    MediaError
+        If the file is missing, empty, unreadable, or has neither video nor audio.
+    """
+    with _open(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if video is None and audio is None:
+            raise MediaError("no video and no audio stream")
+        starts = [_start(s) for s in (video, audio) if s is not None]
+        origin = min(starts) if starts else 0.0
+        duration = None
+        if container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            for s in (video, audio):
+                if s is not None and s.duration is not None and s.time_base is not None:
+                    duration = max(duration or 0.0, float(s.duration * s.time_base))
+        rotation = 0
+        if video is not None:
+            try:
+                rotation = int(round(getattr(video.codec_context, "rotation", 0) or 0))
+            except Exception:
+                rotation = 0
+        return MediaInfo(
+            duration_s=float(duration or 0.0),
+            has_video=video is not None,
+            has_audio=audio is not None,
+            width=video.codec_context.width if video is not None else None,
+            height=video.codec_context.height if video is not None else None,
+            video_fps=float(video.average_rate) if video is not None and video.average_rate else None,
+            audio_sr=audio.codec_context.sample_rate if audio is not None else None,
+            audio_channels=audio.codec_context.channels if audio is not None else None,
+            rotation_deg=rotation,
+            origin_s=origin,
+        )
+
+
+def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | None = 1280) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t_s, rgb)`` for frames sampled at ``fps`` on the session clock.
+
+    Every frame must be decoded (inter-frame codecs), but only sampled frames are converted
+    to RGB. A frame is sampled when its time reaches the next sampling instant ``k / fps``.
+
+    Parameters
+    ----------
+    path : str or Path
+    fps : float
+        Sampling rate, frames per second (> 0).
+    max_side : int or None
+        Downscale sampled frames so that their longer side is at most this many pixels.
+
+    Yields
+    ------
+    t_s : float
+        Frame time in seconds on the session clock (monotonic increasing).
+    rgb : np.ndarray, shape (H, W, 3), uint8
+    """
+    if fps <= 0:
+        raise ValueError("fps must be > 0")
+    info = probe(path)
+    if not info.has_video:
+        return
+    step = 1.0 / fps
+    next_t = 0.0
+    last_t = -1.0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                t = float(frame.time) - info.origin_s
+                if t + 1e-6 < next_t or t <= last_t:
+                    continue
+                width, height = frame.width, frame.height
+                if max_side and max(width, height) > max_side:
+                    scale = max_side / max(width, height)
+                    width, height = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
+                rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                if info.rotation_deg % 360:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=(info.rotation_deg % 360) // 90))
+                last_t = max(t, 0.0)
+                yield last_t, rgb
+                next_t = (np.floor(t * fps + 1e-6) + 1) * step
+        except Exception as exc:
+            if type(exc).__module__.startswith("av"):
+                raise MediaError(f"video stream is corrupt after {max(last_t, 0):.1f} s ({type(exc).__name__}: {exc})") from exc
+            raise
+
+
+def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR, chunk_s: float = 30.0) -> float:
+    """Decode, downmix and resample the audio track to a mono 16-bit WAV, streaming.
+
+    The audio is aligned to the session clock: if it starts after time zero it is
+    preceded by silence; if it starts before, the early part is dropped.
+
+    Returns
+    -------
+    float
+        Duration of the written audio, seconds (0.0 when the recording has no audio).
+    """
+    import av
+    import soundfile as sf
+
+    info = probe(path)
+    wav_path = Path(wav_path)
+    if not info.has_audio:
+        return 0.0
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+    written = 0
+    buf: list[np.ndarray] = []
+    buffered = 0
+    with _open(path) as container, sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16") as out:
+        stream = container.streams.audio[0]
+        offset = int(round((_start(stream) - info.origin_s) * sr))  # >0: pad, <0: drop
+        if offset > 0:
+            out.write(np.zeros(offset, dtype=np.float32))
+            written += offset
+        to_drop = max(-offset, 0)
+
+        def flush() -> None:
+            nonlocal buf, buffered, written
+            if buf:
+                data = np.concatenate(buf)
+                out.write(data)
+                written += data.size
+            buf, buffered = [], 0
+
+        try:
+            for frame in container.decode(stream):
+                for rframe in resampler.resample(frame):
+                    data = rframe.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    if to_drop:
+                        cut = min(to_drop, data.size)
+                        data, to_drop = data[cut:], to_drop - cut
+                    buf.append(data)
+                    buffered += data.size
+                    if buffered >= chunk_s * sr:
+                        flush()
+            for rframe in resampler.resample(None):
+                buf.append(rframe.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        except Exception as exc:
+            if type(exc).__module__.startswith("av"):
+                raise MediaError(f"audio stream is corrupt after {written / sr:.1f} s ({type(exc).__name__}: {exc})") from exc
+            raise
+        flush()
+    return written / sr
+
+
+def load_wav(path: str | Path) -> np.ndarray:
+    """Read a mono WAV as float32 in [-1, 1], shape (n,)."""
+    import soundfile as sf
+
+    data, _ = sf.read(str(path), dtype="float32", always_2d=False)
+    return np.asarray(data, dtype=np.float32).reshape(-1)

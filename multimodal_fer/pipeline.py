@@ -1,0 +1,305 @@
+"""Analyse one recording: split → face, voice, transcript → who speaks → fusion → summary → staged Parquet.
+
+Plain Python (no Prefect). Models are loaded once per process (:func:`load_models`) and reused
+across recordings. Every failure is raised as a :class:`StageError` naming the stage and a
+reason a person can read; the flow quarantines the recording and goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from multimodal_fer import __version__, media, quality, store
+from multimodal_fer.bucket import Recording, SessionMeta
+from multimodal_fer.fusion import FACE_COLS, TEXT_COLS, VOICE_COLS, FusionOptions, fuse
+from multimodal_fer.labels import EMOTIONS
+from multimodal_fer.speakers import attribute_segments
+from multimodal_fer.summary import notable_moments, summarize
+from multimodal_fer.text.asr import AsrOptions
+from schemas.tables import PER_RECORDING
+
+VOICE_CHUNK_S = 3.0  # seconds: patient speech is scored by the voice model in chunks of at most this
+VOICE_MIN_CHUNK_S = 0.5  # seconds: shorter leftovers are merged into the previous chunk
+TEXT_CONTEXT_UTTERANCES = 2  # previous utterances given to the text model as context
+
+
+class StageError(RuntimeError):
+    """A recording that cannot be processed; ``stage`` names where, ``str(self)`` says why."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(reason)
+        self.stage = stage
+
+
+@contextlib.contextmanager
+def stage(name: str):
+    """Turn any failure inside a stage into a :class:`StageError` naming the stage."""
+    try:
+        yield
+    except StageError:
+        raise
+    except media.MediaError as exc:
+        raise StageError("split", str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - one bad recording must never stop the batch
+        raise StageError(name, f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    sample_fps: float = media.SAMPLE_FPS
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    fusion: FusionOptions = field(default_factory=FusionOptions)
+    store_transcripts: bool = True
+
+
+@dataclass(frozen=True)
+class Models:
+    face: object
+    voice: object
+    text: object
+    asr: AsrOptions
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {
+            "face": self.face.version,
+            "voice": self.voice.version,
+            "text": self.text.version,
+            "asr": f"{self.asr.backend}:{Path(self.asr.model).name}",
+            "pipeline": __version__,
+        }
+
+
+@functools.lru_cache(maxsize=2)
+def load_models(asr: AsrOptions = AsrOptions()) -> Models:
+    """Load the face, voice and text models once per process (the ASR model loads lazily, cached)."""
+    from multimodal_fer.face.model import FaceModel
+    from multimodal_fer.text.emotion import TextEmotionModel
+    from multimodal_fer.voice.model import VoiceModel
+
+    return Models(FaceModel.load(), VoiceModel.load(), TextEmotionModel.load(), asr)
+
+
+def pipeline_version(options: PipelineOptions, models: Models) -> str:
+    """A short hash of every model version and every setting that changes the rows."""
+    payload = json.dumps({"models": models.versions, "options": asdict(options)}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _frames_table(observations: list, features: list, models: Models) -> pd.DataFrame:
+    """Turn per-frame observations into ``frames`` rows (face model run once on all faces)."""
+    from multimodal_fer.face.features import head_pose, mouth_opening
+
+    rows = []
+    found = [i for i, (_, obs) in enumerate(observations) if obs is not None]
+    probs = models.face.predict_proba(np.stack([features[i] for i in found])) if found else np.empty((0, len(EMOTIONS)))
+    prob_of = dict(zip(found, probs))
+    for i, (t, obs) in enumerate(observations):
+        row = {"t_s": t, "face_found": obs is not None, "n_faces": 0 if obs is None else int(obs.n_faces)}
+        if obs is not None:
+            p = prob_of[i]
+            yaw, pitch, roll = head_pose(obs.points)
+            best = int(np.argmax(p))
+            row.update(dict(zip(FACE_COLS, p)))
+            row.update(face_label=EMOTIONS[best], face_confidence=float(p[best]), mouth_open=float(mouth_opening(obs.points)),
+                       yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll))
+        rows.append(row)
+    cols = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face_confidence", "mouth_open", "yaw_deg", "pitch_deg", "roll_deg"]
+    return pd.DataFrame(rows, columns=cols).astype({"face_found": bool})
+
+
+def run_face(path: Path, *, fps: float, models: Models) -> pd.DataFrame:
+    """Face stream: landmarks on every sampled frame, features, per-frame probabilities."""
+    from multimodal_fer.face.features import landmark_features
+    from multimodal_fer.face.landmarks import FaceTracker
+
+    observations, features = [], []
+    with FaceTracker() as tracker:
+        for t, rgb in media.iter_frames(path, fps=fps):
+            obs = tracker.process(rgb)
+            observations.append((t, obs))
+            features.append(None if obs is None else landmark_features(obs.points))
+    return _frames_table(observations, features, models)
+
+
+def _chunks(segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out = []
+    for s, e in segments:
+        n = max(1, int(np.floor((e - s) / VOICE_CHUNK_S)))
+        edges = np.linspace(s, e, n + 1) if (e - s) > VOICE_CHUNK_S else np.array([s, e])
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b - a >= VOICE_MIN_CHUNK_S or not out:
+                out.append((float(a), float(b)))
+            else:
+                out[-1] = (out[-1][0], float(b))
+    return out
+
+
+def _speaker_of(start: float, end: float, attributions) -> tuple[str, float]:
+    best, best_ov = ("unknown", 0.0), 0.0
+    for a in attributions:
+        ov = min(end, a.end_s) - max(start, a.start_s)
+        if ov > best_ov:
+            best, best_ov = (a.speaker, a.confidence), ov
+    return best
+
+
+def analyze_recording(
+    local_path: Path,
+    *,
+    recording: Recording,
+    sha256: str,
+    meta: SessionMeta,
+    staged_dir: Path,
+    options: PipelineOptions = PipelineOptions(),
+    models: Models | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Analyse one recording and write its rows as Parquet under ``staged_dir``.
+
+    Returns
+    -------
+    dict
+        ``stage_seconds`` per stage and the ``staged_dir``.
+
+    Raises
+    ------
+    StageError
+        For anything that makes the recording unusable (corrupt file, no stream, failed checks).
+    """
+    from multimodal_fer.text.asr import transcribe
+    from multimodal_fer.text.emotion import vader_valence
+    from multimodal_fer.voice.prosody import SR, frame_prosody, window_prosody
+    from multimodal_fer.voice.vad import speech_segments
+
+    say = progress or (lambda msg: None)
+    models = models or load_models(options.asr)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    try:
+        info = media.probe(local_path)
+    except media.MediaError as exc:
+        raise StageError("split", str(exc)) from exc
+    if not info.has_video and not info.has_audio:
+        raise StageError("split", "no video and no audio stream")
+    lap("probe")
+
+    # face stream
+    say(f"{recording.patient_id}/{recording.session_id}: face ({info.duration_s:.1f} s at {options.sample_fps:g} fps)")
+    with stage("face"):
+        frames = run_face(local_path, fps=options.sample_fps, models=models) if info.has_video else run_face_empty()
+    lap("face")
+
+    # audio: voice activity, prosody, transcript
+    with tempfile.TemporaryDirectory(prefix="mfer-") as tmp:
+        wav = Path(tmp) / "audio.wav"
+        with stage("split"):
+            audio_s = media.extract_audio(local_path, wav) if info.has_audio else 0.0
+        audio = media.load_wav(wav) if audio_s > 0 else np.zeros(0, dtype=np.float32)
+    duration = max(info.duration_s, audio.size / SR, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
+    if duration <= 0:
+        raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
+    lap("split_audio")
+    say(f"{recording.patient_id}/{recording.session_id}: voice")
+    with stage("voice"):
+        segments = speech_segments(audio, sr=SR) if audio.size else []
+        prosody = window_prosody(frame_prosody(audio, sr=SR), segments, duration_s=duration, window_s=options.fusion.window_s) if audio.size else None
+    lap("voice_activity_prosody")
+
+    say(f"{recording.patient_id}/{recording.session_id}: transcript")
+    with stage("transcript"):
+        transcript = transcribe(audio, options.asr) if segments else None
+    lap("transcript")
+
+    with stage("voice"):
+        attributions = attribute_segments(frames, segments, has_video=info.has_video)
+        speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
+        patient_chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
+        clips = [audio[int(s * SR):int(e * SR)] for s, e in patient_chunks]
+        vprobs = models.voice.predict_proba(clips) if clips else np.empty((0, len(EMOTIONS)))
+    voice = pd.DataFrame(vprobs, columns=VOICE_COLS)
+    voice.insert(0, "end_s", [e for _, e in patient_chunks])
+    voice.insert(0, "start_s", [s for s, _ in patient_chunks])
+    lap("voice_model")
+
+    utt_rows, word_rows = [], []
+    segs = transcript.segments if transcript is not None else ()
+    texts = [seg.text.strip() for seg in segs]
+    contexts = [" ".join(texts[max(0, i - TEXT_CONTEXT_UTTERANCES):i]) for i in range(len(texts))]
+    with stage("transcript"):
+        tprobs = models.text.predict_proba(texts, contexts) if texts else np.empty((0, len(EMOTIONS)))
+        vader = vader_valence(texts) if texts else np.empty(0)
+    for i, seg in enumerate(segs):
+        speaker, conf = _speaker_of(seg.start_s, seg.end_s, attributions)
+        p = tprobs[i]
+        ok = not np.isnan(p).any()
+        utt_rows.append({
+            "utterance_idx": i, "start_s": max(seg.start_s, 0.0), "end_s": max(seg.end_s, seg.start_s, 0.0),
+            "text": texts[i] if options.store_transcripts else None, "n_words": len(seg.words),
+            "speaker": speaker, "speaker_confidence": conf, "avg_logprob": min(seg.avg_logprob, 0.0),
+            **dict(zip(TEXT_COLS, p)), "text_label": EMOTIONS[int(np.nanargmax(p))] if ok else None,
+            "vader_valence": float(vader[i]),
+        })
+        for w in seg.words:
+            word_rows.append({"utterance_idx": i, "word_idx": len(word_rows), "start_s": max(w.start_s, 0.0),
+                              "end_s": max(w.end_s, w.start_s, 0.0), "word": w.text.strip(),
+                              "probability": float(np.clip(w.probability, 0.0, 1.0))})
+    utterances = pd.DataFrame(utt_rows, columns=["utterance_idx", "start_s", "end_s", "text", "n_words", "speaker",
+                                                 "speaker_confidence", "avg_logprob", *TEXT_COLS, "text_label", "vader_valence"])
+    words = pd.DataFrame(word_rows, columns=["utterance_idx", "word_idx", "start_s", "end_s", "word", "probability"])
+    lap("text_model")
+
+    with stage("fusion"):
+        windows = fuse(frames, voice, utterances, segments, prosody, duration_s=duration, options=options.fusion)
+        summary = summarize(windows, frames, utterances, segments, duration_s=duration)
+        moments = notable_moments(windows, words if options.store_transcripts else words.iloc[0:0])
+    lap("fusion_summary")
+
+    version = pipeline_version(options, models)
+    session = pd.DataFrame([{
+        "patient_id": recording.patient_id, "session_id": recording.session_id, "source_uri": recording.uri,
+        "recorded_at": meta.recorded_at, "site": meta.site, "trial_arm": meta.trial_arm, "clinician_id": meta.clinician_id,
+        "duration_s": duration, "has_video": info.has_video, "has_audio": info.has_audio,
+        "sample_fps": options.sample_fps, "n_frames": len(frames),
+        "language": transcript.language if transcript is not None and segs else None,
+        "pipeline_version": version, "model_versions": store.model_versions_json(models.versions),
+        "processed_at": datetime.now(), "run_id": "staged",
+    }])
+    tables = {"sessions": session, "frames": frames, "emotion_windows": windows, "utterances": utterances,
+              "words": words if options.store_transcripts else words.iloc[0:0],
+              "session_summaries": pd.DataFrame([summary]), "moments": moments}
+    staged_dir = Path(staged_dir)
+    for name in PER_RECORDING:
+        df = tables[name].copy()
+        df.insert(0, "recording_sha256", sha256)
+        report = quality.validate_frame(name, df)
+        if not report.success:
+            raise StageError("validate", f"{name} failed data-quality checks: " + "; ".join(report.failures))
+        with stage("validate"):
+            store.write_staged(staged_dir, name, df)
+    lap("validate_write")
+    return {"staged_dir": str(staged_dir), "stage_seconds": timings, "pipeline_version": version}
+
+
+def run_face_empty() -> pd.DataFrame:
+    """The ``frames`` rows of a recording without video: none."""
+    return _frames_table([], [], None)  # type: ignore[arg-type]

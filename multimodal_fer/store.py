@@ -1,0 +1,196 @@
+"""The DuckDB warehouse: DDL from ``schemas/``, views from ``warehouse/*.sql``, Parquet staging, one loader.
+
+Workers write one Parquet file per table per recording (:func:`write_staged`); a single writer
+(:func:`load_recording`) moves a recording's files into DuckDB in one transaction, replacing
+whatever an earlier version of the same recording had left, so a rerun changes nothing and a
+half-loaded session is never visible.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas import TABLES, arrow_schema, create_table_sql
+from schemas.tables import PER_RECORDING
+
+from multimodal_fer.paths import REPO_DIR
+
+VIEWS_DIR = REPO_DIR / "warehouse"
+
+
+def connect(db_path: str | Path, *, read_only: bool = False):
+    """Open the warehouse (creating tables and views unless read-only)."""
+    import duckdb
+
+    db_path = Path(db_path)
+    if read_only and not db_path.exists():
+        raise FileNotFoundError(f"no warehouse at {db_path}: run `mfer run BUCKET --db {db_path}` first")
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path), read_only=read_only)
+    if not read_only:
+        init_db(con)
+    return con
+
+
+def view_sql() -> dict[str, str]:
+    """``{view name: SELECT …}`` from ``warehouse/v_*.sql`` (one object per file)."""
+    return {p.stem: p.read_text() for p in sorted(VIEWS_DIR.glob("v_*.sql"))}
+
+
+def init_db(con) -> None:
+    """Create every table (``schemas/``) and view (``warehouse/``); idempotent."""
+    for t in TABLES.values():
+        con.execute(create_table_sql(t))
+    pending = view_sql()
+    while pending:  # views may depend on each other: create until no progress
+        progress = False
+        for name, sql in list(pending.items()):
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{sql.strip().rstrip(';')}")
+                del pending[name]
+                progress = True
+            except Exception as exc:  # noqa: BLE001 - a view whose dependency is not there yet
+                last = exc
+        if not progress:
+            raise RuntimeError(f"cannot create views {sorted(pending)}: {last}")
+
+
+def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
+    """Align a DataFrame to a table's schema: same columns, order and types.
+
+    Raises
+    ------
+    ValueError
+        On columns the schema does not know, or a missing non-nullable column.
+    """
+    t = TABLES[table_name]
+    unknown = set(df.columns) - set(t.column_names)
+    if unknown:
+        raise ValueError(f"{table_name}: columns not in the schema: {sorted(unknown)}")
+    data = {}
+    for c in t.columns:
+        if c.name not in df.columns:
+            if not c.nullable:
+                raise ValueError(f"{table_name}: required column {c.name!r} is missing")
+            data[c.name] = [None] * len(df)
+            continue
+        values = df[c.name]
+        if c.type in ("DOUBLE",):
+            values = pd.to_numeric(values, errors="raise").astype("float64")
+            data[c.name] = [None if (v is None or np.isnan(v)) else float(v) for v in values]
+        elif c.type == "TIMESTAMP":
+            data[c.name] = [None if v is None or pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in values]
+        elif c.type in ("INTEGER", "BIGINT"):
+            data[c.name] = [None if v is None or pd.isna(v) else int(v) for v in values]
+        elif c.type == "BOOLEAN":
+            data[c.name] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else bool(v) for v in values]
+        else:
+            data[c.name] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+    return pa.Table.from_pydict(data, schema=arrow_schema(t))
+
+
+def write_staged(staged_dir: Path, table_name: str, df: pd.DataFrame) -> Path:
+    """Write one table's rows of one recording as Parquet (``<staged_dir>/<table>.parquet``)."""
+    staged_dir.mkdir(parents=True, exist_ok=True)
+    path = staged_dir / f"{table_name}.parquet"
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(conform(table_name, df), tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_staged(staged_dir: Path, table_name: str) -> pd.DataFrame:
+    return pq.read_table(staged_dir / f"{table_name}.parquet").to_pandas()
+
+
+def loaded_versions(con) -> dict[str, str]:
+    """``{recording_sha256: pipeline_version}`` of every loaded session."""
+    return dict(con.execute("SELECT recording_sha256, pipeline_version FROM sessions").fetchall())
+
+
+def quarantined_keys(con, pipeline_version: str) -> set[tuple[str, str | None]]:
+    """``(source_uri, recording_sha256)`` already quarantined by this pipeline version."""
+    rows = con.execute("SELECT source_uri, recording_sha256 FROM quarantine WHERE pipeline_version = ?", [pipeline_version]).fetchall()
+    return {(u, s) for u, s in rows}
+
+
+def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
+    """Load one staged recording in one transaction; returns its sha256.
+
+    Rows of the same recording (any version) and of an older recording of the same
+    ``patient_id/session_id`` are replaced; the quarantine entries of the same source are
+    cleared. Either all tables change or none does.
+    """
+    session = read_staged(staged_dir, "sessions")
+    if len(session) != 1:
+        raise ValueError(f"{staged_dir}: sessions.parquet must hold exactly one row, has {len(session)}")
+    s = session.iloc[0]
+    sha, patient, session_id = s["recording_sha256"], s["patient_id"], s["session_id"]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        old = [r[0] for r in con.execute(
+            "SELECT recording_sha256 FROM sessions WHERE recording_sha256 = ? OR (patient_id = ? AND session_id = ?)",
+            [sha, patient, session_id]).fetchall()]
+        for name in PER_RECORDING:
+            for o in set(old) | {sha}:
+                con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [o])
+        for name in PER_RECORDING:
+            path = staged_dir / f"{name}.parquet"
+            if not path.exists():
+                continue
+            cols = ", ".join(f'"{c}"' for c in TABLES[name].column_names)
+            if name == "sessions":
+                con.execute(f"INSERT INTO sessions ({cols}) SELECT * REPLACE (? AS run_id) FROM read_parquet(?)", [run_id, str(path)])
+            else:
+                con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(path)])
+        now = datetime.now()
+        con.execute(
+            """INSERT INTO patients (patient_id, site, trial_arm, first_loaded_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (patient_id) DO UPDATE SET
+                 site = COALESCE(excluded.site, patients.site),
+                 trial_arm = COALESCE(excluded.trial_arm, patients.trial_arm)""",
+            [patient, s.get("site"), s.get("trial_arm"), now])
+        con.execute("DELETE FROM quarantine WHERE source_uri = ?", [s["source_uri"]])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return str(sha)
+
+
+def quarantine(con, *, source_uri: str, stage: str, reason: str, error_type: str, pipeline_version: str,
+               run_id: str, recording_sha256: str | None = None, patient_id: str | None = None,
+               session_id: str | None = None) -> None:
+    """Record a recording that could not be processed (replacing an earlier entry of the same version)."""
+    row = pd.DataFrame([{
+        "source_uri": source_uri, "recording_sha256": recording_sha256, "patient_id": patient_id,
+        "session_id": session_id, "stage": stage, "reason": reason[:2000], "error_type": error_type,
+        "pipeline_version": pipeline_version, "quarantined_at": datetime.now(), "run_id": run_id,
+    }])
+    arrow = conform("quarantine", row)  # validates the row against the schema
+    con.register("_q", arrow)
+    try:
+        con.execute("INSERT OR REPLACE INTO quarantine SELECT * FROM _q")
+    finally:
+        con.unregister("_q")
+
+
+def record_run(con, row: dict) -> None:
+    arrow = conform("runs", pd.DataFrame([row]))
+    con.register("_r", arrow)
+    try:
+        con.execute("INSERT OR REPLACE INTO runs SELECT * FROM _r")
+    finally:
+        con.unregister("_r")
+
+
+def model_versions_json(versions: dict[str, str]) -> str:
+    return json.dumps(versions, sort_keys=True)
