@@ -1,5 +1,6 @@
 """The recording bucket: ``<bucket>/<patient_id>/<session_id>.<ext>`` plus an optional manifest.
 
+Files whose name starts with ``.`` or ``_`` are ignored (notes, temporary uploads).
 A bucket is a local folder or any fsspec URL (``file://``, ``s3://``, ``memory://`` …).
 Ids are validated so that a key cannot escape the bucket or smuggle odd characters into the
 warehouse. Every recording is identified by the SHA-256 of its bytes.
@@ -101,7 +102,7 @@ def discover(bucket: str) -> tuple[list[Recording], list[Invalid]]:
     for path, detail in sorted(fs.find(root, detail=True).items()):
         rel = path[len(root):].lstrip("/")
         name = rel.rsplit("/", 1)[-1]
-        if rel in MANIFEST_NAMES or name.startswith("."):
+        if rel in MANIFEST_NAMES or name.startswith((".", "_")):
             continue
         uri = _join_uri(bucket, fs, path)
         ext = Path(name).suffix.lower()

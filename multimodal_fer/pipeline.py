@@ -291,11 +291,13 @@ def analyze_recording(
     for name in PER_RECORDING:
         df = tables[name].copy()
         df.insert(0, "recording_sha256", sha256)
-        report = quality.validate_frame(name, df)
+        with stage("validate"):
+            rows = store.conform(name, df)
+            report = quality.validate_frame(name, rows.to_pandas())
         if not report.success:
             raise StageError("validate", f"{name} failed data-quality checks: " + "; ".join(report.failures))
         with stage("validate"):
-            store.write_staged(staged_dir, name, df)
+            store.write_staged(staged_dir, name, rows)
     lap("validate_write")
     return {"staged_dir": str(staged_dir), "stage_seconds": timings, "pipeline_version": version}
 

@@ -69,7 +69,7 @@ def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
     Raises
     ------
     ValueError
-        On columns the schema does not know, or a missing non-nullable column.
+        On columns the schema does not know, or a missing non-nullable column (in a non-empty frame).
     """
     t = TABLES[table_name]
     unknown = set(df.columns) - set(t.column_names)
@@ -78,7 +78,7 @@ def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
     data = {}
     for c in t.columns:
         if c.name not in df.columns:
-            if not c.nullable:
+            if not c.nullable and len(df):
                 raise ValueError(f"{table_name}: required column {c.name!r} is missing")
             data[c.name] = [None] * len(df)
             continue
@@ -97,12 +97,12 @@ def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pydict(data, schema=arrow_schema(t))
 
 
-def write_staged(staged_dir: Path, table_name: str, df: pd.DataFrame) -> Path:
+def write_staged(staged_dir: Path, table_name: str, rows: pd.DataFrame | pa.Table) -> Path:
     """Write one table's rows of one recording as Parquet (``<staged_dir>/<table>.parquet``)."""
     staged_dir.mkdir(parents=True, exist_ok=True)
     path = staged_dir / f"{table_name}.parquet"
     tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(conform(table_name, df), tmp)
+    pq.write_table(rows if isinstance(rows, pa.Table) else conform(table_name, rows), tmp)
     tmp.replace(path)
     return path
 

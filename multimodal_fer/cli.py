@@ -1,0 +1,176 @@
+"""``mfer``: run the bucket flow, query the warehouse, check its state, build the demo.
+
+    mfer run BUCKET [--db warehouse.duckdb]     process new recordings of a bucket
+    mfer sql "SELECT ..." [--db ...]            query the warehouse (read-only)
+    mfer status [--db ...]                      sessions, runs, quarantine, data quality
+    mfer validate [--db ...]                    run the data-quality suites (exit 1 on failure)
+    mfer demo [--dir demo]                      synthetic demo bucket → flow → longitudinal rows
+    mfer ddl                                    the warehouse DDL generated from schemas/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DB = "warehouse.duckdb"
+DISCLAIMER = ("multimodal-fer measures expressed emotion (what a face, a voice and words show), "
+              "not a person's inner state.")
+
+
+def _print_df(df, *, max_rows: int = 40) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", max_rows, "display.max_columns", 30, "display.width", 200,
+                           "display.max_colwidth", 60):
+        print(df.to_string(index=False, max_rows=max_rows) if len(df) else "(no rows)")
+
+
+def cmd_run(args) -> int:
+    from flows.process_bucket import process_bucket
+
+    result = process_bucket(bucket=args.bucket, db=args.db, staging=args.staging, sample_fps=args.fps,
+                            asr_model=args.asr_model, store_transcripts=not args.no_transcripts,
+                            retry_quarantined=args.retry_quarantined)
+    return 1 if result["quality_failures"] else 0
+
+
+def cmd_sql(args) -> int:
+    from multimodal_fer import store
+
+    con = store.connect(args.db, read_only=True)
+    try:
+        _print_df(con.sql(args.query).df(), max_rows=args.max_rows)
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_status(args) -> int:
+    from multimodal_fer import store
+    from schemas import TABLES
+
+    con = store.connect(args.db, read_only=True)
+    try:
+        print(f"warehouse {args.db}")
+        for name in TABLES:
+            print(f"  {name:<18} {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]:>8} rows")
+        print("\nlast runs:")
+        _print_df(con.sql("SELECT run_id, started_at, n_discovered, n_skipped, n_loaded, n_quarantined "
+                          "FROM runs ORDER BY started_at DESC LIMIT 5").df())
+        print("\nquarantine:")
+        _print_df(con.sql("SELECT source_uri, stage, reason FROM v_quarantine LIMIT 20").df())
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from multimodal_fer import quality, store
+
+    con = store.connect(args.db, read_only=True)
+    try:
+        reports = quality.validate_warehouse(con)
+    finally:
+        con.close()
+    for r in reports:
+        print(f"{r.table:<18} {r.n_rows:>8} rows {r.n_expectations:>4} expectations  {'ok' if r.success else 'FAILED'}")
+        for f in r.failures:
+            print(f"    - {f}")
+    return 0 if all(r.success for r in reports) else 1
+
+
+def cmd_demo(args) -> int:
+    from multimodal_fer.demo import make_demo_bucket
+
+    print("Building the SYNTHETIC demo bucket (public-domain portraits + espeak-ng speech; no real patients).")
+    bucket = make_demo_bucket(Path(args.dir) / "bucket")
+    db = Path(args.dir) / "warehouse.duckdb"
+    args_run = argparse.Namespace(bucket=str(bucket), db=str(db), staging=None, fps=args.fps, asr_model=args.asr_model,
+                                  no_transcripts=False, retry_quarantined=False)
+    rc = cmd_run(args_run)
+    from multimodal_fer import store
+
+    con = store.connect(db, read_only=True)
+    try:
+        print("\nPer-session summary (v_session_summary):")
+        _print_df(con.sql("SELECT patient_id, session_id, recorded_at, dominant_emotion, valence_mean, arousal_mean, "
+                          "speaking_time_s, face_coverage FROM v_session_summary").df())
+        print("\nLongitudinal view (v_patient_longitudinal):")
+        _print_df(con.sql("SELECT patient_id, session_index, session_id, dominant_emotion, valence_mean, "
+                          "baseline_valence, valence_change, speaking_share FROM v_patient_longitudinal").df())
+        print("\nNotable moments:")
+        _print_df(con.sql("SELECT s.patient_id, s.session_id, m.kind, round(m.start_s, 1) AS start_s, "
+                          "round(m.valence, 2) AS valence, m.label, m.words FROM moments m JOIN sessions s USING "
+                          "(recording_sha256) WHERE m.rank = 1 ORDER BY 1, 2, 3").df())
+    finally:
+        con.close()
+    print(f"\n{DISCLAIMER}\nQuery it yourself: mfer sql \"select * from v_patient_longitudinal\" --db {db}")
+    return rc
+
+
+def cmd_ddl(args) -> int:
+    from schemas.ddl import all_ddl
+
+    print(all_ddl())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mfer", description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def db_arg(sp):
+        sp.add_argument("--db", default=os.environ.get("MFER_DB", DEFAULT_DB), help="DuckDB file (default %(default)s)")
+
+    def pipeline_args(sp):
+        sp.add_argument("--fps", type=float, default=5.0, help="face frames sampled per second (default 5)")
+        sp.add_argument("--asr-model", default="base", help="base (default), tiny.en, or a model path")
+
+    r = sub.add_parser("run", help="process the new recordings of a bucket into the warehouse")
+    r.add_argument("bucket", help="folder or fsspec URL: <bucket>/<patient_id>/<session_id>.<ext>")
+    db_arg(r)
+    pipeline_args(r)
+    r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
+    r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
+    r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
+    s.add_argument("query")
+    db_arg(s)
+    s.add_argument("--max-rows", type=int, default=40)
+    s.set_defaults(func=cmd_sql)
+
+    st = sub.add_parser("status", help="tables, last runs and quarantine")
+    db_arg(st)
+    st.set_defaults(func=cmd_status)
+
+    v = sub.add_parser("validate", help="run the data-quality suites over the warehouse")
+    db_arg(v)
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("demo", help="build the synthetic demo bucket, process it, print rows")
+    d.add_argument("--dir", default="demo", help="where to put the bucket and warehouse (default %(default)s)")
+    pipeline_args(d)
+    d.set_defaults(func=cmd_demo)
+
+    ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
+    ddl.set_defaults(func=cmd_ddl)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FileNotFoundError as exc:
+        print(f"mfer: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from schemas.ddl import tables_markdown
+
+print(tables_markdown(), end="")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up everything multimodal-fer needs, offline-safe and idempotent:
+#   - Debian's espeak-ng (the synthetic demo's voices), when running as root and missing;
+#   - a virtual environment in .venv/ with the exact versions of requirements.lock;
+#   - the project itself, editable.
+# Re-running is cheap: the venv is rebuilt only when requirements.lock or pyproject.toml change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+  echo "setup: Python 3.11 is required (found $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing espeak-ng (apt-get) for the demo's synthetic speech"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
+  else
+    echo "setup: warning: espeak-ng is missing; the demo needs it (sudo apt-get install espeak-ng)" >&2
+  fi
+fi
+
+stamp=".venv/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: creating .venv from requirements.lock (first time: about 3 minutes)"
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q "setuptools==84.2.1" "wheel==0.45.1"
+  .venv/bin/python -m pip install -q -r requirements.lock
+  # openai-whisper: an optional ASR backend for users with .pt checkpoints. --no-deps because its
+  # Linux dependency triton (1 GB) is unused on CPU; its real dependencies are in requirements.lock.
+  .venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,72 @@
+"""Shared fixtures: generated media (PyAV), the shared data folder, environment for offline runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+from multimodal_fer.paths import SHARED_DATA  # noqa: E402
+
+
+def needs_shared(*parts: str) -> Path:
+    """Path under ../shared/data, or skip the test cleanly when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 64, tone_hz: float | None = 440.0,
+                video: bool = True, audio_sr: int = 44100, channels: int = 1, image: np.ndarray | None = None) -> Path:
+    """Write a small MP4: frames whose red channel encodes the frame index, and a sine tone."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        vs = None
+        if video:
+            vs = c.add_stream("libx264", rate=fps)
+            vs.width = vs.height = size if image is None else image.shape[0]
+            vs.pix_fmt = "yuv420p"
+        as_ = None
+        if tone_hz is not None:
+            as_ = c.add_stream("aac", rate=audio_sr)
+            as_.layout = "mono" if channels == 1 else "stereo"
+        if vs is not None:
+            for i in range(int(seconds * fps)):
+                frame = np.zeros((vs.height, vs.width, 3), np.uint8) if image is None else image.copy()
+                if image is None:
+                    frame[..., 0] = (i * 5) % 256
+                for p in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    c.mux(p)
+            for p in vs.encode():
+                c.mux(p)
+        if as_ is not None:
+            t = np.arange(int(seconds * audio_sr)) / audio_sr
+            tone = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            n = 1024
+            for s in range(0, tone.size, n):
+                chunk = np.tile(tone[s:s + n], (channels, 1)) if channels > 1 else tone[s:s + n].reshape(1, -1)
+                fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.reshape(1, -1)) if channels == 1 else
+                                                np.ascontiguousarray(chunk.T.reshape(1, -1)), format="flt",
+                                                layout="mono" if channels == 1 else "stereo")
+                fr.sample_rate = audio_sr
+                fr.pts = s
+                for p in as_.encode(fr):
+                    c.mux(p)
+            for p in as_.encode():
+                c.mux(p)
+    return path
+
+
+@pytest.fixture
+def tiny_video(tmp_path) -> Path:
+    return write_video(tmp_path / "tiny.mp4")

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from multimodal_fer import media
+from tests.conftest import write_video
+
+
+def test_frames_are_sampled_on_the_session_clock(tiny_video):
+    frames = list(media.iter_frames(tiny_video, fps=5.0))
+    times = np.array([t for t, _ in frames])
+    assert 9 <= len(frames) <= 11  # 2 s at 5 fps
+    assert np.all(np.diff(times) > 0)
+    assert np.allclose(np.diff(times), 0.2, atol=0.051)
+    assert times[0] < 0.11
+    assert frames[0][1].dtype == np.uint8 and frames[0][1].shape == (64, 64, 3)
+    # frames are the right ones: red channel encodes the source frame index (10 fps source)
+    reds = np.array([f[..., 0].mean() for _, f in frames])
+    assert np.all(np.diff(reds) > 0)
+
+
+def test_sampling_rate_is_configurable(tiny_video):
+    assert len(list(media.iter_frames(tiny_video, fps=2.0))) in (4, 5)
+    with pytest.raises(ValueError):
+        list(media.iter_frames(tiny_video, fps=0))
+
+
+def test_audio_is_16k_mono_with_the_tone_kept(tiny_video, tmp_path):
+    wav = tmp_path / "a.wav"
+    seconds = media.extract_audio(tiny_video, wav)
+    audio = media.load_wav(wav)
+    assert abs(seconds - 2.0) < 0.1
+    assert audio.ndim == 1 and audio.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(audio[4000:20000]))
+    peak_hz = np.argmax(spectrum) * media.AUDIO_SR / 16000
+    assert abs(peak_hz - 440) < 5
+
+
+def test_stereo_48k_is_downmixed_and_resampled(tmp_path):
+    path = write_video(tmp_path / "s.mp4", audio_sr=48000, channels=2, tone_hz=300)
+    seconds = media.extract_audio(path, tmp_path / "a.wav")
+    audio = media.load_wav(tmp_path / "a.wav")
+    assert abs(seconds - 2.0) < 0.1 and abs(audio.size / 16000 - seconds) < 1e-6
+    assert abs(np.argmax(np.abs(np.fft.rfft(audio[:16000]))) - 300) < 5
+
+
+def test_audio_only_and_video_only(tmp_path):
+    audio_only = write_video(tmp_path / "a.mp4", video=False)
+    info = media.probe(audio_only)
+    assert info.has_audio and not info.has_video
+    assert list(media.iter_frames(audio_only)) == []
+    video_only = write_video(tmp_path / "v.mp4", tone_hz=None)
+    assert not media.probe(video_only).has_audio
+    assert media.extract_audio(video_only, tmp_path / "x.wav") == 0.0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"this is not a video at all" * 10, "not a readable"),
+])
+def test_bad_files_raise_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(media.MediaError, match=message):
+        media.probe(path)
+
+
+def test_truncated_file_fails_clearly_or_yields_what_is_there(tiny_video, tmp_path):
+    data = tiny_video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        frames = list(media.iter_frames(cut))
+    except media.MediaError as exc:
+        assert str(exc)
+    else:
+        assert len(frames) < 11

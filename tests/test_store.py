@@ -1,0 +1,99 @@
+"""The loader: idempotent, one transaction per recording, replacement of re-recorded sessions."""
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multimodal_fer import quality, store
+from multimodal_fer.fusion import FACE_COLS, fuse
+from multimodal_fer.summary import notable_moments, summarize
+from schemas.tables import PER_RECORDING
+
+
+def stage(tmp_path, sha, patient="P1", session="S1", seconds=4.0):
+    frames = pd.DataFrame({"t_s": np.arange(0, seconds, 0.2), "face_found": True, "n_faces": 1, "mouth_open": 0.05})
+    for c in FACE_COLS:
+        frames[c] = 1 / 7
+    empty_voice = pd.DataFrame(columns=["start_s", "end_s"] + [c.replace("face", "voice") for c in FACE_COLS])
+    utts = pd.DataFrame(columns=["start_s", "end_s", "speaker", "n_words"] + [c.replace("face", "text") for c in FACE_COLS])
+    windows = fuse(frames, empty_voice, utts, [], None, duration_s=seconds)
+    tables = {
+        "sessions": pd.DataFrame([{"patient_id": patient, "session_id": session, "source_uri": f"/b/{patient}/{session}.mp4",
+                                   "duration_s": seconds, "has_video": True, "has_audio": False, "sample_fps": 5.0,
+                                   "n_frames": len(frames), "pipeline_version": "v1", "model_versions": "{}",
+                                   "processed_at": datetime.now(), "run_id": "staged"}]),
+        "frames": frames, "emotion_windows": windows,
+        "utterances": utts.drop(columns=[]).iloc[0:0], "words": pd.DataFrame(),
+        "session_summaries": pd.DataFrame([summarize(windows, frames, utts, [], duration_s=seconds)]),
+        "moments": notable_moments(windows, pd.DataFrame()),
+    }
+    out = tmp_path / sha
+    for name in PER_RECORDING:
+        df = tables[name].copy()
+        df["recording_sha256"] = sha
+        rows = store.conform(name, df)
+        assert quality.validate_frame(name, rows.to_pandas()).success, name
+        store.write_staged(out, name, rows)
+    return out
+
+
+def counts(con):
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("sessions", "frames", "emotion_windows", "patients")}
+
+
+def test_load_is_idempotent(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    staged = stage(tmp_path, "a" * 64)
+    store.load_recording(con, staged, run_id="r1")
+    first = counts(con)
+    store.load_recording(con, staged, run_id="r2")
+    assert counts(con) == first == {"sessions": 1, "frames": 20, "emotion_windows": 4, "patients": 1}
+    assert con.execute("SELECT run_id FROM sessions").fetchone()[0] == "r2"
+
+
+def test_new_content_for_the_same_session_replaces_it(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    store.load_recording(con, stage(tmp_path, "a" * 64), run_id="r1")
+    store.load_recording(con, stage(tmp_path, "b" * 64, seconds=6.0), run_id="r2")
+    store.load_recording(con, stage(tmp_path, "c" * 64, session="S2"), run_id="r2")
+    rows = con.execute("SELECT session_id, recording_sha256 FROM sessions ORDER BY 1").fetchall()
+    assert rows == [("S1", "b" * 64), ("S2", "c" * 64)]
+    assert con.execute("SELECT count(*) FROM frames WHERE recording_sha256 = ?", ["a" * 64]).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM emotion_windows").fetchone()[0] == 6 + 4
+
+
+def test_a_failing_load_leaves_nothing_half_loaded(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    staged = stage(tmp_path, "d" * 64)
+    (staged / "moments.parquet").write_bytes(b"corrupt")  # the last table to load fails
+    with pytest.raises(Exception):
+        store.load_recording(con, staged, run_id="r1")
+    assert counts(con) == {"sessions": 0, "frames": 0, "emotion_windows": 0, "patients": 0}
+
+
+def test_conform_rejects_unknown_and_missing_columns():
+    with pytest.raises(ValueError, match="not in the schema"):
+        store.conform("runs", pd.DataFrame({"nope": [1]}))
+    with pytest.raises(ValueError, match="required column"):
+        store.conform("quarantine", pd.DataFrame({"source_uri": ["x"]}))
+
+
+def test_quarantine_is_recorded_once_per_version(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    for _ in range(2):
+        store.quarantine(con, source_uri="/b/P1/S1.mp4", stage="split", reason="empty file (0 bytes)",
+                         error_type="MediaError", pipeline_version="v1", run_id="r", recording_sha256="e" * 64)
+    assert con.execute("SELECT count(*) FROM v_quarantine").fetchone()[0] == 1
+    assert store.quarantined_keys(con, "v1") == {("/b/P1/S1.mp4", "e" * 64)}
+    assert store.quarantined_keys(con, "v2") == set()
+
+
+def test_read_only_connection_cannot_write(tmp_path):
+    store.connect(tmp_path / "w.duckdb").close()
+    con = store.connect(tmp_path / "w.duckdb", read_only=True)
+    with pytest.raises(Exception):
+        con.execute("DELETE FROM sessions")
+    with pytest.raises(FileNotFoundError):
+        store.connect(tmp_path / "missing.duckdb", read_only=True)
