@@ -1,0 +1,194 @@
+"""Voice stream: VAD, prosody, pauses and the emotion model's interface."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(__import__("pathlib").Path(__file__).resolve()
+                                              .parents[1] / ".cache" / "numba"))
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multimodal_fer.labels import EMOTIONS
+from multimodal_fer.paths import SHARED_DATA, VOICE_ARTEFACTS
+from multimodal_fer.voice import (
+    HOP_S,
+    PROSODY_WINDOW_COLUMNS,
+    SR,
+    VoiceModel,
+    frame_prosody,
+    pause_stats,
+    speech_segments,
+    window_prosody,
+)
+from multimodal_fer.voice.model import ARTEFACT_FILE, RAVDESS_CLASSES, fold_to_canonical
+
+RAVDESS = SHARED_DATA / "speech" / "ravdess"
+
+
+def _tone(freq_hz: float, duration_s: float) -> np.ndarray:
+    import librosa
+
+    return (0.5 * librosa.tone(freq_hz, sr=SR, duration=duration_s)).astype(np.float32)
+
+
+# ------------------------------------------------------------------ prosody
+
+
+def test_tone_gives_its_pitch_and_is_voiced():
+    frames = frame_prosody(_tone(220.0, 1.0))
+    assert list(frames.columns) == ["t_s", "f0_hz", "voiced_prob", "rms_db"]
+    assert len(frames) == SR // int(HOP_S * SR) + 1
+    assert np.allclose(np.diff(frames["t_s"]), HOP_S)
+    voiced = frames["f0_hz"].notna()
+    assert voiced.mean() > 0.9
+    assert np.nanmedian(frames["f0_hz"]) == pytest.approx(220.0, rel=0.03)
+    assert frames.loc[voiced, "voiced_prob"].median() > 0.9
+    # 0.5 * sine: rms = 0.5 / sqrt(2) -> -9 dBFS
+    assert frames["rms_db"].median() == pytest.approx(-9.03, abs=0.5)
+
+
+def test_low_voice_pitch_tracked():
+    frames = frame_prosody(_tone(95.0, 0.8))
+    assert np.nanmedian(frames["f0_hz"]) == pytest.approx(95.0, rel=0.03)
+
+
+def test_silence_is_unvoiced_and_has_no_speech():
+    silence = np.zeros(2 * SR, dtype=np.float32)
+    frames = frame_prosody(silence)
+    assert len(frames) == 2 * SR // 160 + 1
+    assert frames["f0_hz"].notna().sum() == 0
+    assert (frames["voiced_prob"] == 0).all()
+    assert speech_segments(silence) == []
+    assert speech_segments(np.zeros(0, dtype=np.float32)) == []
+    assert len(frame_prosody(np.zeros(0, dtype=np.float32))) == 0
+
+
+def test_white_noise_is_mostly_unvoiced():
+    noise = np.random.default_rng(0).normal(0, 0.1, SR).astype(np.float32)
+    assert frame_prosody(noise)["f0_hz"].notna().mean() < 0.1
+
+
+def test_pause_stats_finds_known_pause():
+    segs = [(0.5, 2.0), (2.8, 4.0), (4.1, 5.0), (6.5, 7.0)]  # gaps 0.8, 0.1 (no pause), 1.5
+    stats = pause_stats(segs, duration_s=8.0)
+    assert stats["pause_count"] == 2
+    assert stats["pause_max_s"] == pytest.approx(1.5)
+    assert stats["pause_mean_s"] == pytest.approx((0.8 + 1.5) / 2)
+    assert stats["speech_s"] == pytest.approx(1.5 + 1.2 + 0.9 + 0.5)
+    assert stats["speaking_ratio"] == pytest.approx(4.1 / 8.0)
+    empty = pause_stats([], duration_s=3.0)
+    assert empty["pause_count"] == 0 and empty["speech_s"] == 0.0 and empty["speaking_ratio"] == 0
+
+
+def test_window_prosody_covers_duration():
+    duration_s = 3.5
+    audio = np.concatenate([_tone(200.0, 2.0), np.zeros(int(1.5 * SR), dtype=np.float32)])
+    frames = frame_prosody(audio)
+    windows = window_prosody(frames, [(0.0, 2.0)], duration_s=duration_s, window_s=1.0)
+    assert tuple(windows.columns) == PROSODY_WINDOW_COLUMNS
+    assert len(windows) == 4  # [0,1) [1,2) [2,3) [3,3.5)
+    starts = windows["window_start_s"].to_numpy()
+    assert starts[0] == 0.0 and np.all(np.diff(starts) > 0)
+    assert starts[-1] < duration_s <= starts[-1] + 1.0
+    assert windows["speech_ratio"].tolist() == pytest.approx([1.0, 1.0, 0.0, 0.0])
+    assert windows["f0_mean_hz"].iloc[0] == pytest.approx(200.0, rel=0.03)
+    assert windows["f0_std_hz"].iloc[0] < 5.0
+    # the frame centred at 2.0 s still hears the tone's end; the rest of the window is silent
+    assert windows["voiced_ratio"].iloc[2] < 0.05
+    assert np.isnan(windows["f0_mean_hz"].iloc[3]) and np.isnan(windows["f0_std_hz"].iloc[3])
+    assert windows["voiced_ratio"].iloc[0] > 0.9 and windows["voiced_ratio"].iloc[3] == 0.0
+    assert windows["rms_mean_db"].iloc[0] > windows["rms_mean_db"].iloc[3] + 30
+    half = window_prosody(frames, [], duration_s=duration_s, window_s=0.5)
+    assert len(half) == 7 and (half["speech_ratio"] == 0).all()
+    assert len(window_prosody(frames.iloc[:0], [], duration_s=0.0)) == 0
+
+
+# ------------------------------------------------------------------ VAD on real speech
+
+
+@pytest.mark.shared_data
+def test_vad_finds_speech_before_appended_silence():
+    if not (RAVDESS / "labels.csv").exists():
+        pytest.skip(f"shared data absent: {RAVDESS}")
+    import soundfile as sf
+
+    audio, sr = sf.read(RAVDESS / "Actor_01" / "03-01-01-01-01-01-01.flac", dtype="float32")
+    assert sr == SR
+    speech_end_s = len(audio) / SR
+    padded = np.concatenate([audio, np.zeros(int(1.5 * SR), dtype=np.float32)])
+    segments = speech_segments(padded)
+    assert segments, "no speech found in a RAVDESS clip"
+    assert all(e > s for s, e in segments)
+    assert all(a[1] <= b[0] for a, b in zip(segments[:-1], segments[1:]))
+    # the clip's own trailing silence counts as silence: speech ends before the clip does
+    assert segments[-1][1] <= speech_end_s + 0.3
+    assert segments[0][0] < segments[-1][1] - 0.8  # a sentence, not a blip
+    stats = pause_stats(segments, duration_s=len(padded) / SR)
+    assert 0 < stats["speaking_ratio"] < 1
+
+
+# ------------------------------------------------------------------ model
+
+
+@pytest.fixture(scope="module")
+def model() -> VoiceModel:
+    if not (VOICE_ARTEFACTS / ARTEFACT_FILE).exists():
+        pytest.fail("committed voice artefact missing: run python -m multimodal_fer.voice.train")
+    return VoiceModel.load()
+
+
+def test_model_version_names_artefact(model):
+    assert model.version.startswith("voice-prosody-0.1.0+")
+    assert len(model.version.split("+")[1]) == 8
+
+
+def test_predict_proba_shapes_and_sums(model):
+    rng = np.random.default_rng(1)
+    clips = [_tone(180.0, 1.2), rng.normal(0, 0.05, SR).astype(np.float32),
+             np.zeros(int(0.1 * SR), dtype=np.float32), _tone(300.0, 0.1)]
+    proba = model.predict_proba(clips)
+    assert proba.shape == (4, len(EMOTIONS))
+    assert np.all(proba >= 0) and np.allclose(proba.sum(axis=1), 1.0)
+    proba8 = model.predict_proba_8(clips)
+    assert proba8.shape == (4, len(RAVDESS_CLASSES))
+    assert np.allclose(proba8.sum(axis=1), 1.0)
+    # calm is folded into neutral, every other class maps one-to-one
+    assert np.allclose(proba[:, EMOTIONS.index("neutral")], proba8[:, 0] + proba8[:, 1])
+    assert np.allclose(proba[:, EMOTIONS.index("angry")], proba8[:, RAVDESS_CLASSES.index("angry")])
+    assert model.predict_proba([]).shape == (0, len(EMOTIONS))
+    assert model.predict_proba_8([]).shape == (0, len(RAVDESS_CLASSES))
+
+
+def test_predict_is_deterministic_and_speaker_norm_needs_enough_clips(model):
+    clips = [_tone(150.0 + 10 * i, 0.6) for i in range(3)]
+    a = model.predict_proba(clips)
+    assert np.array_equal(a, model.predict_proba(clips))
+    # too few clips for per-speaker normalisation: falls back to the global head
+    assert np.allclose(model.predict_proba(clips, speaker_norm=True), a)
+
+
+def test_fold_to_canonical():
+    p8 = np.eye(len(RAVDESS_CLASSES))
+    p7 = fold_to_canonical(p8)
+    assert p7.shape == (8, 7)
+    assert p7[RAVDESS_CLASSES.index("calm"), EMOTIONS.index("neutral")] == 1.0
+    assert p7[RAVDESS_CLASSES.index("disgust"), EMOTIONS.index("disgusted")] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_model_beats_chance_on_real_clips(model):
+    if not (RAVDESS / "labels.csv").exists():
+        pytest.skip(f"shared data absent: {RAVDESS}")
+    import soundfile as sf
+
+    labels = pd.read_csv(RAVDESS / "labels.csv")
+    sample = labels[labels["intensity"] == "strong"].groupby("emotion").head(4)
+    clips = [sf.read(RAVDESS / p, dtype="float32")[0] for p in sample["path"]]
+    pred = model.predict_proba_8(clips).argmax(axis=1)
+    truth = [RAVDESS_CLASSES.index(e) for e in sample["emotion"]]
+    # training data (seen actors): a sanity check of the pipeline, not an evaluation
+    assert np.mean(pred == np.array(truth)) > 0.5
