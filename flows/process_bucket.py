@@ -103,7 +103,7 @@ def record_run(db: str, row: dict) -> None:
         con.close()
 
 
-@flow(name="process-bucket", log_prints=True)
+@flow(name="process-bucket")
 def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | None = None, sample_fps: float = 5.0,
                    asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False) -> dict:
     """Process every new recording of a bucket into the warehouse.

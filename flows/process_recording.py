@@ -33,7 +33,7 @@ def analyze(local_path: str, recording: bucket_lib.Recording, sha256: str, meta:
                 "error_type": type(exc.__cause__ or exc).__name__}
 
 
-@flow(name="process-recording", log_prints=True)
+@flow(name="process-recording")
 def process_recording(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta,
                       staging: str, options: PipelineOptions = PipelineOptions()) -> dict:
     """Analyse one recording into ``<staging>/<sha256>/``; returns a status dict (staged or quarantined)."""

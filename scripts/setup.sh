@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ]; then
   # openai-whisper: an optional ASR backend for users with .pt checkpoints. --no-deps because its
   # Linux dependency triton (1 GB) is unused on CPU; its real dependencies are in requirements.lock.
   .venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
-  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
