@@ -110,10 +110,10 @@ def _frames_table(observations: list, features: list, models: Models) -> pd.Data
         row = {"t_s": t, "face_found": obs is not None, "n_faces": 0 if obs is None else int(obs.n_faces)}
         if obs is not None:
             p = prob_of[i]
-            yaw, pitch, roll = head_pose(obs.points)
+            yaw, pitch, roll = head_pose(obs.points, obs.image_size)
             best = int(np.argmax(p))
             row.update(dict(zip(FACE_COLS, p)))
-            row.update(face_label=EMOTIONS[best], face_confidence=float(p[best]), mouth_open=float(mouth_opening(obs.points)),
+            row.update(face_label=EMOTIONS[best], face_confidence=float(p[best]), mouth_open=float(mouth_opening(obs.points, obs.image_size)),
                        yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll))
         rows.append(row)
     cols = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face_confidence", "mouth_open", "yaw_deg", "pitch_deg", "roll_deg"]
@@ -130,7 +130,7 @@ def run_face(path: Path, *, fps: float, models: Models) -> pd.DataFrame:
         for t, rgb in media.iter_frames(path, fps=fps):
             obs = tracker.process(rgb)
             observations.append((t, obs))
-            features.append(None if obs is None else landmark_features(obs.points))
+            features.append(None if obs is None else landmark_features(obs.points, obs.image_size))
     return _frames_table(observations, features, models)
 
 
