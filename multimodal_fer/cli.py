@@ -5,6 +5,8 @@
     mfer status [--db ...]                      sessions, runs, quarantine, data quality
     mfer validate [--db ...]                    run the data-quality suites (exit 1 on failure)
     mfer demo [--dir demo]                      synthetic demo bucket → flow → longitudinal rows
+    mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
+                                                KIND: face | voice | asr | text | av
     mfer ddl                                    the warehouse DDL generated from schemas/
 """
 
@@ -111,6 +113,28 @@ def cmd_demo(args) -> int:
     return rc
 
 
+#: ``mfer evaluate KIND`` → module whose ``run(labels_csv, *, root, out) -> dict`` evaluates it
+EVALUATORS = {
+    "face": "multimodal_fer.face.evaluate",
+    "voice": "multimodal_fer.voice.evaluate",
+    "asr": "multimodal_fer.text.evaluate_asr",
+    "text": "multimodal_fer.text.evaluate",
+    "av": "multimodal_fer.evaluate_av",
+}
+
+
+def cmd_evaluate(args) -> int:
+    import importlib
+
+    try:
+        module = importlib.import_module(EVALUATORS[args.kind])
+    except ModuleNotFoundError as exc:
+        print(f"mfer: evaluation of {args.kind!r} is not available yet ({exc.name})", file=sys.stderr)
+        return 2
+    module.run(Path(args.labels), root=Path(args.root) if args.root else None, out=Path(args.out) if args.out else None)
+    return 0
+
+
 def cmd_ddl(args) -> int:
     from schemas.ddl import all_ddl
 
@@ -157,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dir", default="demo", help="where to put the bucket and warehouse (default %(default)s)")
     pipeline_args(d)
     d.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser("evaluate", help="evaluate a shipped model on labelled files (prints a table, writes JSON)")
+    ev.add_argument("kind", choices=sorted(EVALUATORS))
+    ev.add_argument("labels", help="CSV: path,label (face, voice, av); path,transcript (asr); text,label (text)")
+    ev.add_argument("--root", help="folder the CSV's paths are relative to (default: the CSV's folder)")
+    ev.add_argument("--out", help="write the metrics as JSON here")
+    ev.set_defaults(func=cmd_evaluate)
 
     ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
     ddl.set_defaults(func=cmd_ddl)

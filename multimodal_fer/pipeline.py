@@ -23,7 +23,8 @@ import pandas as pd
 
 from multimodal_fer import __version__, media, quality, store
 from multimodal_fer.bucket import Recording, SessionMeta
-from multimodal_fer.fusion import FACE_COLS, TEXT_COLS, VOICE_COLS, FusionOptions, fuse
+from multimodal_fer.face.stream import empty_frames, run_face
+from multimodal_fer.fusion import TEXT_COLS, VOICE_COLS, FusionOptions, fuse
 from multimodal_fer.labels import EMOTIONS
 from multimodal_fer.speakers import attribute_segments
 from multimodal_fer.summary import notable_moments, summarize
@@ -98,42 +99,6 @@ def pipeline_version(options: PipelineOptions, models: Models) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _frames_table(observations: list, features: list, models: Models) -> pd.DataFrame:
-    """Turn per-frame observations into ``frames`` rows (face model run once on all faces)."""
-    from multimodal_fer.face.features import head_pose, mouth_opening
-
-    rows = []
-    found = [i for i, (_, obs) in enumerate(observations) if obs is not None]
-    probs = models.face.predict_proba(np.stack([features[i] for i in found])) if found else np.empty((0, len(EMOTIONS)))
-    prob_of = dict(zip(found, probs))
-    for i, (t, obs) in enumerate(observations):
-        row = {"t_s": t, "face_found": obs is not None, "n_faces": 0 if obs is None else int(obs.n_faces)}
-        if obs is not None:
-            p = prob_of[i]
-            yaw, pitch, roll = head_pose(obs.points, obs.image_size)
-            best = int(np.argmax(p))
-            row.update(dict(zip(FACE_COLS, p)))
-            row.update(face_label=EMOTIONS[best], face_confidence=float(p[best]), mouth_open=float(mouth_opening(obs.points, obs.image_size)),
-                       yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll))
-        rows.append(row)
-    cols = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face_confidence", "mouth_open", "yaw_deg", "pitch_deg", "roll_deg"]
-    return pd.DataFrame(rows, columns=cols).astype({"face_found": bool})
-
-
-def run_face(path: Path, *, fps: float, models: Models) -> pd.DataFrame:
-    """Face stream: landmarks on every sampled frame, features, per-frame probabilities."""
-    from multimodal_fer.face.features import landmark_features
-    from multimodal_fer.face.landmarks import FaceTracker
-
-    observations, features = [], []
-    with FaceTracker() as tracker:
-        for t, rgb in media.iter_frames(path, fps=fps):
-            obs = tracker.process(rgb)
-            observations.append((t, obs))
-            features.append(None if obs is None else landmark_features(obs.points, obs.image_size))
-    return _frames_table(observations, features, models)
-
-
 def _chunks(segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
     out = []
     for s, e in segments:
@@ -206,7 +171,7 @@ def analyze_recording(
     # face stream
     say(f"{recording.patient_id}/{recording.session_id}: face ({info.duration_s:.1f} s at {options.sample_fps:g} fps)")
     with stage("face"):
-        frames = run_face(local_path, fps=options.sample_fps, models=models) if info.has_video else run_face_empty()
+        frames = run_face(local_path, fps=options.sample_fps, model=models.face) if info.has_video else empty_frames()
     lap("face")
 
     # audio: voice activity, prosody, transcript
@@ -300,8 +265,3 @@ def analyze_recording(
             store.write_staged(staged_dir, name, rows)
     lap("validate_write")
     return {"staged_dir": str(staged_dir), "stage_seconds": timings, "pipeline_version": version}
-
-
-def run_face_empty() -> pd.DataFrame:
-    """The ``frames`` rows of a recording without video: none."""
-    return _frames_table([], [], None)  # type: ignore[arg-type]

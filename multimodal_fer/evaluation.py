@@ -1,0 +1,109 @@
+"""Shared evaluation: classification metrics, labelled-file CSVs, printed tables.
+
+Every ``mfer evaluate KIND`` command and every training report uses these, so that the numbers
+of different streams mean the same thing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+NO_PREDICTION = "(none)"  # a missing prediction (no face found, no speech) counts as an error
+
+
+def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], classes: Sequence[str]) -> dict:
+    """Accuracy, macro- and weighted-F1, and per-class precision / recall / F1 / specificity.
+
+    Parameters
+    ----------
+    y_true : sequence of str, length n
+        True class names (each in ``classes``).
+    y_pred : sequence of str or None, length n
+        Predicted class names; ``None`` (no prediction) counts as a miss of the true class and as
+        nobody's false positive.
+    classes : sequence of str
+        Class order of the report. Macro-F1 averages the classes present in ``y_true``.
+
+    Returns
+    -------
+    dict
+        ``n, accuracy, macro_f1, weighted_f1, per_class{name: precision, recall, f1, specificity,
+        support}, confusion{labels, matrix}`` (rows true, columns predicted, last column: none).
+    """
+    classes = list(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = {t for t in y_true if t not in index}
+    if unknown:
+        raise ValueError(f"true labels not in the classes: {sorted(unknown)}")
+    n = len(y_true)
+    k = len(classes)
+    cm = np.zeros((k, k + 1), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        cm[index[t], index.get(p, k) if p is not None else k] += 1
+    per_class, f1s, supports = {}, [], []
+    for i, c in enumerate(classes):
+        tp = cm[i, i]
+        fp = cm[:, i].sum() - tp
+        fn = cm[i, :].sum() - tp
+        tn = n - tp - fp - fn
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        support = int(cm[i, :].sum())
+        per_class[c] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
+                        "f1": round(float(f1), 4),
+                        "specificity": round(float(tn / (tn + fp)), 4) if tn + fp else float("nan"),
+                        "support": support}
+        f1s.append(f1)
+        supports.append(support)
+    supports_a = np.array(supports, dtype=float)
+    present = supports_a > 0
+    return {
+        "n": int(n),
+        "accuracy": round(float(np.trace(cm[:, :k]) / n), 4) if n else float("nan"),
+        "macro_f1": round(float(np.mean(np.array(f1s)[present])), 4) if present.any() else float("nan"),
+        "weighted_f1": round(float(np.dot(f1s, supports_a) / supports_a.sum()), 4) if supports_a.sum() else float("nan"),
+        "per_class": per_class,
+        "confusion": {"labels": classes + [NO_PREDICTION], "matrix": cm.tolist()},
+    }
+
+
+def read_labels_csv(path: str | Path, required: Sequence[str]) -> list[dict]:
+    """Rows of a labels CSV, checking its header names ``required`` columns."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(required)}")
+        return list(reader)
+
+
+def resolve(path: str, root: str | Path | None, labels_csv: str | Path) -> Path:
+    """A CSV path entry: absolute as is, else relative to ``root`` (default: the CSV's folder)."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(root or Path(labels_csv).parent) / p
+
+
+def print_report(title: str, metrics: dict, *, extra: dict | None = None) -> None:
+    """A readable table of a :func:`classification_metrics` report."""
+    print(title)
+    head = {k: metrics[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1") if k in metrics}
+    head.update(extra or {})
+    print("  " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in head.items()))
+    print(f"  {'class':<12}{'precision':>10}{'recall':>8}{'f1':>8}{'specif.':>9}{'support':>9}")
+    for name, m in metrics.get("per_class", {}).items():
+        spec = m["specificity"]
+        print(f"  {name:<12}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
+              f"{(spec if not math.isnan(spec) else float('nan')):>9.3f}{m['support']:>9}")
+
+
+def write_json(path: str | Path | None, payload: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=float))

@@ -1,0 +1,75 @@
+"""The face stream of one recording: sampled frames → landmarks → features → per-frame rows.
+
+Owns everything the pipeline needs from the face model family; ``multimodal_fer.pipeline``
+only calls :func:`run_face`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from multimodal_fer import media
+from multimodal_fer.labels import EMOTIONS
+
+from multimodal_fer.fusion import FACE_COLS  # noqa: E402 - the column names are the schema
+FRAME_COLUMNS = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face_confidence", "mouth_open",
+                 "yaw_deg", "pitch_deg", "roll_deg"]
+
+
+def frames_table(observations: list, features: list, model) -> pd.DataFrame:
+    """Per-frame rows (the ``frames`` table without ``recording_sha256``); the model runs once on all faces."""
+    from multimodal_fer.face.features import head_pose, mouth_opening
+
+    rows = []
+    found = [i for i, (_, obs) in enumerate(observations) if obs is not None]
+    probs = model.predict_proba(np.stack([features[i] for i in found])) if found else np.empty((0, len(EMOTIONS)))
+    prob_of = dict(zip(found, probs))
+    for i, (t, obs) in enumerate(observations):
+        row = {"t_s": t, "face_found": obs is not None, "n_faces": 0 if obs is None else int(obs.n_faces)}
+        if obs is not None:
+            p = prob_of[i]
+            yaw, pitch, roll = head_pose(obs.points, obs.image_size)
+            best = int(np.argmax(p))
+            row.update(dict(zip(FACE_COLS, p)))
+            row.update(face_label=EMOTIONS[best], face_confidence=float(p[best]),
+                       mouth_open=float(mouth_opening(obs.points, obs.image_size)),
+                       yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS).astype({"face_found": bool})
+
+
+def empty_frames() -> pd.DataFrame:
+    """The rows of a recording without video: none."""
+    return pd.DataFrame(columns=FRAME_COLUMNS).astype({"face_found": bool})
+
+
+def run_face(path: Path, *, fps: float, model) -> pd.DataFrame:
+    """Landmarks on every sampled frame of a recording, features, and per-frame probabilities.
+
+    Parameters
+    ----------
+    path : Path
+        A local recording.
+    fps : float
+        Frames sampled per second.
+    model : FaceModel
+        Loaded once per worker.
+
+    Returns
+    -------
+    DataFrame
+        :data:`FRAME_COLUMNS`, one row per sampled frame, ``t_s`` increasing.
+    """
+    from multimodal_fer.face.features import landmark_features
+    from multimodal_fer.face.landmarks import FaceTracker
+
+    observations, features = [], []
+    with FaceTracker() as tracker:
+        for t, rgb in media.iter_frames(path, fps=fps):
+            obs = tracker.process(rgb)
+            observations.append((t, obs))
+            features.append(None if obs is None else landmark_features(obs.points, obs.image_size))
+    return frames_table(observations, features, model)
