@@ -6,7 +6,10 @@ For each window ``[k·window_s, (k+1)·window_s)`` every stream gives a probabil
 - face: ``face_weight · face_present`` — times ``face_weight_speaking`` while the patient speaks
   (speech moves the mouth, so the face is a weaker witness then);
 - voice: ``voice_weight · patient speech share of the window`` (patient speech only);
-- text: ``text_weight`` when patient words fall in the window.
+- text: ``text_weight`` when patient words fall in the window;
+
+each times the stream's own certainty in the window, ``1 - H(p) / log(7)`` (0 for a uniform
+row, 1 for a one-hot row; floored at :data:`MIN_CERTAINTY`), when ``confidence_weighting`` is on.
 
 Raw weights are normalised to sum to one and written next to the result (``w_face``,
 ``w_voice``, ``w_text``), so every fused number is explainable. A window with no face and no
@@ -23,6 +26,7 @@ import pandas as pd
 from multimodal_fer.labels import EMOTIONS, valence_arousal
 
 WINDOW_S = 1.0  # seconds
+MIN_CERTAINTY = 0.05  # floor of a stream's certainty factor, so that no present stream is silenced
 FACE_COLS = [f"p_face_{e}" for e in EMOTIONS]
 VOICE_COLS = [f"p_voice_{e}" for e in EMOTIONS]
 TEXT_COLS = [f"p_text_{e}" for e in EMOTIONS]
@@ -38,9 +42,19 @@ class FusionOptions:
     face_weight_speaking: float = 0.3  # multiplier of the face weight while the patient speaks
     speaking_min_share: float = 0.25  # patient speech share of a window that counts as speaking
     include_unknown_speaker: bool = True  # treat speech of unknown speaker (face not visible) as the patient's
+    confidence_weighting: bool = True  # scale each stream's weight by its certainty (1 - normalised entropy)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def certainty(p: np.ndarray | None) -> float:
+    """``1 - H(p) / log(K)`` of a probability row, floored at :data:`MIN_CERTAINTY` (0 when ``p`` is None)."""
+    if p is None:
+        return 0.0
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
+    q = q / q.sum()
+    return float(max(MIN_CERTAINTY, 1.0 - float(-(q * np.log(q)).sum()) / np.log(q.size)))
 
 
 def _overlap(a0: np.ndarray, a1: np.ndarray, b0: float, b1: float) -> np.ndarray:
@@ -126,6 +140,9 @@ def fuse(
         raw_face = options.face_weight * face_present * (options.face_weight_speaking if speaking else 1.0) if p_face is not None else 0.0
         raw_voice = options.voice_weight * min(patient_share, 1.0) if p_voice is not None else 0.0
         raw_text = options.text_weight if p_text is not None and speaking else 0.0
+        if options.confidence_weighting:
+            raw_face, raw_voice, raw_text = (raw_face * certainty(p_face), raw_voice * certainty(p_voice),
+                                             raw_text * certainty(p_text))
         total = raw_face + raw_voice + raw_text
         row = {
             "window_start_s": w0,

@@ -99,3 +99,14 @@ def test_summary_and_moments():
     neg = m[m.kind == "negative"]
     assert len(neg) >= 1 and 9.0 <= neg.iloc[0].start_s <= 13.0 and "miss" in neg.iloc[0].words
     assert (m.valence.abs() >= 0.15).all()
+
+
+def test_a_stream_that_cannot_tell_gets_little_weight():
+    flat = np.full(7, 1 / 7)
+    frames = _frames()
+    utts = _utts([(0.0, 10.0, flat, "patient")])
+    voice = _stream([(0.0, 10.0, SAD)], VOICE_COLS)
+    w = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0)
+    assert (w.w_text < 0.1).all() and (w.w_voice > 3 * w.w_text).all()
+    off = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=FusionOptions(confidence_weighting=False))
+    assert (off.w_text > 0.3).all()
