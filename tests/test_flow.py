@@ -140,3 +140,25 @@ def test_cremad_clips_as_one_patient(tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(DISTINCT session_id) FROM sessions WHERE patient_id = '1001'").fetchone()[0] == 6
     assert con.execute("SELECT min(face_coverage) FROM session_summaries").fetchone()[0] > 0.9
+
+
+def _doc_queries():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "queries.md").read_text()
+    return re.findall(r"^## (.+?)\n.*?```sql\n(.*?)```", text, flags=re.S | re.M)
+
+
+def test_docs_queries_answer_on_the_flow_warehouse(demo_run):
+    queries = _doc_queries()
+    assert len(queries) >= 6
+    con = duckdb.connect(str(demo_run["db"]), read_only=True)
+    answers = {title: con.execute(sql).df() for title, sql in queries}
+    coverage = answers["Which sites have low face coverage?"]
+    assert set(coverage.site) == {"site-a", "site-b"} and (coverage.mean_face_coverage > 0.9).all()
+    declined = answers["Which patients declined over their last 4 sessions?"]
+    assert "P002" in set(declined.patient_id)  # "It was wonderful…" then "I am furious…"
+    arms = answers["How is the patient's expressed emotion distributed in each session?"]
+    assert len(arms) == 4
+    assert len(answers["Which recordings were not processed, and why?"]) == 3
