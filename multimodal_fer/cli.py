@@ -7,6 +7,8 @@
     mfer demo [--dir demo]                      synthetic demo bucket → flow → longitudinal rows
     mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
                                                 KIND: face | voice | asr | text | av
+    mfer report [--db ...] [--out report] [--patient ID]
+                                                timelines and trends as PNG + one self-contained HTML page
     mfer ddl                                    the warehouse DDL generated from schemas/
 """
 
@@ -135,6 +137,19 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from multimodal_fer import store
+    from multimodal_fer.report import write_report
+
+    con = store.connect(args.db, read_only=True)
+    try:
+        page = write_report(con, Path(args.out), patient_id=args.patient)
+    finally:
+        con.close()
+    print(f"wrote {page} (and PNGs beside it)")
+    return 0
+
+
 def cmd_ddl(args) -> int:
     from schemas.ddl import all_ddl
 
@@ -188,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--root", help="folder the CSV's paths are relative to (default: the CSV's folder)")
     ev.add_argument("--out", help="write the metrics as JSON here")
     ev.set_defaults(func=cmd_evaluate)
+
+    rp = sub.add_parser("report", help="per-session timelines and per-patient trends (PNG + self-contained HTML)")
+    db_arg(rp)
+    rp.add_argument("--out", default="report", help="output folder (default %(default)s)")
+    rp.add_argument("--patient", help="only this patient")
+    rp.set_defaults(func=cmd_report)
 
     ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
     ddl.set_defaults(func=cmd_ddl)

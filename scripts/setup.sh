@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything multimodal-fer needs, offline-safe and idempotent:
-#   - Debian's espeak-ng (the synthetic demo's voices), when running as root and missing;
+#   - Debian's espeak-ng (the synthetic demo's voices) and chromium (report rendering test), when root and missing;
 #   - a virtual environment in .venv/ with the exact versions of requirements.lock;
 #   - the project itself, editable.
 # Re-running is cheap: the venv is rebuilt only when requirements.lock or pyproject.toml change.
@@ -13,12 +13,16 @@ if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) els
   exit 1
 fi
 
-if ! command -v espeak-ng >/dev/null 2>&1; then
+# Debian packages: espeak-ng (the demo's synthetic voices), chromium (the report's rendering test)
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing espeak-ng (apt-get) for the demo's synthetic speech"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
+    echo "setup: installing ${missing[*]} (apt-get)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: warning: espeak-ng is missing; the demo needs it (sudo apt-get install espeak-ng)" >&2
+    echo "setup: warning: missing ${missing[*]} (sudo apt-get install ${missing[*]}): the demo needs espeak-ng, the report test chromium" >&2
   fi
 fi
 

@@ -162,3 +162,30 @@ def test_docs_queries_answer_on_the_flow_warehouse(demo_run):
     arms = answers["How is the patient's expressed emotion distributed in each session?"]
     assert len(arms) == 4
     assert len(answers["Which recordings were not processed, and why?"]) == 3
+
+
+def test_report_renders_in_a_browser(demo_run, tmp_path):
+    """`mfer report` writes PNGs and one self-contained HTML page that headless Chromium renders."""
+    import numpy as np
+    from PIL import Image
+
+    out = tmp_path / "report"
+    subprocess.run([sys.executable, "-m", "multimodal_fer.cli", "report", "--db", str(demo_run["db"]), "--out", str(out)],
+                   check=True, capture_output=True)
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["P001_S01_timeline.png", "P001_S02_timeline.png", "P001_trend.png",
+                    "P002_S01_timeline.png", "P002_S02_timeline.png", "P002_trend.png"]
+    page = (out / "index.html").read_text()
+    assert page.count("<img") == 6 and 'src="data:image/png;base64,' in page and "src=\"http" not in page
+    assert "not the patient's inner state" in page
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it as root)")
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1300,2400", f"--screenshot={shot}",
+                    (out / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    orange = np.abs(pixels - [0xE6, 0x9F, 0x00]).sum(axis=1) < 40  # the 'happy' colour of the charts
+    assert orange.mean() > 0.001, "the embedded charts did not render"
