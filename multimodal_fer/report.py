@@ -108,7 +108,7 @@ def write_report(con, out_dir: Path, *, patient_id: str | None = None) -> Path:
                        [patient_id] if patient_id else []).df()
     if long.empty:
         raise ValueError(f"no sessions for {patient_id!r}" if patient_id else "the warehouse has no sessions yet")
-    parts = [f"<h1>multimodal-fer report</h1><p class='note'>{html.escape(DISCLAIMER)}</p>"]
+    parts = [f"<h1>multimodal-fer report</h1><p class='note'>{html.escape(DISCLAIMER, quote=False)}</p>"]
     for pid, rows in long.groupby("patient_id", sort=True):
         rows = rows.sort_values("session_index")
         parts.append(f"<h2>Patient {html.escape(pid)}</h2>")
