@@ -8,6 +8,7 @@ Runs with no Prefect server configured (Prefect starts a temporary local one).
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from dataclasses import asdict
@@ -48,7 +49,7 @@ def plan_work(db: str, recordings: list, version: str, retry_quarantined: bool) 
     todo, skipped = [], []
     for rec in recordings:
         sha = bucket_lib.sha256_of(rec.uri)
-        if loaded.get(sha) == version or (not retry_quarantined and (rec.uri, sha) in quarantined):
+        if loaded.get(sha) == version or (not retry_quarantined and (rec.stored_uri, sha) in quarantined):
             skipped.append((rec, sha))
         else:
             todo.append((rec, sha))
@@ -56,24 +57,30 @@ def plan_work(db: str, recordings: list, version: str, retry_quarantined: bool) 
 
 
 @task(name="load-warehouse")
-def load_warehouse(db: str, results: list[dict], quarantines: list[dict], run_id: str, version: str) -> dict:
-    """The single writer: load each staged recording in its own transaction, record quarantines."""
+def load_warehouse(db: str, results: list[dict], quarantines: list[dict], run_id: str, version: str,
+                   model_versions: str) -> dict:
+    """The single writer: load each staged recording in its own transaction, record quarantines and audit events."""
     con = store.connect(db)
     loaded = 0
+    stamp = {"run_id": run_id, "pipeline_version": version, "model_versions": model_versions}
     try:
         for r in results:
             if r["status"] != "staged":
                 continue
+            uri = r["recording"]["public_uri"] or r["recording"]["uri"]
             try:
                 store.load_recording(con, Path(r["staged_dir"]), run_id=run_id)
+                store.audit(con, action="loaded", source_uri=uri, recording_sha256=r["sha256"], **stamp)
                 loaded += 1
             except Exception as exc:  # noqa: BLE001
-                quarantines.append({"source_uri": r["recording"]["uri"], "stage": "load",
+                quarantines.append({"source_uri": uri, "stage": "load",
                                     "reason": f"could not be loaded: {exc}", "error_type": type(exc).__name__,
                                     "recording_sha256": r["sha256"], "patient_id": r["recording"]["patient_id"],
                                     "session_id": r["recording"]["session_id"]})
         for q in quarantines:
             store.quarantine(con, pipeline_version=version, run_id=run_id, **q)
+            store.audit(con, action="quarantined", source_uri=q["source_uri"], recording_sha256=q.get("recording_sha256"),
+                        **stamp)
     finally:
         con.close()
     return {"loaded": loaded, "quarantined": len(quarantines)}
@@ -120,18 +127,30 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         Pipeline settings (they are part of the pipeline version).
     retry_quarantined : bool
         Try again recordings that this pipeline version already quarantined.
+
+    Patient ids are pseudonymised (keyed HMAC) before anything is stored when the environment
+    variable ``MFER_PSEUDONYM_KEY`` is set.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started = datetime.now()
     options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts)
-    version = pipeline_version(options, load_models(options.asr))
+    models = load_models(options.asr)
+    version = pipeline_version(options, models)
+    model_versions = store.model_versions_json(models.versions)
+    key = os.environ.get(bucket_lib.PSEUDONYM_KEY_ENV)
     found = discover_recordings(bucket)
+    real_ids = {}
+    recordings = []
+    for rec in found["recordings"]:
+        alias = bucket_lib.pseudonymise(rec, key)
+        real_ids[alias.uri] = (rec.patient_id, rec.session_id)  # manifest rows use the real ids
+        recordings.append(alias)
     quarantines = [{"source_uri": i.uri, "stage": "discover", "reason": i.reason, "error_type": "BucketError"}
                    for i in found["invalid"]]
     if found["manifest_error"]:
         quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
                             "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
-    plan = plan_work(db, found["recordings"], version, retry_quarantined)
+    plan = plan_work(db, recordings, version, retry_quarantined)
     print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan['todo'])} to process, "
           f"{len(plan['skipped'])} already done, {len(found['invalid'])} not following the convention")
     results = []
@@ -139,15 +158,15 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         staging_dir = staging or tmp
         for i, (rec, sha) in enumerate(plan["todo"], start=1):
             print(f"[{i}/{len(plan['todo'])}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB)")
-            meta = found["manifest"].get((rec.patient_id, rec.session_id), bucket_lib.SessionMeta())
+            meta = found["manifest"].get(real_ids[rec.uri], bucket_lib.SessionMeta())
             result = process_recording(rec, sha, meta, staging_dir, options)
             if result["status"] == "quarantined":
                 print(f"    quarantined at {result['stage']}: {result['reason']}")
-                quarantines.append({"source_uri": rec.uri, "stage": result["stage"], "reason": result["reason"],
+                quarantines.append({"source_uri": rec.stored_uri, "stage": result["stage"], "reason": result["reason"],
                                     "error_type": result["error_type"], "recording_sha256": sha,
                                     "patient_id": rec.patient_id, "session_id": rec.session_id})
             results.append(result)
-        counts = load_warehouse(db, results, quarantines, run_id, version)
+        counts = load_warehouse(db, results, quarantines, run_id, version, model_versions)
     failures = validate_warehouse(db)
     summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
                "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),

@@ -41,6 +41,11 @@ class Recording:
     patient_id: str
     session_id: str
     size_bytes: int
+    public_uri: str | None = None  # what the warehouse stores instead of ``uri`` (pseudonymised ids)
+
+    @property
+    def stored_uri(self) -> str:
+        return self.public_uri or self.uri
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,29 @@ def discover(bucket: str) -> tuple[list[Recording], list[Invalid]]:
         seen[key] = uri
         recordings.append(Recording(uri, patient_id, session_id, int(detail.get("size") or 0)))
     return recordings, invalid
+
+
+PSEUDONYM_KEY_ENV = "MFER_PSEUDONYM_KEY"
+
+
+def pseudonym(patient_id: str, key: str) -> str:
+    """Keyed pseudonym of a patient id: ``p_`` + the first 16 hex digits of HMAC-SHA256(key, id).
+
+    Stable for one key (longitudinal views keep working), not reversible without the key.
+    """
+    import hmac
+
+    return "p_" + hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def pseudonymise(rec: Recording, key: str | None) -> Recording:
+    """The recording as the warehouse will know it: patient id (and stored URI) pseudonymised when a key is set."""
+    if not key:
+        return rec
+    alias = pseudonym(rec.patient_id, key)
+    head, _, tail = rec.uri.rpartition(f"/{rec.patient_id}/")
+    public = f"{head}/{alias}/{tail}" if head else f"{alias}/{Path(rec.uri).name}"
+    return Recording(rec.uri, alias, rec.session_id, rec.size_bytes, public_uri=public)
 
 
 def sha256_of(uri: str) -> str:

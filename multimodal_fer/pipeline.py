@@ -241,7 +241,7 @@ def analyze_recording(
 
     version = pipeline_version(options, models)
     session = pd.DataFrame([{
-        "patient_id": recording.patient_id, "session_id": recording.session_id, "source_uri": recording.uri,
+        "patient_id": recording.patient_id, "session_id": recording.session_id, "source_uri": recording.stored_uri,
         "recorded_at": meta.recorded_at, "site": meta.site, "trial_arm": meta.trial_arm, "clinician_id": meta.clinician_id,
         "duration_s": duration, "has_video": info.has_video, "has_audio": info.has_audio,
         "sample_fps": options.sample_fps, "n_frames": len(frames),

@@ -183,6 +183,24 @@ def quarantine(con, *, source_uri: str, stage: str, reason: str, error_type: str
         con.unregister("_q")
 
 
+def audit(con, *, action: str, source_uri: str, run_id: str, pipeline_version: str, model_versions: str,
+          recording_sha256: str | None = None) -> None:
+    """Append one audit event (who/what processed which recording with which models)."""
+    import getpass
+    import socket
+    import uuid
+
+    row = pd.DataFrame([{"event_id": uuid.uuid4().hex, "at": datetime.now(), "action": action,
+                         "recording_sha256": recording_sha256, "source_uri": source_uri, "run_id": run_id,
+                         "os_user": getpass.getuser(), "host": socket.gethostname(),
+                         "pipeline_version": pipeline_version, "model_versions": model_versions}])
+    con.register("_a", conform("audit", row))
+    try:
+        con.execute("INSERT INTO audit SELECT * FROM _a")
+    finally:
+        con.unregister("_a")
+
+
 def record_run(con, row: dict) -> None:
     arrow = conform("runs", pd.DataFrame([row]))
     con.register("_r", arrow)

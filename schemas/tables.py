@@ -272,9 +272,27 @@ RUNS = Table(
     ("run_id",),
 )
 
+AUDIT = Table(
+    "audit",
+    "Who and what processed which recording, with which model versions (append-only).",
+    (
+        Column("event_id", "VARCHAR", "Unique id of the event", nullable=False),
+        Column("at", "TIMESTAMP", "When", nullable=False),
+        Column("action", "VARCHAR", "What happened to the recording", nullable=False, allowed=("loaded", "quarantined")),
+        Column("recording_sha256", "VARCHAR", "SHA-256 of the recording (NULL when unreadable)"),
+        Column("source_uri", "VARCHAR", "Where it was read from (pseudonymised when ids are)", nullable=False),
+        Column("run_id", "VARCHAR", "The run", nullable=False),
+        Column("os_user", "VARCHAR", "Operating-system user that ran the flow", nullable=False),
+        Column("host", "VARCHAR", "Machine that ran the flow", nullable=False),
+        Column("pipeline_version", "VARCHAR", "Pipeline version", nullable=False),
+        Column("model_versions", "VARCHAR", "JSON: the version of every model", nullable=False),
+    ),
+    ("event_id",),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (PATIENTS, SESSIONS, FRAMES, WINDOWS, UTTERANCES, WORDS, SUMMARIES, MOMENTS, QUARANTINE, RUNS)
+    for t in (PATIENTS, SESSIONS, FRAMES, WINDOWS, UTTERANCES, WORDS, SUMMARIES, MOMENTS, QUARANTINE, RUNS, AUDIT)
 }
 
 #: Tables a worker writes as Parquet for each recording (the loader reads them).

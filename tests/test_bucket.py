@@ -88,3 +88,14 @@ def test_malformed_manifest_names_the_problem(tmp_path, text, message):
 def test_missing_bucket_is_a_clear_error(tmp_path):
     with pytest.raises(bucket.BucketError, match="not found"):
         bucket.discover(str(tmp_path / "nope"))
+
+
+def test_pseudonyms_are_keyed_stable_and_hide_the_id(tmp_path):
+    rec = bucket.Recording(str(tmp_path / "alice-smith" / "S1.mp4"), "alice-smith", "S1", 1)
+    a = bucket.pseudonymise(rec, "secret-key")
+    assert a.patient_id == bucket.pseudonymise(rec, "secret-key").patient_id != bucket.pseudonymise(rec, "other").patient_id
+    assert a.patient_id.startswith("p_") and len(a.patient_id) == 18
+    assert "alice" not in a.stored_uri and a.stored_uri.endswith(f"/{a.patient_id}/S1.mp4")
+    assert a.uri == rec.uri  # the file is still read from where it is
+    bucket.validate_id(a.patient_id, "patient id")
+    assert bucket.pseudonymise(rec, None) == rec
