@@ -34,7 +34,7 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 
         vs = None
         if video:
             vs = c.add_stream("libx264", rate=fps)
-            vs.width = vs.height = size if image is None else image.shape[0]
+            vs.width, vs.height = (size, size) if image is None else (image.shape[1], image.shape[0])
             vs.pix_fmt = "yuv420p"
         as_ = None
         if tone_hz is not None:

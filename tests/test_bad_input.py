@@ -1,0 +1,91 @@
+"""Bad input through the real pipeline: each case ends in a correct result or a clear StageError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from multimodal_fer import store
+from multimodal_fer.bucket import Recording, SessionMeta
+from multimodal_fer.demo import _portrait
+from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
+from tests.conftest import write_video
+
+pytestmark = pytest.mark.slow
+OPTIONS = PipelineOptions(sample_fps=2.0)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models(OPTIONS.asr)
+
+
+def _analyze(path, tmp_path, models):
+    rec = Recording(str(path), "P1", path.stem, path.stat().st_size)
+    staged = tmp_path / "staged"
+    analyze_recording(path, recording=rec, sha256="f" * 64, meta=SessionMeta(), staged_dir=staged, options=OPTIONS,
+                      models=models)
+    return {name: store.read_staged(staged, name) for name in ("sessions", "frames", "emotion_windows", "utterances",
+                                                               "session_summaries")}
+
+
+def face_image(two=False):
+    a = _portrait("grace_hopper")[::2, ::2]
+    return np.ascontiguousarray(np.concatenate([a, _portrait("astronaut")[::2, ::2]], axis=1) if two else a)
+
+
+def test_audio_only(tmp_path, models):
+    out = _analyze(write_video(tmp_path / "a.mp4", video=False, seconds=3.0), tmp_path, models)
+    s = out["sessions"].iloc[0]
+    assert not s.has_video and s.has_audio and len(out["frames"]) == 0
+    assert len(out["emotion_windows"]) == 3 and out["session_summaries"].iloc[0].face_coverage == 0.0
+
+
+def test_video_only_with_a_face(tmp_path, models):
+    out = _analyze(write_video(tmp_path / "v.mp4", tone_hz=None, seconds=3.0, image=face_image()), tmp_path, models)
+    s = out["sessions"].iloc[0]
+    assert s.has_video and not s.has_audio
+    assert out["frames"].face_found.all() and len(out["utterances"]) == 0
+    w = out["emotion_windows"]
+    assert (w.signal == "face").all() and (w.w_face == 1.0).all() and not w.patient_speaking.any()
+
+
+def test_no_face_anywhere_and_silence(tmp_path, models):
+    out = _analyze(write_video(tmp_path / "n.mp4", tone_hz=None, seconds=3.0), tmp_path, models)
+    assert not out["frames"].face_found.any()
+    w = out["emotion_windows"]
+    assert (w.signal == "none").all() and w.fused_label.isna().all() and w.valence.isna().all()
+    assert out["session_summaries"].iloc[0].n_windows_signal == 0
+
+
+def test_two_faces_picks_one_patient(tmp_path, models):
+    out = _analyze(write_video(tmp_path / "two.mp4", tone_hz=None, seconds=2.0, image=face_image(two=True)), tmp_path, models)
+    f = out["frames"]
+    assert f.face_found.all() and (f.n_faces == 2).all()
+
+
+def test_a_tone_is_not_speech(tmp_path, models):
+    out = _analyze(write_video(tmp_path / "t.mp4", seconds=3.0, image=face_image(), audio_sr=48000, channels=2), tmp_path, models)
+    assert len(out["utterances"]) == 0 and out["session_summaries"].iloc[0].speech_time_s == 0.0
+
+
+@pytest.mark.parametrize("content, stage, words", [(b"", "split", "empty file"),
+                                                   (b"\x00\x01garbage" * 500, "split", "not a readable")])
+def test_unreadable_files_raise_a_stage_error(tmp_path, models, content, stage, words):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(StageError, match=words) as err:
+        _analyze(path, tmp_path, models)
+    assert err.value.stage == stage
+
+
+def test_truncated_recording(tmp_path, models):
+    good = write_video(tmp_path / "g.mp4", seconds=3.0, image=face_image())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    try:
+        out = _analyze(cut, tmp_path, models)
+    except StageError as exc:
+        assert exc.stage == "split" and str(exc)
+    else:
+        assert len(out["emotion_windows"]) >= 1
