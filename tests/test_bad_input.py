@@ -31,14 +31,15 @@ def _analyze(path, tmp_path, models):
 
 def face_image(two=False):
     a = _portrait("grace_hopper")[::2, ::2]
-    return np.ascontiguousarray(np.concatenate([a, _portrait("astronaut")[::2, ::2]], axis=1) if two else a)
+    return np.ascontiguousarray(np.concatenate([a, a[:, ::-1]], axis=1) if two else a)  # two: a face and its mirror
 
 
 def test_audio_only(tmp_path, models):
     out = _analyze(write_video(tmp_path / "a.mp4", video=False, seconds=3.0), tmp_path, models)
     s = out["sessions"].iloc[0]
     assert not s.has_video and s.has_audio and len(out["frames"]) == 0
-    assert len(out["emotion_windows"]) == 3 and out["session_summaries"].iloc[0].face_coverage == 0.0
+    assert len(out["emotion_windows"]) == int(np.ceil(s.duration_s - 1e-9)) >= 3
+    assert out["session_summaries"].iloc[0].face_coverage == 0.0
 
 
 def test_video_only_with_a_face(tmp_path, models):
@@ -62,6 +63,8 @@ def test_two_faces_picks_one_patient(tmp_path, models):
     out = _analyze(write_video(tmp_path / "two.mp4", tone_hz=None, seconds=2.0, image=face_image(two=True)), tmp_path, models)
     f = out["frames"]
     assert f.face_found.all() and (f.n_faces == 2).all()
+    # the same one of the two (mirror-image) faces on every frame: its head yaw keeps its sign and value
+    assert f.yaw_deg.std() < 3.0 and (np.sign(f.yaw_deg) == np.sign(f.yaw_deg.iloc[0])).all()
 
 
 def test_a_tone_is_not_speech(tmp_path, models):
