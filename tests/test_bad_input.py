@@ -63,8 +63,9 @@ def test_two_faces_picks_one_patient(tmp_path, models):
     out = _analyze(write_video(tmp_path / "two.mp4", tone_hz=None, seconds=2.0, image=face_image(two=True)), tmp_path, models)
     f = out["frames"]
     assert f.face_found.all() and (f.n_faces == 2).all()
-    # the same one of the two (mirror-image) faces on every frame: its head yaw keeps its sign and value
-    assert f.yaw_deg.std() < 3.0 and (np.sign(f.yaw_deg) == np.sign(f.yaw_deg.iloc[0])).all()
+    # the same one of the two (mirror-image) faces on every frame: the mirror has the opposite head roll
+    assert abs(f.roll_deg.iloc[0]) > 1.0
+    assert f.roll_deg.std() < 0.5 and (np.sign(f.roll_deg) == np.sign(f.roll_deg.iloc[0])).all()
 
 
 def test_a_tone_is_not_speech(tmp_path, models):
