@@ -14,6 +14,9 @@ row, 1 for a one-hot row; floored at :data:`MIN_CERTAINTY`), when ``confidence_w
 Raw weights are normalised to sum to one and written next to the result (``w_face``,
 ``w_voice``, ``w_text``), so every fused number is explainable. A window with no face and no
 patient speech has ``signal = 'none'`` and NULL fused values: it is never guessed.
+Finally ``p_fused`` is smoothed by a centred moving mean over ``smooth_windows`` windows; the
+mean never reaches across a window without signal, and label, confidence, valence and arousal
+are computed from the smoothed row.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class FusionOptions:
     speaking_min_share: float = 0.25  # patient speech share of a window that counts as speaking
     include_unknown_speaker: bool = True  # treat speech of unknown speaker (face not visible) as the patient's
     confidence_weighting: bool = True  # scale each stream's weight by its certainty (1 - normalised entropy)
+    smooth_windows: int = 3  # centred moving mean of p_fused over this many windows with signal (1 = off)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -172,4 +176,25 @@ def fuse(
             row.update(w_face=0.0, w_voice=0.0, w_text=0.0, signal="none", fused_label=None,
                        fused_confidence=np.nan, valence=np.nan, arousal=np.nan)
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return smooth(out, options.smooth_windows) if len(out) and options.smooth_windows > 1 else out
+
+
+def smooth(windows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Centred moving mean of ``p_fused_*`` over ``n`` windows, within runs of windows with signal."""
+    out = windows.copy()
+    has = (out["signal"] != "none").to_numpy()
+    run_id = np.cumsum(~has)  # windows of one uninterrupted run of signal share an id
+    probs = out[FUSED_COLS]
+    smoothed = probs.groupby(run_id).transform(lambda c: c.rolling(n, center=True, min_periods=1).mean())
+    smoothed = smoothed.div(smoothed.sum(axis=1), axis=0)
+    out.loc[has, FUSED_COLS] = smoothed.loc[has].to_numpy()
+    p = out.loc[has, FUSED_COLS].to_numpy(float)
+    if len(p):
+        best = p.argmax(axis=1)
+        val, aro = valence_arousal(p)
+        out.loc[has, "fused_label"] = [EMOTIONS[i] for i in best]
+        out.loc[has, "fused_confidence"] = p[np.arange(len(p)), best]
+        out.loc[has, "valence"] = val
+        out.loc[has, "arousal"] = aro
+    return out

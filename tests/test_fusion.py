@@ -110,3 +110,15 @@ def test_a_stream_that_cannot_tell_gets_little_weight():
     assert (w.w_text < 0.1).all() and (w.w_voice > 3 * w.w_text).all()
     off = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=FusionOptions(confidence_weighting=False))
     assert (off.w_text > 0.3).all()
+
+
+def test_smoothing_stays_within_runs_of_signal():
+    probs = lambda t: SAD if 4 <= t < 5 else HAPPY
+    frames = _frames(face=lambda t: not (6 <= t < 7), probs=probs)
+    raw = fuse(frames, _stream([], VOICE_COLS), _utts([]), [], None, duration_s=10.0, options=FusionOptions(smooth_windows=1))
+    sm = fuse(frames, _stream([], VOICE_COLS), _utts([]), [], None, duration_s=10.0, options=FusionOptions(smooth_windows=3))
+    assert raw.loc[4, "fused_label"] == "sad" and sm.loc[4, "p_fused_sad"] < raw.loc[4, "p_fused_sad"]
+    assert sm.loc[3, "p_fused_sad"] > raw.loc[3, "p_fused_sad"]  # the neighbour picks some of it up
+    np.testing.assert_allclose(sm.loc[sm.signal != "none", FUSED_COLS].sum(axis=1), 1.0)
+    assert sm.loc[6, "signal"] == "none" and np.isnan(sm.loc[6, "p_fused_happy"])
+    np.testing.assert_allclose(sm.loc[7, FUSED_COLS].astype(float), raw.loc[7, FUSED_COLS].astype(float))  # nothing leaks over the gap
