@@ -32,7 +32,7 @@ class MediaInfo:
     video_fps: float | None
     audio_sr: int | None
     audio_channels: int | None
-    rotation_deg: int
+    rotation_deg: int  # display rotation, counter-clockwise degrees (frames are yielded upright)
     origin_s: float  # container time that is 0 on the session clock
 
 
@@ -79,10 +79,11 @@ def probe(path: str | Path) -> MediaInfo:
                 if s is not None and s.duration is not None and s.time_base is not None:
                     duration = max(duration or 0.0, float(s.duration * s.time_base))
         rotation = 0
-        if video is not None:
+        if video is not None:  # display rotation (phone recordings): side data of the first frame
             try:
-                rotation = int(round(getattr(video.codec_context, "rotation", 0) or 0))
-            except Exception:
+                first = next(container.decode(video), None)
+                rotation = int(round(first.rotation or 0)) % 360 if first is not None else 0
+            except Exception:  # noqa: BLE001 - a corrupt first frame shows up when the frames are read
                 rotation = 0
         return MediaInfo(
             duration_s=float(duration or 0.0),
@@ -141,8 +142,9 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
                     scale = max_side / max(width, height)
                     width, height = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
                 rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-                if info.rotation_deg % 360:
-                    rgb = np.ascontiguousarray(np.rot90(rgb, k=(info.rotation_deg % 360) // 90))
+                rotation = int(round(frame.rotation or 0)) % 360  # counter-clockwise degrees to display upright
+                if rotation:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
                 last_t = max(t, 0.0)
                 yield last_t, rgb
                 next_t = (np.floor(t * fps + 1e-6) + 1) * step

@@ -74,3 +74,56 @@ def test_truncated_file_fails_clearly_or_yields_what_is_there(tiny_video, tmp_pa
         assert str(exc)
     else:
         assert len(frames) < 11
+
+
+def test_display_rotation_is_applied(tmp_path):
+    import av
+
+    path = tmp_path / "rot.mp4"
+    stored = np.zeros((64, 32, 3), np.uint8)
+    stored[:8] = 255  # white band at the top of the stored frame
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=5)
+        s.width, s.height, s.pix_fmt = 32, 64, "yuv420p"
+        s.set_display_rotation(90)  # shown rotated 90° counter-clockwise: the band ends up on the left
+        for _ in range(5):
+            for p in s.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    assert media.probe(path).rotation_deg == 90
+    t, rgb = next(media.iter_frames(path))
+    assert rgb.shape[:2] == (32, 64)
+    assert rgb[:, :6].mean() > 200 and rgb[:, 12:].mean() < 40
+
+
+def test_variable_frame_rate_is_sampled_by_time(tmp_path):
+    import av
+    from fractions import Fraction
+
+    path = tmp_path / "vfr.mkv"
+    times = np.cumsum(np.r_[0.0, np.tile([0.02, 0.13, 0.05], 30)])  # irregular gaps, ~4.6 s
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width = s.height = 32
+        s.pix_fmt = "yuv420p"
+        s.time_base = Fraction(1, 1000)
+        for t in times:
+            f = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            f.pts, f.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    sampled = np.array([t for t, _ in media.iter_frames(path, fps=5.0)])
+    assert np.all(np.diff(sampled) > 0)
+    assert abs(len(sampled) - times[-1] * 5) <= 2
+    assert np.diff(sampled).max() < 0.2 + 0.13 + 1e-6  # never more than one sampling step plus the largest gap
+
+
+def test_8khz_audio_is_resampled(tmp_path):
+    path = write_video(tmp_path / "8k.mp4", audio_sr=8000, tone_hz=200)
+    seconds = media.extract_audio(path, tmp_path / "a.wav")
+    audio = media.load_wav(tmp_path / "a.wav")
+    assert abs(seconds - 2.0) < 0.15
+    assert abs(np.argmax(np.abs(np.fft.rfft(audio[:16000]))) - 200) < 5
