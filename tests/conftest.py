@@ -42,7 +42,7 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 
             as_.layout = "mono" if channels == 1 else "stereo"
         if vs is not None:
             for i in range(int(seconds * fps)):
-                frame = np.zeros((vs.height, vs.width, 3), np.uint8) if image is None else image.copy()
+                frame = np.zeros((vs.height, vs.width, 3), np.uint8) if image is None else frame_of(i).copy()
                 if image is None:
                     frame[..., 0] = (i * 5) % 256
                 for p in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
