@@ -25,9 +25,15 @@ def needs_shared(*parts: str) -> Path:
 
 
 def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 64, tone_hz: float | None = 440.0,
-                video: bool = True, audio_sr: int = 44100, channels: int = 1, image: np.ndarray | None = None) -> Path:
-    """Write a small MP4: frames whose red channel encodes the frame index, and a sine tone."""
+                video: bool = True, audio_sr: int = 44100, channels: int = 1, image=None) -> Path:
+    """Write a small MP4: frames whose red channel encodes the frame index, and a sine tone.
+
+    ``image``: one RGB frame for every frame, or a function ``i -> RGB frame`` (all the same shape).
+    """
     import av
+
+    frame_of = image if callable(image) else (lambda i: image)
+    image = frame_of(0) if image is not None else None
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
