@@ -16,9 +16,10 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401 - environment defaults
-from flows.process_recording import process_recording
+from flows.process_recording import analyze_one
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import quality, store
 from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
@@ -54,6 +55,13 @@ def plan_work(db: str, recordings: list, version: str, retry_quarantined: bool) 
         else:
             todo.append((rec, sha))
     return {"todo": todo, "skipped": skipped}
+
+
+@task(name="analyze-recording")
+def analyze_recording_task(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
+                           options: PipelineOptions) -> dict:
+    """One recording → staged Parquet (runs wherever the task runner puts it: a thread, a Dask worker)."""
+    return analyze_one(recording, sha256, meta, staging, options)
 
 
 @task(name="load-warehouse")
@@ -110,9 +118,10 @@ def record_run(db: str, row: dict) -> None:
         con.close()
 
 
-@flow(name="process-bucket")
+@flow(name="process-bucket", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | None = None, sample_fps: float = 5.0,
-                   asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False) -> dict:
+                   asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False,
+                   lock_timeout_s: float = 3600.0) -> dict:
     """Process every new recording of a bucket into the warehouse.
 
     Parameters
@@ -127,51 +136,62 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         Pipeline settings (they are part of the pipeline version).
     retry_quarantined : bool
         Try again recordings that this pipeline version already quarantined.
+    lock_timeout_s : float
+        How long to wait for another run on the same database to finish (runs never overlap).
+
+    Recordings are analysed by the flow's task runner: one at a time in this process by default;
+    with ``process_bucket.with_options(task_runner=DaskTaskRunner(...))`` (``mfer run --dask``), on a
+    Dask cluster. Loading stays in this process: one writer.
 
     Patient ids are pseudonymised (keyed HMAC) before anything is stored when the environment
     variable ``MFER_PSEUDONYM_KEY`` is set.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    started = datetime.now()
-    options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts)
-    models = load_models(options.asr)
-    version = pipeline_version(options, models)
-    model_versions = store.model_versions_json(models.versions)
-    key = os.environ.get(bucket_lib.PSEUDONYM_KEY_ENV)
-    found = discover_recordings(bucket)
-    real_ids = {}
-    recordings = []
-    for rec in found["recordings"]:
-        alias = bucket_lib.pseudonymise(rec, key)
-        real_ids[alias.uri] = (rec.patient_id, rec.session_id)  # manifest rows use the real ids
-        recordings.append(alias)
-    quarantines = [{"source_uri": i.uri, "stage": "discover", "reason": i.reason, "error_type": "BucketError"}
-                   for i in found["invalid"]]
-    if found["manifest_error"]:
-        quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
-                            "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
-    plan = plan_work(db, recordings, version, retry_quarantined)
-    print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan['todo'])} to process, "
-          f"{len(plan['skipped'])} already done, {len(found['invalid'])} not following the convention")
-    results = []
-    with tempfile.TemporaryDirectory(prefix="mfer-staging-") as tmp:
-        staging_dir = staging or tmp
-        for i, (rec, sha) in enumerate(plan["todo"], start=1):
-            print(f"[{i}/{len(plan['todo'])}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB)")
-            meta = found["manifest"].get(real_ids[rec.uri], bucket_lib.SessionMeta())
-            result = process_recording(rec, sha, meta, staging_dir, options)
-            if result["status"] == "quarantined":
-                print(f"    quarantined at {result['stage']}: {result['reason']}")
-                quarantines.append({"source_uri": rec.stored_uri, "stage": result["stage"], "reason": result["reason"],
-                                    "error_type": result["error_type"], "recording_sha256": sha,
-                                    "patient_id": rec.patient_id, "session_id": rec.session_id})
-            results.append(result)
-        counts = load_warehouse(db, results, quarantines, run_id, version, model_versions)
-    failures = validate_warehouse(db)
-    summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
-               "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),
-               "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
-    record_run(db, summary)
+    with store.run_lock(db, timeout_s=lock_timeout_s):
+        started = datetime.now()
+        options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts)
+        models = load_models(options.asr)
+        version = pipeline_version(options, models)
+        model_versions = store.model_versions_json(models.versions)
+        key = os.environ.get(bucket_lib.PSEUDONYM_KEY_ENV)
+        found = discover_recordings(bucket)
+        real_ids = {}
+        recordings = []
+        for rec in found["recordings"]:
+            alias = bucket_lib.pseudonymise(rec, key)
+            real_ids[alias.uri] = (rec.patient_id, rec.session_id)  # manifest rows use the real ids
+            recordings.append(alias)
+        quarantines = [{"source_uri": i.uri, "stage": "discover", "reason": i.reason, "error_type": "BucketError"}
+                       for i in found["invalid"]]
+        if found["manifest_error"]:
+            quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
+                                "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
+        plan = plan_work(db, recordings, version, retry_quarantined)
+        todo = plan["todo"]
+        print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(todo)} to process, "
+              f"{len(plan['skipped'])} already done, {len(found['invalid'])} not following the convention")
+        results = []
+        with tempfile.TemporaryDirectory(prefix="mfer-staging-") as tmp:
+            staging_dir = staging or tmp
+            futures = [analyze_recording_task.submit(rec, sha, found["manifest"].get(real_ids[rec.uri], bucket_lib.SessionMeta()),
+                                                     staging_dir, options) for rec, sha in todo]
+            for i, ((rec, sha), future) in enumerate(zip(todo, futures), start=1):
+                result = future.result()
+                seconds = sum((result.get("stage_seconds") or {}).values())
+                print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): "
+                      + (f"analysed in {seconds:.1f} s" if result["status"] == "staged"
+                         else f"quarantined at {result['stage']}: {result['reason']}"))
+                if result["status"] == "quarantined":
+                    quarantines.append({"source_uri": rec.stored_uri, "stage": result["stage"], "reason": result["reason"],
+                                        "error_type": result["error_type"], "recording_sha256": sha,
+                                        "patient_id": rec.patient_id, "session_id": rec.session_id})
+                results.append(result)
+            counts = load_warehouse(db, results, quarantines, run_id, version, model_versions)
+        failures = validate_warehouse(db)
+        summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
+                   "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),
+                   "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
+        record_run(db, summary)
     print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan['skipped'])}; "
           f"data quality {'ok' if not failures else 'FAILED'}")
     return {**summary, "quality_failures": failures,

@@ -29,6 +29,7 @@ MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 MANIFEST_COLUMNS = ("patient_id", "session_id", "recorded_at", "site", "trial_arm", "clinician_id")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HASH_CHUNK = 1 << 20  # 1 MiB
+READ_BLOCK = 8 << 20  # 8 MiB: object-store read-ahead, so big objects never sit in memory whole
 
 
 class BucketError(ValueError):
@@ -161,7 +162,8 @@ def sha256_of(uri: str) -> str:
     import fsspec
 
     digest = hashlib.sha256()
-    with fsspec.open(uri, "rb") as fh:
+    fs, path = fsspec.core.url_to_fs(uri)
+    with fs.open(path, "rb", block_size=READ_BLOCK) as fh:
         for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -177,7 +179,7 @@ def fetch_local(uri: str, dest_dir: Path) -> Path:
         return Path(path)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / Path(path).name
-    with fs.open(path, "rb") as src, open(dest, "wb") as dst:
+    with fs.open(path, "rb", block_size=READ_BLOCK) as src, open(dest, "wb") as dst:
         for chunk in iter(lambda: src.read(HASH_CHUNK), b""):
             dst.write(chunk)
     return dest

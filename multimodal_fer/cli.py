@@ -1,6 +1,8 @@
 """``mfer``: run the bucket flow, query the warehouse, check its state, build the demo.
 
     mfer run BUCKET [--db warehouse.duckdb]     process new recordings of a bucket
+    mfer serve BUCKET [--db ...] [--cron "0 2 * * *"] [--timezone UTC]
+                                                the same on a schedule (Prefect serve)
     mfer sql "SELECT ..." [--db ...]            query the warehouse (read-only)
     mfer status [--db ...]                      sessions, runs, quarantine, data quality
     mfer validate [--db ...]                    run the data-quality suites (exit 1 on failure)
@@ -32,13 +34,41 @@ def _print_df(df, *, max_rows: int = 40) -> None:
         print(df.to_string(index=False, max_rows=max_rows) if len(df) else "(no rows)")
 
 
-def cmd_run(args) -> int:
+def dask_runner(spec: str):
+    """A Prefect DaskTaskRunner: ``local:N`` starts a local cluster of N worker processes, else a scheduler address."""
+    from prefect_dask import DaskTaskRunner
+
+    if spec.startswith("local:"):
+        n = int(spec.split(":", 1)[1])
+        return DaskTaskRunner(cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    return DaskTaskRunner(address=spec)
+
+
+def _flow(dask: str | None):
     from flows.process_bucket import process_bucket
 
-    result = process_bucket(bucket=args.bucket, db=args.db, staging=args.staging, sample_fps=args.fps,
-                            asr_model=args.asr_model, store_transcripts=not args.no_transcripts,
-                            retry_quarantined=args.retry_quarantined)
+    return process_bucket.with_options(task_runner=dask_runner(dask)) if dask else process_bucket
+
+
+def _flow_parameters(args) -> dict:
+    return {"bucket": args.bucket, "db": args.db, "staging": args.staging, "sample_fps": args.fps,
+            "asr_model": args.asr_model, "store_transcripts": not args.no_transcripts,
+            "retry_quarantined": args.retry_quarantined}
+
+
+def cmd_run(args) -> int:
+    result = _flow(args.dask)(**_flow_parameters(args))
     return 1 if result["quality_failures"] else 0
+
+
+def cmd_serve(args) -> int:
+    from prefect.schedules import Cron
+
+    print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
+    _flow(args.dask).serve(name=args.name, schedule=Cron(args.cron, timezone=args.timezone),
+                           parameters=_flow_parameters(args))
+    return 0
 
 
 def cmd_sql(args) -> int:
@@ -93,7 +123,7 @@ def cmd_demo(args) -> int:
     bucket = make_demo_bucket(Path(args.dir) / "bucket")
     db = Path(args.dir) / "warehouse.duckdb"
     args_run = argparse.Namespace(bucket=str(bucket), db=str(db), staging=None, fps=args.fps, asr_model=args.asr_model,
-                                  no_transcripts=False, retry_quarantined=False)
+                                  no_transcripts=False, retry_quarantined=False, dask=None)
     rc = cmd_run(args_run)
     from multimodal_fer import store
 
@@ -176,7 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
     r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
     r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
+    r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
     r.set_defaults(func=cmd_run)
+
+    sv = sub.add_parser("serve", help="run the bucket flow on a cron schedule (Prefect serve; Ctrl-C stops)")
+    for action in r._actions[1:]:  # the same options as `run`
+        sv._add_action(action)
+    sv.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: every day at 02:00)")
+    sv.add_argument("--timezone", default="UTC", help="time zone of the schedule (default %(default)s)")
+    sv.add_argument("--name", default="nightly", help="deployment name (default %(default)s)")
+    sv.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
     s.add_argument("query")

@@ -8,7 +8,9 @@ half-loaded session is never visible.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +40,43 @@ def connect(db_path: str | Path, *, read_only: bool = False):
     if not read_only:
         init_db(con)
     return con
+
+
+@contextlib.contextmanager
+def run_lock(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float = 1.0):
+    """Hold ``<db>.lock`` for a whole run, so that two runs on one warehouse never overlap.
+
+    A second run waits for the first to finish (up to ``timeout_s``), then finds its recordings
+    already loaded. The lock is an ``flock`` on a file beside the database: it is released when
+    the process ends, even if it is killed.
+
+    Raises
+    ------
+    TimeoutError
+        If another run holds the lock for longer than ``timeout_s``.
+    """
+    import fcntl
+
+    lock_path = Path(f"{db_path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        deadline = time.monotonic() + timeout_s
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another run has held {lock_path} for more than {timeout_s:.0f} s") from None
+                if not announced:
+                    print(f"waiting for another run on {db_path} to finish ({lock_path})")
+                    announced = True
+                time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def view_sql() -> dict[str, str]:

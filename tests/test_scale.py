@@ -1,0 +1,185 @@
+"""Issue 7: S3 buckets, a Dask cluster, concurrent runs, schedules."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import duckdb
+import pytest
+import yaml
+
+from multimodal_fer import bucket as bucket_lib
+from multimodal_fer.demo import SESSIONS, make_demo_bucket
+from tests.conftest import write_video
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """An S3-compatible server (moto, its own process) on 127.0.0.1; credentials come from the environment only."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    env = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("mfer-bucket")
+    yield fs
+    server.terminate()
+    server.wait(timeout=30)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_s3_listing_and_streaming_reads(s3, tmp_path):
+    big = os.urandom(96 << 20)  # 96 MiB
+    s3.pipe("mfer-bucket/big/P1/S1.mp4", big)
+    recs, invalid = bucket_lib.discover("s3://mfer-bucket/big")
+    assert [(r.patient_id, r.session_id, r.size_bytes) for r in recs] == [("P1", "S1", len(big))] and not invalid
+    assert recs[0].uri == "s3://mfer-bucket/big/P1/S1.mp4"
+    import hashlib
+
+    tracemalloc.start()
+    sha = bucket_lib.sha256_of(recs[0].uri)
+    local = bucket_lib.fetch_local(recs[0].uri, tmp_path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sha == hashlib.sha256(big).hexdigest() and local.stat().st_size == len(big)
+    assert peak < 40 << 20, f"peak {peak / 2**20:.0f} MiB: the object was not streamed"
+
+
+@pytest.mark.slow
+def test_flow_on_an_s3_bucket(s3, tmp_path):
+    from flows.process_bucket import process_bucket
+
+    local = make_demo_bucket(tmp_path / "local", sessions=SESSIONS[:2], progress=lambda m: None)
+    for path in local.rglob("*"):
+        if path.is_file():
+            s3.put(str(path), f"mfer-bucket/demo/{path.relative_to(local)}")
+    db = tmp_path / "w.duckdb"
+    first = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), sample_fps=2.0)
+    assert first["n_loaded"] == 2 and first["n_quarantined"] == 0 and not first["quality_failures"]
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT source_uri, site FROM sessions ORDER BY 1").fetchall()
+    assert rows == [("s3://mfer-bucket/demo/P001/S01.mp4", "site-a"), ("s3://mfer-bucket/demo/P001/S02.mp4", "site-a")]
+    con.close()
+    again = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), sample_fps=2.0)
+    assert again["n_loaded"] == 0 and again["n_skipped"] == 2
+
+
+def _table(db, sql):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_same_rows(tmp_path):
+    from flows.process_bucket import process_bucket
+    from multimodal_fer.cli import dask_runner
+
+    bucket = make_demo_bucket(tmp_path / "bucket", sessions=SESSIONS[:3], progress=lambda m: None)
+    ref, dask_db = tmp_path / "ref.duckdb", tmp_path / "dask.duckdb"
+    process_bucket(bucket=str(bucket), db=str(ref), sample_fps=2.0)
+    result = process_bucket.with_options(task_runner=dask_runner("local:2"))(bucket=str(bucket), db=str(dask_db), sample_fps=2.0)
+    assert result["n_loaded"] == 3 and not result["quality_failures"]
+    q_sessions = "SELECT recording_sha256, patient_id, session_id, n_frames, language, pipeline_version FROM sessions ORDER BY 1"
+    assert _table(ref, q_sessions) == _table(dask_db, q_sessions)
+    q_windows = ("SELECT recording_sha256, window_start_s, signal, patient_speaking, fused_label, round(valence, 4) "
+                 "FROM emotion_windows ORDER BY 1, 2")
+    assert _table(ref, q_windows) == _table(dask_db, q_windows)
+    q_words = "SELECT recording_sha256, word_idx, word FROM words ORDER BY 1, 2"
+    assert _table(ref, q_words) == _table(dask_db, q_words)
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_never_double_process(tmp_path):
+    bucket = tmp_path / "bucket"
+    template = write_video(tmp_path / "t.mp4", seconds=1.0, fps=5, size=32).read_bytes()
+    for i in range(4):
+        p = bucket / "P1" / f"S{i}.mp4"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(template + bytes([i]))
+    db = tmp_path / "w.duckdb"
+    cmd = [sys.executable, "-m", "multimodal_fer.cli", "run", str(bucket), "--db", str(db), "--fps", "1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert any("waiting for another run" in o for o in outs), outs
+    runs = sorted(_table(db, "SELECT n_loaded, n_skipped FROM runs"))
+    assert runs == [(0, 4), (4, 0)]
+    assert _table(db, "SELECT count(*), count(DISTINCT recording_sha256) FROM sessions") == [(4, 4)]
+
+
+def test_prefect_yaml_deployments_match_the_flow():
+    from flows.process_bucket import process_bucket
+    from prefect.schedules import Cron
+
+    spec = yaml.safe_load(open(os.path.join(REPO, "prefect.yaml")))
+    params = set(inspect.signature(process_bucket.fn).parameters)
+    assert {d["name"] for d in spec["deployments"]} == {"nightly", "hourly-fast"}
+    for d in spec["deployments"]:
+        path, name = d["entrypoint"].split(":")
+        assert os.path.exists(os.path.join(REPO, path)) and name == "process_bucket"
+        assert set(d["parameters"]) <= params
+        for s in d["schedules"]:
+            Cron(s["cron"], timezone=s["timezone"])  # valid cron and time zone
+
+
+@pytest.mark.slow
+def test_serve_starts_a_scheduled_run(tmp_path):
+    """`mfer serve` with an every-minute cron creates and runs a flow run that loads the bucket."""
+    bucket = tmp_path / "bucket"
+    (bucket / "P1").mkdir(parents=True)
+    write_video(bucket / "P1" / "S1.mp4", seconds=1.0, fps=5, size=32)
+    db = tmp_path / "w.duckdb"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    proc = subprocess.Popen([sys.executable, "-m", "multimodal_fer.cli", "serve", str(bucket), "--db", str(db),
+                             "--fps", "1", "--cron", "* * * * *", "--name", "test-serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if db.exists() and os.path.exists(f"{db}.lock"):
+                try:
+                    if _table(db, "SELECT count(*) FROM runs")[0][0] >= 1:
+                        break
+                except duckdb.Error:
+                    pass  # the run is writing
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(3)
+        else:
+            pytest.fail("no scheduled run within 4 minutes")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert _table(db, "SELECT n_loaded FROM runs") == [(1,)]
