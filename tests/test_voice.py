@@ -141,7 +141,10 @@ def model() -> VoiceModel:
 
 
 def test_model_version_names_artefact(model):
-    assert model.version.startswith("voice-prosody-0.1.0+")
+    from multimodal_fer.voice.model import MODEL_NAME, MODEL_VERSION
+
+    assert model.version.startswith(f"{MODEL_NAME}-{MODEL_VERSION}+")
+    assert MODEL_VERSION == "0.2.0"
     assert len(model.version.split("+")[1]) == 8
 
 

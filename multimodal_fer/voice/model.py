@@ -1,10 +1,13 @@
-"""Voice emotion model: utterance-level acoustic functionals -> expressed-emotion probabilities.
+"""Voice emotion model: acoustic functionals + Whisper encoder embedding -> expressed emotion.
 
-A clip (one utterance / speech segment, 16 kHz mono) is trimmed to its speech with the VAD,
-described by :data:`N_FEATURES` functionals (MFCC and log-mel statistics, spectral shape,
-F0 and energy statistics, spectral tilt, voicing, frame-level jitter / shimmer estimates,
-timing) and classified by a small numpy model (standardisation, then an ensemble of
-multinomial logistic regression and a one-hidden-layer MLP; see ``MODEL_CARD.md``).
+A clip (one utterance / speech segment, 16 kHz mono) is trimmed to its speech with the VAD and
+described by :data:`N_FEATURES` values: :data:`N_FUNCTIONALS` acoustic functionals
+(:func:`clip_features`: MFCC and log-mel statistics, spectral shape, F0 and energy statistics,
+spectral tilt, voicing, frame-level jitter / shimmer estimates, timing) and the mean and
+standard deviation over time of the last encoder layer of the packaged Whisper-base model
+(:func:`speech_embedding`, CTranslate2 int8, about 40 ms per 3 s clip on one core). A small
+numpy model classifies them (standardisation, then an ensemble of multinomial logistic
+regression and one-hidden-layer MLPs; see ``MODEL_CARD.md``).
 
 The model is trained on RAVDESS's 8 classes (:data:`RAVDESS_CLASSES`). :meth:`VoiceModel.
 predict_proba` folds *calm* into *neutral* (the project's canonical mapping,
@@ -12,14 +15,15 @@ predict_proba` folds *calm* into *neutral* (the project's canonical mapping,
 
 Per-speaker normalisation (``speaker_norm=True``) z-scores each feature over the clips passed
 in one call (a session's speech segments from one speaker) before classification, with a model
-trained that way; it is markedly better for unseen speakers, but only meaningful when the clips
-come from one speaker and are several (:data:`MIN_SPEAKER_CLIPS`).
+trained that way; only meaningful when the clips come from one speaker and are several
+(:data:`MIN_SPEAKER_CLIPS`); see the model card for how much it helps on realistic sessions.
 
 The artefact is a plain ``.npz`` of arrays (no pickle): loading it runs no code.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from dataclasses import dataclass, field
@@ -34,9 +38,11 @@ from multimodal_fer.voice.prosody import HOP_LENGTH, SR, frame_prosody
 from multimodal_fer.voice.vad import speech_segments
 
 MODEL_NAME = "voice-prosody"
-MODEL_VERSION = "0.1.0"
+MODEL_VERSION = "0.2.0"
 ARTEFACT_FILE = "voice_model.npz"
-FEATURE_VERSION = "voice-functionals-1"  # bump when clip_features changes (invalidates caches)
+FUNCTIONAL_VERSION = "voice-functionals-1"  # bump when clip_features changes (invalidates caches)
+EMBED_VERSION = "whisper-base-enc-1"  # bump when speech_embedding changes
+FEATURE_VERSION = f"{FUNCTIONAL_VERSION}+{EMBED_VERSION}"
 
 #: RAVDESS class order used internally and by :meth:`VoiceModel.predict_proba_8`.
 RAVDESS_CLASSES: tuple[str, ...] = (
@@ -75,8 +81,8 @@ def _feature_names() -> tuple[str, ...]:
     return tuple(names)
 
 
-FEATURE_NAMES: tuple[str, ...] = _feature_names()
-N_FEATURES = len(FEATURE_NAMES)
+FUNCTIONAL_NAMES: tuple[str, ...] = _feature_names()
+N_FUNCTIONALS = len(FUNCTIONAL_NAMES)
 
 
 def _prepare_clip(audio: np.ndarray) -> np.ndarray:
@@ -86,6 +92,73 @@ def _prepare_clip(audio: np.ndarray) -> np.ndarray:
     if len(y) < min_len:
         y = np.pad(y, (0, min_len - len(y)))
     return y
+
+
+def _trim_to_speech(y: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Crop a prepared clip to the span from its first to its last VAD speech segment.
+
+    Returns the (possibly unchanged) clip and its speech segments relative to the crop
+    (``[]`` when the VAD finds none, in which case the whole clip is kept).
+    """
+    segs = speech_segments(y, min_speech_s=0.1, min_silence_s=0.2)
+    if segs:
+        a, b = int(segs[0][0] * SR), int(np.ceil(segs[-1][1] * SR))
+        if b - a >= int(MIN_CLIP_S * SR):
+            y = y[a:b]
+            segs = [(s - segs[0][0], e - segs[0][0]) for s, e in segs]
+    return y, segs
+
+
+# ---------------------------------------------------------------- Whisper encoder embedding
+
+EMBED_MODEL = "base"  # packaged CTranslate2 Whisper model whose encoder embeds the voice
+EMBED_DIM = 512  # encoder width of Whisper base
+EMBED_MAX_S = 30.0  # s, Whisper's longest input; longer clips are cut
+EMBED_NAMES: tuple[str, ...] = tuple(
+    [f"wenc{i}_mean" for i in range(EMBED_DIM)] + [f"wenc{i}_std" for i in range(EMBED_DIM)])
+#: Everything the classifier sees: acoustic functionals, then the Whisper encoder embedding.
+FEATURE_NAMES: tuple[str, ...] = FUNCTIONAL_NAMES + EMBED_NAMES
+N_FEATURES = len(FEATURE_NAMES)
+
+
+@functools.lru_cache(maxsize=1)
+def _whisper_encoder():
+    """The packaged Whisper-base CTranslate2 model (int8, one thread) and its mel front end."""
+    import ctranslate2
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    from multimodal_fer.text.asr import resolve_model_dir
+
+    model = ctranslate2.models.Whisper(str(resolve_model_dir(EMBED_MODEL)), device="cpu",
+                                       compute_type="int8", intra_threads=1, inter_threads=1)
+    return model, FeatureExtractor(feature_size=80)
+
+
+def speech_embedding(audio: np.ndarray, *, trim: bool = True) -> np.ndarray:
+    """Mean and standard deviation over time of Whisper-base's last encoder layer.
+
+    The clip (16 kHz mono, cropped to its VAD speech when ``trim``) is encoded at its own
+    length, not padded to Whisper's 30 s (about 40 ms per 3 s clip on one core instead of 1 s);
+    the same is done in training, so the features match.
+
+    Returns
+    -------
+    np.ndarray, shape (2 * EMBED_DIM,), float64, named by :data:`EMBED_NAMES`
+    """
+    import ctranslate2
+
+    y = _prepare_clip(audio)
+    if trim:
+        y, _ = _trim_to_speech(y)
+    y = y[: int(EMBED_MAX_S * SR)]
+    model, fe = _whisper_encoder()
+    mel = fe(y)
+    n = mel.shape[1] - mel.shape[1] % 2  # the encoder halves the frame rate
+    n = max(n, 2)
+    feats = np.zeros((1, mel.shape[0], n), dtype=np.float32)
+    feats[0, :, : min(n, mel.shape[1])] = mel[:, :n]
+    out = np.asarray(model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))[0]
+    return np.concatenate([out.mean(axis=0), out.std(axis=0)]).astype(np.float64)
 
 
 def _slope(t: np.ndarray, v: np.ndarray) -> float:
@@ -113,8 +186,8 @@ def clip_features(audio: np.ndarray, *, sr: int = SR, trim: bool = True) -> np.n
 
     Returns
     -------
-    np.ndarray, shape (N_FEATURES,), float64
-        Values named by :data:`FEATURE_NAMES`; NaN where undefined (e.g. F0 statistics of a
+    np.ndarray, shape (N_FUNCTIONALS,), float64
+        Values named by :data:`FUNCTIONAL_NAMES`; NaN where undefined (e.g. F0 statistics of a
         clip with no voiced frame), imputed by the model.
     """
     import librosa
@@ -122,12 +195,7 @@ def clip_features(audio: np.ndarray, *, sr: int = SR, trim: bool = True) -> np.n
     if sr != SR:
         raise ValueError(f"clip_features expects {SR} Hz audio, got {sr}")
     y = _prepare_clip(audio)
-    segs = speech_segments(y, min_speech_s=0.1, min_silence_s=0.2) if trim else []
-    if segs:
-        a, b = int(segs[0][0] * SR), int(np.ceil(segs[-1][1] * SR))
-        if b - a >= int(MIN_CLIP_S * SR):
-            y = y[a:b]
-            segs = [(s - segs[0][0], e - segs[0][0]) for s, e in segs]
+    y, segs = _trim_to_speech(y) if trim else (y, [])
     dur_s = len(y) / SR
 
     spec = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH)) ** 2
@@ -209,16 +277,28 @@ def clip_features(audio: np.ndarray, *, sr: int = SR, trim: bool = True) -> np.n
     feats += [voiced_ratio, vp_mean, jitter, shimmer, tilt, alpha, hammarberg,
               speech_s, pause_ratio, run_mean]
     out = np.asarray(feats, dtype=np.float64)
-    if out.shape != (N_FEATURES,):  # pragma: no cover - programming error guard
-        raise RuntimeError(f"feature vector has {out.shape}, expected ({N_FEATURES},)")
+    if out.shape != (N_FUNCTIONALS,):  # pragma: no cover - programming error guard
+        raise RuntimeError(f"feature vector has {out.shape}, expected ({N_FUNCTIONALS},)")
     return out
 
 
+def voice_features(audio: np.ndarray, *, sr: int = SR) -> np.ndarray:
+    """The model's input for one clip: :func:`clip_features` then :func:`speech_embedding`.
+
+    Returns
+    -------
+    np.ndarray, shape (N_FEATURES,), named by :data:`FEATURE_NAMES`
+    """
+    if sr != SR:
+        raise ValueError(f"voice_features expects {SR} Hz audio, got {sr}")
+    return np.concatenate([clip_features(audio, sr=sr), speech_embedding(audio)])
+
+
 def features_matrix(clips: Sequence[np.ndarray], *, sr: int = SR) -> np.ndarray:
-    """Stack :func:`clip_features` of clips into shape (N, N_FEATURES)."""
+    """Stack :func:`voice_features` of clips into shape (N, N_FEATURES)."""
     if len(clips) == 0:
         return np.zeros((0, N_FEATURES))
-    return np.vstack([clip_features(c, sr=sr) for c in clips])
+    return np.vstack([voice_features(c, sr=sr) for c in clips])
 
 
 def speaker_normalise(x: np.ndarray, *, mean: np.ndarray | None = None,
@@ -284,8 +364,9 @@ class _Head:
                f"{prefix}lr_intercept": self.lr_intercept,
                f"{prefix}lr_weight": np.array(self.lr_weight),
                f"{prefix}n_mlp": np.array(len(self.mlp_weights))}
+        out[f"{prefix}lr_coef"] = np.asarray(self.lr_coef, dtype=np.float32)  # halves the file
         for j, w in enumerate(self.mlp_weights):
-            out[f"{prefix}mlp{j}"] = w
+            out[f"{prefix}mlp{j}"] = np.asarray(w, dtype=np.float32)
         return out
 
     @classmethod

@@ -7,6 +7,12 @@ minute and grows memory with the recording length. A frame is *voiced* when the 
 aperiodicity (the cumulative-mean-normalised difference at the chosen period) is below
 :data:`VOICING_THRESHOLD` and the frame is louder than :data:`SILENCE_DB`.
 
+For clinicians, :func:`clinical_frames` adds spectral tilt, alpha ratio and syllable nuclei to
+the frame track, and :func:`segment_prosody` / :func:`window_prosody_clinical` summarise it per
+speech segment / per window (:data:`CLINICAL_COLUMNS`: F0 with voicing probability, energy,
+jitter / shimmer estimates, spectral tilt, speaking and articulation rate, pauses). 10 minutes
+of speech take a few seconds on one core (``benchmarks/voice_benchmark.py``).
+
 All functions are pure; options are keyword-only. Times are in seconds (``_s``), frequencies
 in hertz (``_hz``), levels in dB relative to full scale (``_db``, a full-scale sine's RMS is
 -3 dB).
@@ -262,3 +268,243 @@ def pause_stats(segments: Sequence[tuple[float, float]], *, duration_s: float) -
         "speech_s": speech_s,
         "speaking_ratio": float(min(1.0, speech_s / duration_s)) if duration_s > 0 else 0.0,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Clinician-facing measures per speech segment and per window (added; the functions above and
+# PROSODY_WINDOW_COLUMNS are unchanged because the pipeline and the warehouse rely on them).
+
+SPEC_N_FFT = 512  # samples, 32 ms spectrum frame for spectral tilt
+TILT_FMIN_HZ = 100.0  # Hz, spectral tilt regression band
+TILT_FMAX_HZ = 5000.0
+ALPHA_SPLIT_HZ = 1000.0  # Hz, alpha ratio: energy 1-5 kHz over 50 Hz-1 kHz
+NUCLEUS_SMOOTH_S = 0.05  # s, moving-average smoothing of the intensity contour
+NUCLEUS_DIP_DB = 2.0  # dB, a syllable nucleus rises at least this above the dips around it
+NUCLEUS_FLOOR_DB = 25.0  # dB, nuclei lie within this range of the segment's loudest frame
+NUCLEUS_MIN_GAP_S = 0.1  # s, minimum distance between two nuclei
+
+CLINICAL_FRAME_COLUMNS: tuple[str, ...] = FRAME_COLUMNS + (
+    "tilt_db_per_oct", "alpha_ratio_db", "nucleus")
+
+#: Columns of :func:`segment_prosody` (after ``segment``) and :func:`window_prosody_clinical`
+#: (after ``window_start_s``); units are in the names.
+CLINICAL_COLUMNS: tuple[str, ...] = (
+    "start_s", "end_s", "duration_s", "speech_s",
+    "f0_mean_hz", "f0_median_hz", "f0_p5_hz", "f0_p95_hz", "f0_std_st", "f0_range_st",
+    "voiced_prob_mean", "voiced_ratio",
+    "rms_mean_db", "rms_std_db", "rms_max_db",
+    "jitter_local_pct_est", "shimmer_local_db_est",
+    "tilt_db_per_oct", "alpha_ratio_db",
+    "syllable_count", "speech_rate_syll_per_s", "articulation_rate_syll_per_s",
+    "pause_count", "pause_total_s", "pause_mean_s", "pause_max_s",
+)
+
+
+def _frame_spectral(y: np.ndarray, n_frames: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame spectral tilt (dB per octave, 100 Hz-5 kHz) and alpha ratio (dB), chunked."""
+    tilt = np.full(n_frames, np.nan)
+    alpha = np.full(n_frames, np.nan)
+    if n_frames == 0:
+        return tilt, alpha
+    freqs = np.fft.rfftfreq(SPEC_N_FFT, 1.0 / SR)
+    band = (freqs >= TILT_FMIN_HZ) & (freqs <= TILT_FMAX_HZ)
+    x = np.log2(freqs[band])
+    xc = x - x.mean()
+    low = (freqs >= 50.0) & (freqs < ALPHA_SPLIT_HZ)
+    high = (freqs >= ALPHA_SPLIT_HZ) & (freqs < TILT_FMAX_HZ)
+    win = np.hanning(SPEC_N_FFT)
+    y_pad = np.pad(y, (SPEC_N_FFT // 2, SPEC_N_FFT + hop))
+    for start in range(0, n_frames, _CHUNK_FRAMES):
+        stop = min(n_frames, start + _CHUNK_FRAMES)
+        idx = (np.arange(start, stop) * hop)[:, None] + np.arange(SPEC_N_FFT)[None, :]
+        p = np.abs(np.fft.rfft(y_pad[idx] * win, axis=1)) ** 2 + 1e-12
+        db = 10.0 * np.log10(p[:, band])
+        tilt[start:stop] = (db - db.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+        alpha[start:stop] = 10.0 * np.log10(p[:, high].sum(axis=1) / p[:, low].sum(axis=1))
+    return tilt, alpha
+
+
+def _nuclei(rms_db: np.ndarray, voiced: np.ndarray, hop_s: float,
+            segments: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Syllable nuclei (after de Jong & Wempe 2009): peaks of the smoothed intensity contour
+    inside speech segments that are voiced, rise :data:`NUCLEUS_DIP_DB` above the dips around
+    them and lie within :data:`NUCLEUS_FLOOR_DB` of the segment's loudest frame."""
+    from scipy.signal import find_peaks
+
+    out = np.zeros(len(rms_db), dtype=bool)
+    k = max(1, int(round(NUCLEUS_SMOOTH_S / hop_s)))
+    if len(rms_db):  # moving average, edges padded with the edge value (not 0 dB)
+        padded = np.pad(rms_db, (k // 2, k - 1 - k // 2), mode="edge")
+        smooth = np.convolve(padded, np.ones(k) / k, mode="valid")
+    else:
+        smooth = rms_db
+    near_voiced = np.convolve(voiced.astype(float), np.ones(5), mode="same") > 0
+    for s, e in segments:
+        a, b = int(np.floor(s / hop_s)), min(len(rms_db), int(np.ceil(e / hop_s)) + 1)
+        if b - a < 3:
+            continue
+        seg = smooth[a:b]
+        peaks, _ = find_peaks(seg, prominence=NUCLEUS_DIP_DB,
+                              distance=max(1, int(round(NUCLEUS_MIN_GAP_S / hop_s))))
+        peaks = peaks[(seg[peaks] >= seg.max() - NUCLEUS_FLOOR_DB) & near_voiced[a + peaks]]
+        out[a + peaks] = True
+    return out
+
+
+def clinical_frames(audio: np.ndarray, segments: Sequence[tuple[float, float]], *,
+                    sr: int = SR) -> pd.DataFrame:
+    """:func:`frame_prosody` plus spectral tilt, alpha ratio and syllable nuclei every 10 ms.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n,)
+        Mono float signal at 16 kHz.
+    segments : list of (start_s, end_s)
+        Speech segments (nuclei are only searched inside them).
+    sr : int
+        Must be :data:`SR`.
+
+    Returns
+    -------
+    pandas.DataFrame, columns :data:`CLINICAL_FRAME_COLUMNS`
+        ``tilt_db_per_oct`` (slope of the 100 Hz-5 kHz log power spectrum against log2
+        frequency; steeper = more negative = softer, breathier voice), ``alpha_ratio_db``
+        (energy 1-5 kHz over 50 Hz-1 kHz), ``nucleus`` (bool, a syllable nucleus here).
+    """
+    if sr != SR:
+        raise ValueError(f"clinical_frames expects {SR} Hz audio, got {sr}")
+    y = _as_mono_float(audio)
+    frames = frame_prosody(y, sr=sr)
+    tilt, alpha = _frame_spectral(y, len(frames), HOP_LENGTH)
+    frames["tilt_db_per_oct"] = tilt
+    frames["alpha_ratio_db"] = alpha
+    frames["nucleus"] = _nuclei(frames["rms_db"].to_numpy(), np.isfinite(frames["f0_hz"].to_numpy()),
+                                HOP_S, segments)
+    return frames
+
+
+def _clip_segments(segments: Sequence[tuple[float, float]], start: float, stop: float
+                   ) -> list[tuple[float, float]]:
+    out = []
+    for s, e in sorted(segments):
+        s, e = max(float(s), start), min(float(e), stop)
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def _summary(frames: pd.DataFrame, sel: np.ndarray, start: float, stop: float,
+             segs: list[tuple[float, float]]) -> dict[str, float]:
+    f0 = frames["f0_hz"].to_numpy()[sel]
+    vp = frames["voiced_prob"].to_numpy()[sel]
+    rms = frames["rms_db"].to_numpy()[sel]
+    tilt = frames["tilt_db_per_oct"].to_numpy()[sel]
+    alpha = frames["alpha_ratio_db"].to_numpy()[sel]
+    nuc = frames["nucleus"].to_numpy()[sel].astype(bool)
+    voiced = np.isfinite(f0)
+    loud = rms > SILENCE_DB
+    duration = max(stop - start, 0.0)
+    speech_s = float(sum(e - s for s, e in segs))
+    nan = float("nan")
+    row = {"start_s": float(start), "end_s": float(stop), "duration_s": duration,
+           "speech_s": speech_s}
+    if voiced.any():
+        fv = f0[voiced]
+        st = 12.0 * np.log2(fv / 100.0)
+        p5, p95 = np.percentile(fv, [5, 95])
+        row.update(f0_mean_hz=float(fv.mean()), f0_median_hz=float(np.median(fv)),
+                   f0_p5_hz=float(p5), f0_p95_hz=float(p95), f0_std_st=float(st.std()),
+                   f0_range_st=float(12.0 * np.log2(p95 / p5)))
+    else:
+        row.update(f0_mean_hz=nan, f0_median_hz=nan, f0_p5_hz=nan, f0_p95_hz=nan,
+                   f0_std_st=nan, f0_range_st=nan)
+    row["voiced_prob_mean"] = float(vp[loud].mean()) if loud.any() else 0.0
+    row["voiced_ratio"] = float(voiced[loud].mean()) if loud.any() else 0.0
+    if loud.any():
+        row.update(rms_mean_db=float(rms[loud].mean()), rms_std_db=float(rms[loud].std()),
+                   rms_max_db=float(rms.max()))
+    else:
+        row.update(rms_mean_db=float(rms.mean()) if len(rms) else nan, rms_std_db=nan,
+                   rms_max_db=float(rms.max()) if len(rms) else nan)
+    # jitter / shimmer: deviation of each voiced frame from the mean of its two voiced
+    # neighbours (a frame-level analogue of Praat's RAP / local shimmer; slow intonation and
+    # loudness trends cancel out)
+    trip = voiced[1:-1] & voiced[:-2] & voiced[2:] if len(f0) >= 3 else np.zeros(0, bool)
+    if trip.sum() >= 2:
+        period = 1.0 / np.where(voiced, f0, 1.0)
+        dev = np.abs(period[1:-1] - (period[:-2] + period[2:]) / 2.0)[trip]
+        row["jitter_local_pct_est"] = float(100.0 * dev.mean() / period[voiced].mean())
+        sdev = np.abs(rms[1:-1] - (rms[:-2] + rms[2:]) / 2.0)[trip]
+        row["shimmer_local_db_est"] = float(sdev.mean())
+    else:
+        row["jitter_local_pct_est"] = nan
+        row["shimmer_local_db_est"] = nan
+    tv = voiced & np.isfinite(tilt)
+    row["tilt_db_per_oct"] = float(tilt[tv].mean()) if tv.any() else nan
+    row["alpha_ratio_db"] = float(alpha[tv].mean()) if tv.any() else nan
+    n_syl = int(nuc.sum())
+    row["syllable_count"] = float(n_syl)
+    row["speech_rate_syll_per_s"] = n_syl / duration if duration > 0 else 0.0
+    row["articulation_rate_syll_per_s"] = n_syl / speech_s if speech_s > 0 else 0.0
+    gaps = np.array([b[0] - a[1] for a, b in zip(segs[:-1], segs[1:])], dtype=np.float64)
+    pauses = gaps[gaps >= MIN_PAUSE_S - 1e-9]
+    row.update(pause_count=float(len(pauses)), pause_total_s=float(pauses.sum()),
+               pause_mean_s=float(pauses.mean()) if len(pauses) else 0.0,
+               pause_max_s=float(pauses.max()) if len(pauses) else 0.0)
+    return row
+
+
+def segment_prosody(frames: pd.DataFrame, segments: Sequence[tuple[float, float]]
+                    ) -> pd.DataFrame:
+    """Clinician-facing prosody of every speech segment.
+
+    Parameters
+    ----------
+    frames : pandas.DataFrame
+        Output of :func:`clinical_frames`.
+    segments : list of (start_s, end_s)
+        Speech segments (e.g. :func:`multimodal_fer.voice.vad.speech_segments`).
+
+    Returns
+    -------
+    pandas.DataFrame, columns ``segment`` + :data:`CLINICAL_COLUMNS`
+        One row per segment; ``pause_*`` are 0 (a pause lies between segments: see
+        :func:`window_prosody_clinical` or :func:`pause_stats`). F0 measures are NaN for a
+        segment without a voiced frame.
+    """
+    t = frames["t_s"].to_numpy()
+    rows = []
+    for i, (s, e) in enumerate(sorted(segments)):
+        sel = (t >= s - 1e-9) & (t < e)
+        rows.append({"segment": i, **_summary(frames, sel, float(s), float(e), [(s, e)])})
+    return pd.DataFrame(rows, columns=["segment", *CLINICAL_COLUMNS])
+
+
+def window_prosody_clinical(frames: pd.DataFrame, segments: Sequence[tuple[float, float]], *,
+                            duration_s: float, window_s: float = 10.0) -> pd.DataFrame:
+    """Clinician-facing prosody over fixed windows ``[k * window_s, (k + 1) * window_s)``.
+
+    Frame measures (F0, voicing, energy, jitter, shimmer, tilt) use the frames inside speech
+    segments only; syllable and pause counts use the segments clipped to the window (a pause
+    is a gap of at least :data:`MIN_PAUSE_S` between two segments inside the window).
+
+    Returns
+    -------
+    pandas.DataFrame, columns ``window_start_s`` + :data:`CLINICAL_COLUMNS`,
+    ``ceil(duration_s / window_s)`` rows
+    """
+    if window_s <= 0:
+        raise ValueError("window_s must be > 0")
+    duration_s = max(0.0, float(duration_s))
+    n_windows = int(np.ceil(duration_s / window_s - 1e-9)) if duration_s > 0 else 0
+    t = frames["t_s"].to_numpy()
+    in_speech = np.zeros(len(t), dtype=bool)
+    for s, e in segments:
+        in_speech |= (t >= s - 1e-9) & (t < e)
+    rows = []
+    for k in range(n_windows):
+        w0, w1 = k * window_s, min((k + 1) * window_s, duration_s)
+        sel = (t >= w0 - 1e-9) & (t < w1) & in_speech
+        rows.append({"window_start_s": float(w0),
+                     **_summary(frames, sel, w0, w1, _clip_segments(segments, w0, w1))})
+    return pd.DataFrame(rows, columns=["window_start_s", *CLINICAL_COLUMNS])

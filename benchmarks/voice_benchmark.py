@@ -1,0 +1,207 @@
+"""Voice stream benchmark: RAVDESS actor-independent accuracy, CREMA-D cross-corpus, timings.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/voice_benchmark.py [--out benchmarks/results/voice_benchmark.json]
+
+1. RAVDESS (../shared/data/speech/ravdess): the training script's actor-independent 5-fold CV
+   (C tuned inside training folds) for the default global head and per-speaker normalisation
+   (all clips, random sessions, mostly-neutral sessions); features come from
+   ``.cache/voice`` (computed once if missing). Confusion PNG:
+   ``benchmarks/results/voice_confusion.png``.
+2. CREMA-D cross-corpus check with the shipped artefact: the 6 MP3s of actor 1002 and the
+   audio of the 6 FLV clips of actor 1001 (one per emotion), via ``mfer evaluate voice``'s
+   :func:`multimodal_fer.voice.evaluate.run`.
+3. Timings on one core: the shipped model on 3 s chunks (what the pipeline does per patient
+   chunk) and prosody for 10 minutes of audio (RAVDESS sentences joined with pauses): VAD,
+   ``frame_prosody`` + ``window_prosody`` (the pipeline's), ``clinical_frames`` +
+   ``segment_prosody`` + ``window_prosody_clinical``. Target: prosody < 30 s per 10 minutes.
+
+Prints tables and writes JSON. Sections whose data is absent are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".cache" / "matplotlib"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from multimodal_fer.evaluation import write_json  # noqa: E402
+from multimodal_fer.paths import SHARED_DATA  # noqa: E402
+
+RAVDESS = SHARED_DATA / "speech" / "ravdess"
+CREMAD = SHARED_DATA / "av" / "cremad"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def ravdess_cv() -> dict:
+    from multimodal_fer.voice import train as T
+
+    labels = T.load_labels(RAVDESS)
+    x = T.load_features(RAVDESS, labels)
+    out = {}
+    for name, norm in (("global", False), ("speaker_norm", True)):
+        proba, heads, infos = T.cross_validate(x, labels, speaker_norm=norm)
+        out[name] = T.evaluate(proba, labels)
+        out[name]["lr_C_per_fold"] = [i["lr_C"] for i in infos]
+        if norm:
+            out["sessions"] = T.session_eval(x, labels, heads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    T.plot_confusion(out["global"]["classes_8"], out["global"]["classes_7"],
+                     RESULTS / "voice_confusion.png",
+                     title="voice (default global head), RAVDESS actor-independent 5-fold CV")
+    g, s, ss = out["global"], out["speaker_norm"], out["sessions"]
+    print("\nRAVDESS, actor-independent 5-fold CV (1,200 clips, 20 actors)")
+    print(f"  {'setting':<46}{'acc8':>7}{'mF1_8':>7}{'acc7':>7}{'mF1_7':>7}")
+    for label, m in (("global head (pipeline default)", g), ("per-speaker, all 60 clips (optimistic)", s)):
+        print(f"  {label:<46}{m['classes_8']['accuracy']:>7.3f}{m['classes_8']['macro_f1']:>7.3f}"
+              f"{m['classes_7']['accuracy']:>7.3f}{m['classes_7']['macro_f1']:>7.3f}")
+    for key in ("random", "mostly_neutral"):
+        m = ss[key]
+        print(f"  {'per-speaker, 12-clip sessions: ' + key:<46}{m['accuracy_8']:>7.3f}"
+              f"{m['macro_f1_8']:>7.3f}{m['accuracy_7']:>7.3f}{m['macro_f1_7']:>7.3f}")
+    a = g["affect"]
+    print(f"  valence r {a['valence']['pearson_r']:.3f} CCC {a['valence']['ccc']:.3f}; "
+          f"arousal r {a['arousal']['pearson_r']:.3f} CCC {a['arousal']['ccc']:.3f} (global)")
+    cm = np.asarray(g["classes_8"]["confusion"]["matrix"])[:, :8]
+    from multimodal_fer.voice.model import RAVDESS_CLASSES
+
+    print("  confusion (8 classes, rows true):")
+    print("  " + " " * 10 + "".join(f"{c[:5]:>6}" for c in RAVDESS_CLASSES))
+    for c, r in zip(RAVDESS_CLASSES, cm):
+        print(f"  {c:<10}" + "".join(f"{v:>6}" for v in r))
+    return out
+
+
+def cremad() -> dict:
+    from multimodal_fer.voice.evaluate import run
+
+    out = {}
+    for name, sub, pattern in (("mp3_actor1002", "audio_mp3", "*.mp3"),
+                               ("flv_actor1001", "video_flv", "*.flv")):
+        files = sorted((CREMAD / sub).glob(pattern))
+        if not files:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path = Path(tmp) / "labels.csv"
+            with open(csv_path, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["path", "label"])
+                for f in files:
+                    w.writerow([str(f), f.stem.split("_")[2]])
+            print()
+            rep = run(csv_path, out=None)
+        out[name] = {k: rep[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1", "per_class",
+                                         "seconds_per_file")}
+        out[name]["files"] = [{"file": Path(f["path"]).name, "label": f["label"],
+                               "prediction": f["prediction"]} for f in rep["files"]]
+        print("  " + ", ".join(f"{f['file']}->{f['prediction']}" for f in out[name]["files"]))
+    return out
+
+
+def long_audio(minutes: float = 10.0) -> tuple[np.ndarray, str]:
+    """~``minutes`` of real speech: RAVDESS sentences with 0.2-1.2 s pauses (synthetic if absent)."""
+    rng = np.random.default_rng(0)
+    n_target = int(minutes * 60 * 16000)
+    if (RAVDESS / "labels.csv").exists():
+        import pandas as pd
+        import soundfile as sf
+
+        paths = pd.read_csv(RAVDESS / "labels.csv")["path"].tolist()
+        parts, n, i = [], 0, 0
+        while n < n_target:
+            y = sf.read(RAVDESS / paths[(i * 37) % len(paths)], dtype="float32")[0]
+            gap = np.zeros(int(rng.uniform(0.2, 1.2) * 16000), np.float32)
+            parts += [y, gap]
+            n += len(y) + len(gap)
+            i += 1
+        return np.concatenate(parts)[:n_target], "RAVDESS sentences joined with pauses"
+    t = np.arange(n_target) / 16000
+    y = 0.3 * np.sin(2 * np.pi * (150 + 30 * np.sin(2 * np.pi * 0.5 * t)) * t)
+    y *= (np.sin(2 * np.pi * 0.2 * t) > 0)
+    return y.astype(np.float32), "synthetic voiced tone bursts (shared data absent)"
+
+
+def timings() -> dict:
+    from multimodal_fer.voice.model import VoiceModel, clip_features, speech_embedding
+    from multimodal_fer.voice.prosody import (clinical_frames, frame_prosody, segment_prosody,
+                                              window_prosody, window_prosody_clinical)
+    from multimodal_fer.voice.vad import speech_segments
+
+    y, source = long_audio(10.0)
+    dur = len(y) / 16000
+    out = {"audio_s": dur, "source": source}
+    # warm up (imports, ONNX session, numba) on a short piece: not counted
+    w = y[: 16000 * 5]
+    speech_segments(w)
+    clinical_frames(w, [(0.0, 5.0)])
+    t = time.perf_counter(); segs = speech_segments(y); out["vad_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    window_prosody(frame_prosody(y), segs, duration_s=dur, window_s=1.0)
+    out["pipeline_prosody_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    frames = clinical_frames(y, segs)
+    seg = segment_prosody(frames, segs)
+    win = window_prosody_clinical(frames, segs, duration_s=dur, window_s=10.0)
+    out["clinical_prosody_s"] = time.perf_counter() - t
+    out["n_segments"], out["n_windows_10s"] = len(seg), len(win)
+    out["total_prosody_s"] = out["vad_s"] + out["pipeline_prosody_s"] + out["clinical_prosody_s"]
+    out["speech_rate_median_syll_per_s"] = float(np.nanmedian(seg["articulation_rate_syll_per_s"]))
+    # the emotion model per 3 s chunk (what the pipeline calls on patient speech)
+    model = VoiceModel.load()
+    chunks = [y[i * 48000:(i + 1) * 48000] for i in range(2, 42)]
+    model.predict_proba(chunks[:2])
+    t = time.perf_counter(); model.predict_proba(chunks); dt = time.perf_counter() - t
+    out["model_ms_per_3s_chunk"] = 1000 * dt / len(chunks)
+    t = time.perf_counter(); [clip_features(c) for c in chunks[:20]]
+    out["functionals_ms_per_3s_chunk"] = 1000 * (time.perf_counter() - t) / 20
+    t = time.perf_counter(); [speech_embedding(c) for c in chunks[:20]]
+    out["embedding_ms_per_3s_chunk"] = 1000 * (time.perf_counter() - t) / 20
+    out["model_version"] = model.version
+    print(f"\nTimings on one thread ({dur / 60:.1f} min of audio: {source})")
+    for k in ("vad_s", "pipeline_prosody_s", "clinical_prosody_s", "total_prosody_s"):
+        print(f"  {k:<32}{out[k]:>8.2f} s")
+    print(f"  prosody target < 30 s per 10 min: {'met' if out['total_prosody_s'] < 30 else 'NOT met'}")
+    for k in ("model_ms_per_3s_chunk", "functionals_ms_per_3s_chunk", "embedding_ms_per_3s_chunk"):
+        print(f"  {k:<32}{out[k]:>8.1f} ms")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=RESULTS / "voice_benchmark.json")
+    ap.add_argument("--skip-cv", action="store_true", help="skip the RAVDESS cross-validation")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    report: dict = {"machine": {"python": platform.python_version(), "cpu_threads": 1,
+                                "cpus": os.cpu_count()}}
+    if (RAVDESS / "labels.csv").exists() and not args.skip_cv:
+        report["ravdess_cv"] = ravdess_cv()
+    else:
+        print("RAVDESS cross-validation skipped")
+    if CREMAD.exists():
+        report["cremad"] = cremad()
+    else:
+        print("CREMA-D absent: cross-corpus check skipped")
+    report["timings"] = timings()
+    report["seconds"] = time.perf_counter() - t0
+    write_json(args.out, report)
+    print(f"\nwrote {args.out} ({report['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Evaluate the shipped voice emotion model on labelled audio or video files.
+
+Usage::
+
+    mfer evaluate voice LABELS.csv [--root DIR] [--out metrics.json]
+    .venv/bin/python -m multimodal_fer.voice.evaluate LABELS.csv [--root DIR] [--out FILE]
+
+``LABELS.csv`` has the columns ``path,label`` (other columns are ignored). ``path`` is any file
+PyAV can decode (WAV, FLAC, MP3, MP4, FLV, ...), absolute or relative to ``--root`` (default:
+the CSV's folder); its audio is decoded to 16 kHz mono with
+:func:`multimodal_fer.media.extract_audio`. ``label`` is an emotion name of any corpus the
+project knows (``neutral``, ``calm``, ``ANG``, ``happiness``, ...), mapped by
+:func:`multimodal_fer.labels.to_canonical`; rows whose label has no canonical class
+(e.g. *contempt*) are skipped and counted, unknown names are an error.
+
+Each file is scored the way the pipeline scores a patient's speech: files up to
+:data:`WHOLE_CLIP_MAX_S` are one clip; longer files are cut into VAD speech chunks of at most
+``pipeline.VOICE_CHUNK_S`` (3 s) whose 7-class probabilities are averaged. A file with no
+audio gets no prediction (it counts as an error). Speaker normalisation is off (the
+pipeline's default; files of a labels CSV are not one speaker's session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from multimodal_fer.evaluation import (classification_metrics, print_report, read_labels_csv,
+                                       resolve, write_json)
+from multimodal_fer.labels import EMOTIONS, to_canonical, valence_arousal
+
+WHOLE_CLIP_MAX_S = 8.0  # s, files up to this long are scored as one utterance
+CHUNK_S = 3.0  # s, longest chunk of speech scored at once for longer files (as the pipeline)
+
+
+def load_audio(path: str | Path) -> np.ndarray:
+    """Decode any audio/video file's audio to 16 kHz mono float32, shape (n,) (empty if none)."""
+    from multimodal_fer.media import extract_audio, load_wav
+
+    with tempfile.TemporaryDirectory(prefix="mfer-voice-eval-") as tmp:
+        wav = Path(tmp) / "audio.wav"
+        if extract_audio(path, wav) <= 0.0 or not wav.exists():
+            return np.zeros(0, dtype=np.float32)
+        return load_wav(wav)
+
+
+def speech_chunks(audio: np.ndarray, *, chunk_s: float = CHUNK_S) -> list[np.ndarray]:
+    """VAD speech segments cut into pieces of at most ``chunk_s`` (pieces < 0.25 s dropped)."""
+    from multimodal_fer.voice.prosody import SR
+    from multimodal_fer.voice.vad import speech_segments
+
+    out = []
+    for s, e in speech_segments(audio, sr=SR):
+        t = s
+        while t < e - 1e-9:
+            u = min(e, t + chunk_s)
+            if u - t >= 0.25:
+                out.append(audio[int(t * SR): int(u * SR)])
+            t = u
+    return out
+
+
+def score_audio(model, audio: np.ndarray) -> np.ndarray | None:
+    """7-class probabilities of one file's audio (``None`` when there is no audio)."""
+    from multimodal_fer.voice.prosody import SR
+
+    if audio.size == 0 or not np.any(audio):
+        return None
+    if audio.size / SR <= WHOLE_CLIP_MAX_S:
+        return model.predict_proba([audio])[0]
+    chunks = speech_chunks(audio)
+    if not chunks:
+        return model.predict_proba([audio[: int(WHOLE_CLIP_MAX_S * SR)]])[0]
+    return model.predict_proba(chunks).mean(axis=0)
+
+
+def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Path | None = None,
+        model=None, quiet: bool = False) -> dict:
+    """Score every file of a ``path,label`` CSV and report classification metrics.
+
+    Parameters
+    ----------
+    labels_csv : path
+        CSV with ``path`` and ``label`` columns.
+    root : path, optional
+        Folder that relative paths are resolved against (default: the CSV's folder).
+    out : path, optional
+        Where to write the JSON report.
+    model : VoiceModel, optional
+        Default: the committed artefact.
+    quiet : bool
+        Do not print the table.
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion``
+        (from :func:`multimodal_fer.evaluation.classification_metrics` over
+        :data:`~multimodal_fer.labels.EMOTIONS`), ``skipped`` (rows with no canonical class),
+        ``model_version``, ``seconds_per_file`` and ``files`` (one row per file: path, label,
+        prediction, probabilities, valence, arousal).
+    """
+    from multimodal_fer.voice.model import VoiceModel
+
+    rows = read_labels_csv(labels_csv, ["path", "label"])
+    model = model or VoiceModel.load()
+    y_true, y_pred, files, skipped = [], [], [], 0
+    t0 = time.perf_counter()
+    for row in rows:
+        label = to_canonical(row["label"])
+        if label is None:
+            skipped += 1
+            continue
+        audio = load_audio(resolve(row["path"], root, labels_csv))
+        proba = score_audio(model, audio)
+        pred = EMOTIONS[int(np.argmax(proba))] if proba is not None else None
+        y_true.append(label)
+        y_pred.append(pred)
+        rec = {"path": row["path"], "label": label, "prediction": pred,
+               "duration_s": round(audio.size / 16000, 3)}
+        if proba is not None:
+            v, a = valence_arousal(proba)
+            rec.update({"proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba)},
+                        "valence": round(float(v), 4), "arousal": round(float(a), 4)})
+        files.append(rec)
+    elapsed = time.perf_counter() - t0
+    metrics = classification_metrics(y_true, y_pred, EMOTIONS)
+    report = {**metrics, "skipped": skipped, "model_version": model.version,
+              "seconds_per_file": round(elapsed / max(len(files), 1), 4),
+              "labels_csv": str(labels_csv), "files": files}
+    if not quiet:
+        print_report(f"voice emotion ({model.version}) on {labels_csv}", metrics,
+                     extra={"skipped": skipped, "s/file": round(elapsed / max(len(files), 1), 3)})
+    write_json(out, report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("labels", type=Path)
+    parser.add_argument("--root", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    run(args.labels, root=args.root, out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
