@@ -62,12 +62,52 @@ def cmd_run(args) -> int:
     return 1 if result["quality_failures"] else 0
 
 
+def local_prefect_server(port: int = 0, *, timeout_s: float = 120.0):
+    """Start ``prefect server start`` on 127.0.0.1 (schedules need a real server); returns (process, api_url)."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("prefect")
+    proc = subprocess.Popen([str(exe), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("prefect server start exited early")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(1.0)
+    proc.terminate()
+    raise TimeoutError(f"prefect server did not answer on {url} within {timeout_s:.0f} s")
+
+
 def cmd_serve(args) -> int:
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        print("no PREFECT_API_URL: starting a local Prefect server for the scheduler ...")
+        server, url = local_prefect_server()
+        os.environ["PREFECT_API_URL"] = url
+        print(f"Prefect server (UI and API) on {url.removesuffix('/api')}")
     from prefect.schedules import Cron
 
     print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
-    _flow(args.dask).serve(name=args.name, schedule=Cron(args.cron, timezone=args.timezone),
-                           parameters=_flow_parameters(args))
+    try:
+        _flow(args.dask).serve(name=args.name, schedule=Cron(args.cron, timezone=args.timezone),
+                               parameters=_flow_parameters(args))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
     return 0
 
 
