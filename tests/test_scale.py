@@ -183,3 +183,46 @@ def test_serve_starts_a_scheduled_run(tmp_path):
         proc.terminate()
         proc.wait(timeout=60)
     assert _table(db, "SELECT n_loaded FROM runs") == [(1,)]
+
+
+@pytest.mark.slow
+def test_prefect_deploy_all_registers_the_scheduled_deployments(tmp_path):
+    """`prefect deploy --all` against a local `prefect server start` registers prefect.yaml's deployments."""
+    import asyncio
+
+    from multimodal_fer.cli import local_prefect_server
+
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    old_home = os.environ.get("PREFECT_HOME")
+    os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]
+    try:
+        server, url = local_prefect_server()
+    finally:
+        if old_home is None:
+            os.environ.pop("PREFECT_HOME")
+        else:
+            os.environ["PREFECT_HOME"] = old_home
+    env.update({"PREFECT_API_URL": url, "MFER_HOME": REPO, "MFER_BUCKET": str(tmp_path / "bucket"),
+                "MFER_DB": str(tmp_path / "w.duckdb"), "MFER_FAST_DB": str(tmp_path / "f.duckdb")})
+    prefect = os.path.join(os.path.dirname(sys.executable), "prefect")
+    try:
+        subprocess.run([prefect, "work-pool", "create", "mfer-process", "--type", "process"], env=env, check=True,
+                       capture_output=True, timeout=120)
+        out = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+
+        async def deployments():
+            from prefect.client.orchestration import PrefectClient
+
+            async with PrefectClient(api=url) as client:
+                return {d.name: d for d in await client.read_deployments()}
+
+        found = asyncio.run(deployments())
+        assert set(found) == {"nightly", "hourly-fast"}
+        nightly = found["nightly"].schedules[0]
+        assert (nightly.schedule.cron, nightly.schedule.timezone, nightly.active) == ("0 2 * * *", "Europe/London", True)
+        assert found["nightly"].parameters["db"] == env["MFER_DB"] and found["nightly"].work_pool_name == "mfer-process"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
