@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from multimodal_fer.env import apply_defaults
+
+    apply_defaults()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
