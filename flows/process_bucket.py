@@ -54,7 +54,7 @@ def plan_work(db: str, recordings: list, version: str, retry_quarantined: bool) 
             skipped.append((rec, sha))
         else:
             todo.append((rec, sha))
-    return {"todo": todo, "skipped": skipped}
+    return {"todo": todo, "skipped": skipped, "quarantined": quarantined}
 
 
 @task(name="analyze-recording")
@@ -167,6 +167,8 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
             quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
                                 "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
         plan = plan_work(db, recordings, version, retry_quarantined)
+        if not retry_quarantined:  # convention breaches already on record for this version: nothing new to say
+            quarantines = [q for q in quarantines if (q["source_uri"], None) not in plan["quarantined"]]
         todo = plan["todo"]
         print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(todo)} to process, "
               f"{len(plan['skipped'])} already done, {len(found['invalid'])} not following the convention")

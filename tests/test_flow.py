@@ -56,6 +56,7 @@ def test_first_run_loads_every_good_recording_and_quarantines_the_bad(demo_run):
 def test_second_run_changes_nothing(demo_run):
     second = demo_run["second"]
     assert second["n_loaded"] == 0 and second["n_skipped"] == 6  # 4 loaded + 2 already quarantined
+    assert second["n_quarantined"] == 0  # nothing new to quarantine: the bad name is already on record
     assert _counts(demo_run["db"]) == demo_run["after_first"]
     con = duckdb.connect(str(demo_run["db"]), read_only=True)
     assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
