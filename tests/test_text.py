@@ -177,6 +177,7 @@ def text_model():
 
     if not (TEXT_ARTEFACTS / "head.npz").is_file():
         pytest.fail("the committed text head is missing: run python -m multimodal_fer.text.train")
+    # the default model: the fine-tuned one when committed, else the head
     return TextEmotionModel.load()
 
 
@@ -189,7 +190,7 @@ def test_predict_proba_shapes_and_nan_rows(text_model):
     np.testing.assert_allclose(ok.sum(axis=1), 1.0, atol=1e-9)
     assert text_model.predict_proba([]).shape == (0, len(EMOTIONS))
     assert np.isnan(text_model.predict_proba([""])).all()
-    assert re.fullmatch(r"text-minilm-head-\d+\.\d+\.\d+\+[0-9a-f]{12}", text_model.version)
+    assert re.fullmatch(r"text-minilm-(head|ft)-\d+\.\d+\.\d+\+[0-9a-f]{12}", text_model.version)
 
 
 def test_predict_proba_is_deterministic_and_batch_independent(text_model):
@@ -226,7 +227,7 @@ def test_committed_artefacts_are_small_and_consistent():
 
     files = {p.name: p.stat().st_size for p in TEXT_ARTEFACTS.iterdir() if p.is_file()}
     assert {"head.npz", "metrics.json", "MODEL_CARD.md"} <= set(files)
-    assert sum(files.values()) < 5_000_000
+    assert sum(files.values()) < 20_000_000  # the fine-tuned subset is ~14 MB; the head alone ~15 kB
     metrics = json.loads((TEXT_ARTEFACTS / "metrics.json").read_text())
     import hashlib
 

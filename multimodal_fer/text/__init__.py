@@ -14,6 +14,7 @@ from multimodal_fer.text.asr import (
     transcribe,
 )
 from multimodal_fer.text.emotion import TextEmotionModel, vader_valence
+from multimodal_fer.text.redact import redact, redact_transcript
 
 __all__ = [
     "AsrOptions",
@@ -22,6 +23,8 @@ __all__ = [
     "Transcript",
     "Word",
     "load_asr_model",
+    "redact",
+    "redact_transcript",
     "resolve_model_dir",
     "transcribe",
     "vader_valence",

