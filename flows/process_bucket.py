@@ -121,7 +121,7 @@ def record_run(db: str, row: dict) -> None:
 @flow(name="process-bucket", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | None = None, sample_fps: float = 5.0,
                    asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False,
-                   lock_timeout_s: float = 3600.0) -> dict:
+                   lock_timeout_s: float = 3600.0, redact_transcripts: bool = False) -> dict:
     """Process every new recording of a bucket into the warehouse.
 
     Parameters
@@ -132,8 +132,10 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         DuckDB file (created if missing).
     staging : str, optional
         Where workers write Parquet (default: a temporary folder).
-    sample_fps, asr_model, store_transcripts
-        Pipeline settings (they are part of the pipeline version).
+    sample_fps, asr_model, store_transcripts, redact_transcripts
+        Pipeline settings (they are part of the pipeline version). ``redact_transcripts`` stores
+        names, phone numbers and dates as ``[NAME]``, ``[PHONE]``, ``[DATE]`` (the text model still
+        reads the words as heard).
     retry_quarantined : bool
         Try again recordings that this pipeline version already quarantined.
     lock_timeout_s : float
@@ -149,7 +151,8 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     with store.run_lock(db, timeout_s=lock_timeout_s):
         started = datetime.now()
-        options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts)
+        options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts,
+                                  redact_transcripts=redact_transcripts)
         models = load_models(options.asr)
         version = pipeline_version(options, models)
         model_versions = store.model_versions_json(models.versions)

@@ -54,7 +54,7 @@ def _flow(dask: str | None):
 def _flow_parameters(args) -> dict:
     return {"bucket": args.bucket, "db": args.db, "staging": args.staging, "sample_fps": args.fps,
             "asr_model": args.asr_model, "store_transcripts": not args.no_transcripts,
-            "retry_quarantined": args.retry_quarantined}
+            "retry_quarantined": args.retry_quarantined, "redact_transcripts": args.redact}
 
 
 def cmd_run(args) -> int:
@@ -163,7 +163,7 @@ def cmd_demo(args) -> int:
     bucket = make_demo_bucket(Path(args.dir) / "bucket")
     db = Path(args.dir) / "warehouse.duckdb"
     args_run = argparse.Namespace(bucket=str(bucket), db=str(db), staging=None, fps=args.fps, asr_model=args.asr_model,
-                                  no_transcripts=False, retry_quarantined=False, dask=None)
+                                  no_transcripts=False, retry_quarantined=False, dask=None, redact=False)
     rc = cmd_run(args_run)
     from multimodal_fer import store
 
@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_args(r)
     r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
     r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
+    r.add_argument("--redact", action="store_true", help="store transcripts with names, phone numbers and dates redacted")
     r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
     r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
     r.set_defaults(func=cmd_run)

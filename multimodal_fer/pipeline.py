@@ -64,6 +64,7 @@ class PipelineOptions:
     asr: AsrOptions = field(default_factory=AsrOptions)
     fusion: FusionOptions = field(default_factory=FusionOptions)
     store_transcripts: bool = True
+    redact_transcripts: bool = False  # store names, phone numbers and dates as [NAME], [PHONE], [DATE]
 
 
 @dataclass(frozen=True)
@@ -228,18 +229,23 @@ def analyze_recording(
     with stage("transcript"):
         tprobs = models.text.predict_proba(texts, contexts) if texts else np.empty((0, len(EMOTIONS)))
         vader = vader_valence(texts) if texts else np.empty(0)
-    for i, seg in enumerate(segs):
+    stored_segs = segs  # what the warehouse keeps: the words as heard, or redacted
+    if options.redact_transcripts and transcript is not None:
+        from multimodal_fer.text.redact import redact_transcript
+
+        stored_segs = redact_transcript(transcript).segments
+    for i, (seg, stored_seg) in enumerate(zip(segs, stored_segs)):
         speaker, conf = _speaker_of(seg.start_s, seg.end_s, attributions)
         p = tprobs[i]
         ok = not np.isnan(p).any()
         utt_rows.append({
             "utterance_idx": i, "start_s": max(seg.start_s, 0.0), "end_s": max(seg.end_s, seg.start_s, 0.0),
-            "text": texts[i] if options.store_transcripts else None, "n_words": len(seg.words),
+            "text": stored_seg.text.strip() if options.store_transcripts else None, "n_words": len(seg.words),
             "speaker": speaker, "speaker_confidence": conf, "avg_logprob": min(seg.avg_logprob, 0.0),
             **dict(zip(TEXT_COLS, p)), "text_label": EMOTIONS[int(np.nanargmax(p))] if ok else None,
             "vader_valence": float(vader[i]),
         })
-        for w in seg.words:
+        for w in stored_seg.words:
             word_rows.append({"utterance_idx": i, "word_idx": len(word_rows), "start_s": max(w.start_s, 0.0),
                               "end_s": max(w.end_s, w.start_s, 0.0), "word": w.text.strip(),
                               "probability": float(np.clip(w.probability, 0.0, 1.0))})

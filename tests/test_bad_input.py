@@ -120,3 +120,27 @@ def test_dark_or_tiny_face_gives_a_result(tmp_path, models, kind):
     assert 0.0 <= s.face_coverage <= 1.0 and len(out["frames"]) == 4
     found = out["frames"].face_found
     assert found.all() or not found.any()  # the same answer on identical frames, whichever it is
+
+
+def test_redacted_transcripts_keep_times_but_not_names(tmp_path, models):
+    from dataclasses import replace
+
+    from multimodal_fer.demo import DemoSession, Turn, make_recording
+
+    session = DemoSession("P001", "S09", "2026-01-01T00:00:00", "site-a", "arm", "C01", (
+        Turn("patient", "Hello, I am Margaret Johnson. Please call me on 0 2 0 7 9 4 6 0 0 0 0 on the 12th of March."),))
+    path = tmp_path / "P001" / "S09.mp4"
+    make_recording(path, session)
+    rec = Recording(str(path), "P001", "S09", path.stat().st_size)
+    out = {}
+    for redact in (False, True):
+        staged = tmp_path / f"staged{redact}"
+        analyze_recording(path, recording=rec, sha256="e" * 64, meta=SessionMeta(), staged_dir=staged, models=models,
+                          options=replace(OPTIONS, redact_transcripts=redact))
+        out[redact] = (store.read_staged(staged, "utterances"), store.read_staged(staged, "words"))
+    plain = " ".join(out[False][0].text)
+    redacted = " ".join(out[True][0].text)
+    assert "Margaret" in plain and "Margaret" not in redacted and "[NAME]" in redacted
+    assert "March" not in redacted and "[DATE]" in redacted
+    assert "Margaret" not in " ".join(out[True][1].word)
+    assert out[True][1].start_s.tolist() == out[False][1].start_s.tolist()  # word times kept
