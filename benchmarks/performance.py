@@ -73,7 +73,7 @@ def measure(path: str, profile: str) -> dict:
         t0 = time.perf_counter()
         media.extract_audio(path, Path(tmp) / "a.wav")
         audio = media.load_wav(Path(tmp) / "a.wav")
-        segs = speech_segments(audio, sr=SR)
+        speech_segments(audio, sr=SR)
         frame_prosody(audio, sr=SR)
         transcribe(audio, options.asr)
         audio_alone = time.perf_counter() - t0

@@ -17,7 +17,7 @@ when the throughput target is missed.
 from __future__ import annotations
 
 import argparse
-import json
+
 import os
 import platform
 import sys

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 

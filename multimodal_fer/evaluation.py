@@ -107,3 +107,16 @@ def write_json(path: str | Path | None, payload: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(payload, indent=2, default=float))
+
+
+def cli_main(run, description: str, argv: list[str] | None = None) -> int:
+    """``python -m multimodal_fer.<kind>.evaluate LABELS.csv [--root DIR] [--out JSON]`` for an evaluator's ``run``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("labels", type=Path)
+    parser.add_argument("--root", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    run(args.labels, root=args.root, out=args.out)
+    return 0

@@ -19,7 +19,6 @@ gets no prediction and counts as an error; ``face_found_rate`` reports how often
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -130,13 +129,9 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("labels", type=Path)
-    parser.add_argument("--root", type=Path)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
-    run(args.labels, root=args.root, out=args.out)
-    return 0
+    from multimodal_fer.evaluation import cli_main
+
+    return cli_main(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

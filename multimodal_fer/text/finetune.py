@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fer.labels import N_EMOTIONS
 from multimodal_fer.paths import SHARED_DATA
 
 SEED = 0

@@ -22,7 +22,6 @@ pipeline's default; files of a labels CSV are not one speaker's session).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -141,13 +140,9 @@ def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("labels", type=Path)
-    parser.add_argument("--root", type=Path)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
-    run(args.labels, root=args.root, out=args.out)
-    return 0
+    from multimodal_fer.evaluation import cli_main
+
+    return cli_main(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
