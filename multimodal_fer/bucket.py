@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg")
@@ -237,11 +236,3 @@ def read_manifest(bucket: str) -> dict[tuple[str, str], SessionMeta]:
                                    clean.get("trial_arm"), clean.get("clinician_id"))
         return out
     return {}
-
-
-def iter_new(recordings: list[Recording], known: set[str]) -> Iterator[tuple[Recording, str]]:
-    """Yield ``(recording, sha256)`` for recordings whose hash is not in ``known``."""
-    for rec in recordings:
-        sha = sha256_of(rec.uri)
-        if sha not in known:
-            yield rec, sha

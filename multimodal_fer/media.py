@@ -99,7 +99,8 @@ def probe(path: str | Path) -> MediaInfo:
         )
 
 
-def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | None = 1280) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | None = 1280,
+                info: MediaInfo | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(t_s, rgb)`` for frames sampled at ``fps`` on the session clock.
 
     Every frame must be decoded (inter-frame codecs), but only sampled frames are converted
@@ -112,6 +113,8 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
         Sampling rate, frames per second (> 0).
     max_side : int or None
         Downscale sampled frames so that their longer side is at most this many pixels.
+    info : MediaInfo, optional
+        The recording's :func:`probe` result, when the caller already has it.
 
     Yields
     ------
@@ -121,7 +124,7 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
     """
     if fps <= 0:
         raise ValueError("fps must be > 0")
-    info = probe(path)
+    info = info or probe(path)
     if not info.has_video:
         return
     step = 1.0 / fps
@@ -154,7 +157,8 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
             raise
 
 
-def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR, chunk_s: float = 30.0) -> float:
+def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR, chunk_s: float = 30.0,
+                  info: MediaInfo | None = None) -> float:
     """Decode, downmix and resample the audio track to a mono 16-bit WAV, streaming.
 
     The audio is aligned to the session clock: if it starts after time zero it is
@@ -168,7 +172,7 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
     import av
     import soundfile as sf
 
-    info = probe(path)
+    info = info or probe(path)
     wav_path = Path(wav_path)
     if not info.has_audio:
         return 0.0

@@ -179,7 +179,7 @@ def analyze_recording(
     def face_job() -> pd.DataFrame:
         t0 = time.perf_counter()
         try:
-            return run_face(local_path, fps=options.sample_fps, model=models.face) if info.has_video else empty_frames()
+            return run_face(local_path, fps=options.sample_fps, model=models.face, info=info) if info.has_video else empty_frames()
         finally:
             timings["face_concurrent"] = round(time.perf_counter() - t0, 3)
 
@@ -189,7 +189,7 @@ def analyze_recording(
         with tempfile.TemporaryDirectory(prefix="mfer-") as tmp:
             wav = Path(tmp) / "audio.wav"
             with stage("split"):
-                audio_s = media.extract_audio(local_path, wav) if info.has_audio else 0.0
+                audio_s = media.extract_audio(local_path, wav, info=info) if info.has_audio else 0.0
             audio = media.load_wav(wav) if audio_s > 0 else np.zeros(0, dtype=np.float32)
         audio_duration = max(info.duration_s, audio.size / SR)
         lap("split_audio")

@@ -61,7 +61,7 @@ def empty_frames() -> pd.DataFrame:
     return pd.DataFrame(columns=FRAME_COLUMNS).astype({"face_found": bool})
 
 
-def run_face(path: Path, *, fps: float, model) -> pd.DataFrame:
+def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = None) -> pd.DataFrame:
     """Landmarks on every sampled frame of a recording, features, and per-frame probabilities.
 
     Parameters
@@ -85,7 +85,7 @@ def run_face(path: Path, *, fps: float, model) -> pd.DataFrame:
     use_crops = bool(getattr(model, "has_cnn", False))
     observations, features, crops = [], [], []
     with FaceTracker() as tracker:
-        for t, rgb in media.iter_frames(path, fps=fps):
+        for t, rgb in media.iter_frames(path, fps=fps, info=info):
             obs = tracker.process(rgb)
             observations.append((t, obs))
             features.append(None if obs is None else landmark_features(obs.points, obs.image_size))
