@@ -7,7 +7,8 @@ warehouse. Every recording is identified by the SHA-256 of its bytes.
 
 Manifest (optional): ``<bucket>/manifest.csv`` or ``<bucket>/manifest.json`` with one row per
 session and the columns ``patient_id, session_id`` (required) and ``recorded_at, site,
-trial_arm, clinician_id`` (optional).
+trial_arm, clinician_id, patient_channel`` (optional; ``patient_channel`` is the index of the
+audio channel that carries only the patient's microphone, e.g. 0 = left).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg")
 RECORDING_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
-MANIFEST_COLUMNS = ("patient_id", "session_id", "recorded_at", "site", "trial_arm", "clinician_id")
+MANIFEST_COLUMNS = ("patient_id", "session_id", "recorded_at", "site", "trial_arm", "clinician_id", "patient_channel")
+MAX_AUDIO_CHANNEL = 63  # highest channel index a manifest may name
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HASH_CHUNK = 1 << 20  # 1 MiB
 READ_BLOCK = 8 << 20  # 8 MiB: object-store read-ahead, so big objects never sit in memory whole
@@ -60,6 +62,7 @@ class SessionMeta:
     site: str | None = None
     trial_arm: str | None = None
     clinician_id: str | None = None
+    patient_channel: int | None = None  # audio channel of the patient's own microphone (None: mixed audio)
 
 
 def validate_id(value: str, what: str) -> str:
@@ -193,6 +196,15 @@ def _parse_time(value: str | None) -> datetime | None:
         raise BucketError(f"manifest: recorded_at {value!r} is not an ISO date/time") from exc
 
 
+def _parse_channel(value) -> int | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > MAX_AUDIO_CHANNEL:
+        raise BucketError(f"manifest: patient_channel {value!r} is not a channel index 0-{MAX_AUDIO_CHANNEL}")
+    return int(text)
+
+
 def read_manifest(bucket: str) -> dict[tuple[str, str], SessionMeta]:
     """Read ``manifest.csv`` / ``manifest.json`` of a bucket ({} when there is none).
 
@@ -233,6 +245,7 @@ def read_manifest(bucket: str) -> dict[tuple[str, str], SessionMeta]:
                 raise BucketError(f"{name} row {i}: session {key[0]}/{key[1]} is listed twice")
             clean = {k: (str(v).strip() or None) if v is not None else None for k, v in row.items()}
             out[key] = SessionMeta(_parse_time(clean.get("recorded_at")), clean.get("site"),
-                                   clean.get("trial_arm"), clean.get("clinician_id"))
+                                   clean.get("trial_arm"), clean.get("clinician_id"),
+                                   _parse_channel(clean.get("patient_channel")))
         return out
     return {}

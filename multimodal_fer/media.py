@@ -8,6 +8,7 @@ earliest start time of the container's video and audio streams.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -158,16 +159,30 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
 
 
 def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR, chunk_s: float = 30.0,
-                  info: MediaInfo | None = None) -> float:
+                  info: MediaInfo | None = None, patient_channel: int | None = None,
+                  channels_path: str | Path | None = None) -> float:
     """Decode, downmix and resample the audio track to a mono 16-bit WAV, streaming.
 
     The audio is aligned to the session clock: if it starts after time zero it is
     preceded by silence; if it starts before, the early part is dropped.
 
+    Parameters
+    ----------
+    patient_channel : int, optional
+        Index of the channel that carries the patient's own microphone (e.g. 0 = left of a
+        stereo track). With it, ``channels_path`` receives a 2-channel WAV on the same clock:
+        channel 0 the patient's channel, channel 1 the mean of the other channels; ``wav_path``
+        is still the mono mix of all channels.
+
     Returns
     -------
     float
         Duration of the written audio, seconds (0.0 when the recording has no audio).
+
+    Raises
+    ------
+    MediaError
+        Corrupt audio, or a ``patient_channel`` the track does not have.
     """
     import av
     import soundfile as sf
@@ -176,45 +191,102 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
     wav_path = Path(wav_path)
     if not info.has_audio:
         return 0.0
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+    split = patient_channel is not None
+    if split:
+        n_ch = int(info.audio_channels or 1)
+        if not 0 <= int(patient_channel) < n_ch or n_ch < 2 or channels_path is None:
+            raise MediaError(f"the manifest names patient audio channel {patient_channel}, but the audio track has "
+                             f"{n_ch} channel(s); a separate patient channel needs a track with at least 2")
+        resampler = av.AudioResampler(format="fltp", rate=sr)  # keep the channels apart
+    else:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
     written = 0
-    buf: list[np.ndarray] = []
+    buf: list[np.ndarray] = []  # each (n, 1) mono or (n, 3) [mix, patient, other]
     buffered = 0
-    with _open(path) as container, sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16") as out:
+
+    def as_rows(rframe) -> np.ndarray:
+        data = rframe.to_ndarray().astype(np.float32, copy=False)
+        if not split:
+            return data.reshape(-1, 1)
+        pat = data[int(patient_channel)]
+        others = np.delete(data, int(patient_channel), axis=0).mean(axis=0)
+        return np.stack([data.mean(axis=0), pat, others], axis=1)
+
+    width = 3 if split else 1
+    with contextlib.ExitStack() as stack:
+        container = stack.enter_context(_open(path))
+        out = stack.enter_context(sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16"))
+        chan = (stack.enter_context(sf.SoundFile(str(channels_path), "w", samplerate=sr, channels=2, subtype="PCM_16"))
+                if split else None)
         stream = container.streams.audio[0]
         offset = int(round((_start(stream) - info.origin_s) * sr))  # >0: pad, <0: drop
         if offset > 0:
-            out.write(np.zeros(offset, dtype=np.float32))
-            written += offset
+            buf.append(np.zeros((offset, width), dtype=np.float32))
+            buffered += offset
         to_drop = max(-offset, 0)
 
         def flush() -> None:
             nonlocal buf, buffered, written
             if buf:
                 data = np.concatenate(buf)
-                out.write(data)
-                written += data.size
+                out.write(data[:, 0])
+                if chan is not None:
+                    chan.write(data[:, 1:])
+                written += len(data)
             buf, buffered = [], 0
 
         try:
             for frame in container.decode(stream):
                 for rframe in resampler.resample(frame):
-                    data = rframe.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    data = as_rows(rframe)
                     if to_drop:
-                        cut = min(to_drop, data.size)
+                        cut = min(to_drop, len(data))
                         data, to_drop = data[cut:], to_drop - cut
                     buf.append(data)
-                    buffered += data.size
+                    buffered += len(data)
                     if buffered >= chunk_s * sr:
                         flush()
             for rframe in resampler.resample(None):
-                buf.append(rframe.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+                buf.append(as_rows(rframe))
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
                 raise MediaError(f"audio stream is corrupt after {written / sr:.1f} s ({type(exc).__name__}: {exc})") from exc
             raise
         flush()
     return written / sr
+
+
+def wav_blocks(path: str | Path, *, block_s: float) -> Iterator[tuple[float, np.ndarray]]:
+    """Read a WAV in consecutive blocks, never the whole file.
+
+    Yields
+    ------
+    (start_s, block)
+        ``block`` float32 in [-1, 1], shape (n,) for mono, (n, channels) otherwise; every block
+        but the last holds ``round(block_s * sr)`` samples.
+    """
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        n = max(1, int(round(block_s * f.samplerate)))
+        start = 0
+        while True:
+            data = f.read(n, dtype="float32", always_2d=False)
+            if len(data) == 0:
+                return
+            yield start / f.samplerate, np.ascontiguousarray(data)
+            start += len(data)
+
+
+def read_wav(path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
+    """Read ``[start_s, end_s)`` of a WAV (float32; shape (n,) mono, (n, channels) otherwise)."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        a = min(max(int(round(start_s * f.samplerate)), 0), f.frames)
+        b = f.frames if end_s is None else min(max(int(round(end_s * f.samplerate)), a), f.frames)
+        f.seek(a)
+        return np.ascontiguousarray(f.read(b - a, dtype="float32", always_2d=False))
 
 
 def load_wav(path: str | Path) -> np.ndarray:

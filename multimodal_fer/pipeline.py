@@ -27,7 +27,7 @@ from multimodal_fer.bucket import Recording, SessionMeta
 from multimodal_fer.face.stream import empty_frames, run_face
 from multimodal_fer.fusion import TEXT_COLS, VOICE_COLS, FusionOptions, fuse
 from multimodal_fer.labels import EMOTIONS
-from multimodal_fer.speakers import attribute_segments
+from multimodal_fer.speakers import attribute_by_channel, attribute_segments
 from multimodal_fer.summary import notable_moments, summarize
 from multimodal_fer.text.asr import AsrOptions
 from schemas.tables import PER_RECORDING
@@ -87,12 +87,16 @@ class Models:
 
 @functools.lru_cache(maxsize=2)
 def load_models(asr: AsrOptions = AsrOptions()) -> Models:
-    """Load the face, voice and text models once per process (the ASR model loads lazily, cached)."""
+    """Load every model once per process: face, voice (with its Whisper encoder), text and ASR."""
     from multimodal_fer.face.model import FaceModel
+    from multimodal_fer.text.asr import load_asr_model
     from multimodal_fer.text.emotion import TextEmotionModel
-    from multimodal_fer.voice.model import VoiceModel
+    from multimodal_fer.voice.model import VoiceModel, _whisper_encoder
 
-    return Models(FaceModel.load(), VoiceModel.load(), TextEmotionModel.load(), asr)
+    models = Models(FaceModel.load(), VoiceModel.load(), TextEmotionModel.load(), asr)
+    load_asr_model(asr)  # cached: the first recording does not pay for loading it
+    _whisper_encoder()
+    return models
 
 
 def pipeline_version(options: PipelineOptions, models: Models) -> str:
@@ -146,10 +150,9 @@ def analyze_recording(
     StageError
         For anything that makes the recording unusable (corrupt file, no stream, failed checks).
     """
-    from multimodal_fer.text.asr import transcribe
+    from multimodal_fer.text.asr import transcribe_wav
     from multimodal_fer.text.emotion import vader_valence
-    from multimodal_fer.voice.prosody import SR, frame_prosody, window_prosody
-    from multimodal_fer.voice.vad import speech_segments
+    from multimodal_fer.voice.stream import read_clips, voice_activity_prosody
 
     say = progress or (lambda msg: None)
     models = models or load_models(options.asr)
@@ -185,38 +188,47 @@ def analyze_recording(
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfer-face")
     face_future = pool.submit(face_job)
+    tmp = tempfile.TemporaryDirectory(prefix="mfer-")
     try:
-        with tempfile.TemporaryDirectory(prefix="mfer-") as tmp:
-            wav = Path(tmp) / "audio.wav"
-            with stage("split"):
-                audio_s = media.extract_audio(local_path, wav, info=info) if info.has_audio else 0.0
-            audio = media.load_wav(wav) if audio_s > 0 else np.zeros(0, dtype=np.float32)
-        audio_duration = max(info.duration_s, audio.size / SR)
+        # The audio is written once to a WAV and then read block by block (voice activity,
+        # prosody) and chunk by chunk (speech recognition, voice model): memory stays flat in
+        # the recording's length.
+        wav = Path(tmp.name) / "audio.wav"
+        channels_wav = Path(tmp.name) / "channels.wav" if meta.patient_channel is not None else None
+        with stage("split"):
+            audio_s = (media.extract_audio(local_path, wav, info=info, patient_channel=meta.patient_channel,
+                                           channels_path=channels_wav) if info.has_audio else 0.0)
         lap("split_audio")
         with stage("voice"):
-            segments = speech_segments(audio, sr=SR) if audio.size else []
-            prosody = (window_prosody(frame_prosody(audio, sr=SR), segments, duration_s=audio_duration,
-                                      window_s=options.fusion.window_s) if audio.size else None)
+            segments, prosody, _ = (voice_activity_prosody(wav, window_s=options.fusion.window_s)
+                                    if audio_s > 0 else ([], None, 0.0))
+        audio_duration = max(info.duration_s, audio_s)
         lap("voice_activity_prosody")
-        say(f"{recording.patient_id}/{recording.session_id}: transcript")
+        say(f"{recording.patient_id}/{recording.session_id}: transcript of {sum(e - s for s, e in segments):.0f} s of speech")
         with stage("transcript"):
-            transcript = transcribe(audio, options.asr) if segments else None
+            transcript = transcribe_wav(wav, segments, options.asr, duration_s=audio_s) if segments else None
         lap("transcript")
         with stage("face"):
             frames = face_future.result()
+        lap("wait_for_face")
+        duration = max(audio_duration, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
+        if duration <= 0:
+            raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
+
+        with stage("voice"):
+            if channels_wav is not None:
+                attributions, method = attribute_by_channel(channels_wav, segments), "channel"
+            else:
+                attributions = attribute_segments(frames, segments, has_video=info.has_video)
+                method = "lip_sync" if info.has_video else "audio_only"
+            speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
+            patient_chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
+            clips = read_clips(wav, patient_chunks)
+            vprobs = models.voice.predict_proba(clips) if clips else np.empty((0, len(EMOTIONS)))
+            del clips
     finally:
         pool.shutdown(wait=True)
-    lap("wait_for_face")
-    duration = max(audio_duration, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
-    if duration <= 0:
-        raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
-
-    with stage("voice"):
-        attributions = attribute_segments(frames, segments, has_video=info.has_video)
-        speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
-        patient_chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
-        clips = [audio[int(s * SR):int(e * SR)] for s, e in patient_chunks]
-        vprobs = models.voice.predict_proba(clips) if clips else np.empty((0, len(EMOTIONS)))
+        tmp.cleanup()
     voice = pd.DataFrame(vprobs, columns=VOICE_COLS)
     voice.insert(0, "end_s", [e for _, e in patient_chunks])
     voice.insert(0, "start_s", [s for s, _ in patient_chunks])
@@ -268,7 +280,7 @@ def analyze_recording(
         "sample_fps": options.sample_fps, "n_frames": len(frames),
         "language": transcript.language if transcript is not None and segs else None,
         "pipeline_version": version, "model_versions": store.model_versions_json(models.versions),
-        "processed_at": datetime.now(), "run_id": "staged",
+        "processed_at": datetime.now(), "run_id": "staged", "speaker_attribution": method if segments else None,
     }])
     tables = {"sessions": session, "frames": frames, "emotion_windows": windows, "utterances": utterances,
               "words": words if options.store_transcripts else words.iloc[0:0],
@@ -279,7 +291,7 @@ def analyze_recording(
         df.insert(0, "recording_sha256", sha256)
         with stage("validate"):
             rows = store.conform(name, df)
-            report = quality.validate_frame(name, rows.to_pandas())
+            report = quality.check_frame(name, rows.to_pandas())
         if not report.success:
             raise StageError("validate", f"{name} failed data-quality checks: " + "; ".join(report.failures))
         with stage("validate"):

@@ -4,6 +4,10 @@ The patient is the person whose face the face stream tracks. A speech segment is
 patient's when the patient's lips move during it (audio-visual synchrony): the mean absolute
 frame-to-frame change of the mouth opening during the segment is compared with the same
 measure while nobody speaks. Segments with too few face frames are ``unknown``.
+
+When the manifest names a separate patient audio channel (the patient's own microphone on one
+channel of the track), :func:`attribute_by_channel` decides instead by level: a segment is the
+patient's when it is louder on the patient's channel than on the others.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import pandas as pd
 MIN_FACE_FRAMES = 3  # sampled frames with a face needed inside a segment
 MIN_LIP_MOTION = 0.015  # mouth-opening units per frame: below this, lips are still
 MOTION_RATIO = 1.5  # lip motion during speech must exceed this × the silent baseline
+CHANNEL_DB_SCALE = 6.0  # dB: a level difference this large gives confidence ≈ 0.88
+SILENT_DB = -60.0  # dBFS: a channel this quiet in a segment carries no one's speech
 
 
 @dataclass(frozen=True)
@@ -80,4 +86,40 @@ def attribute_segments(frames: pd.DataFrame, segments: list[tuple[float, float]]
         margin = (motion - threshold) / threshold
         confidence = float(np.clip(0.5 + 0.5 * np.tanh(2.0 * abs(margin)), 0.0, 1.0))
         out.append(Attribution(s, e, "patient" if motion >= threshold else "other", confidence, motion))
+    return out
+
+
+def _level_db(y: np.ndarray) -> float:
+    return float(20 * np.log10(max(float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0, 1e-10)))
+
+
+def attribute_by_channel(channels_wav, segments: list[tuple[float, float]]) -> list[Attribution]:
+    """Attribute speech segments by the level on the patient's own channel.
+
+    Parameters
+    ----------
+    channels_wav : path
+        2-channel WAV (``media.extract_audio(..., patient_channel=k)``): channel 0 the patient's
+        microphone, channel 1 the mean of the other channels.
+    segments : list of (start_s, end_s)
+
+    Returns
+    -------
+    list of Attribution
+        ``patient`` when the segment's RMS level is higher on the patient's channel, ``other``
+        when lower, ``unknown`` when both are below :data:`SILENT_DB`; confidence
+        ``0.5 + 0.5·tanh(|Δ dB| / CHANNEL_DB_SCALE)``; ``lip_motion`` is NaN.
+    """
+    from multimodal_fer import media
+
+    out = []
+    for s, e in segments:
+        y = media.read_wav(channels_wav, s, e).reshape(-1, 2)
+        pat, other = _level_db(y[:, 0]), _level_db(y[:, 1])
+        if max(pat, other) < SILENT_DB:
+            out.append(Attribution(s, e, "unknown", 0.0, float("nan")))
+            continue
+        diff = pat - other
+        confidence = float(np.clip(0.5 + 0.5 * np.tanh(abs(diff) / CHANNEL_DB_SCALE), 0.0, 1.0))
+        out.append(Attribution(s, e, "patient" if diff > 0 else "other", confidence, float("nan")))
     return out

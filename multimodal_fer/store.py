@@ -88,6 +88,12 @@ def init_db(con) -> None:
     """Create every table (``schemas/``) and view (``warehouse/``); idempotent."""
     for t in TABLES.values():
         con.execute(create_table_sql(t))
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()",
+            [t.name]).fetchall()}
+        for c in t.columns:  # a warehouse made by an older version gains the new (nullable) columns
+            if c.name not in have and c.nullable:
+                con.execute(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {c.type}")
     pending = view_sql()
     while pending:  # views may depend on each other: create until no progress
         progress = False

@@ -96,6 +96,10 @@ SESSIONS = Table(
         Column("model_versions", "VARCHAR", "JSON: the version of every model used", nullable=False),
         Column("processed_at", "TIMESTAMP", "When the analysis finished", nullable=False),
         Column("run_id", "VARCHAR", "The run that loaded this session", nullable=False),
+        Column("speaker_attribution", "VARCHAR", "How speech was attributed to the patient: lip_sync (the patient's lip "
+               "motion during the speech), channel (level on the manifest's patient audio channel), audio_only (no "
+               "video: all speech counts as the patient's); NULL when there is no speech",
+               allowed=("lip_sync", "channel", "audio_only")),
     ),
     ("recording_sha256",),
 )

@@ -25,10 +25,12 @@ def needs_shared(*parts: str) -> Path:
 
 
 def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 64, tone_hz: float | None = 440.0,
-                video: bool = True, audio_sr: int = 44100, channels: int = 1, image=None) -> Path:
+                video: bool = True, audio_sr: int = 44100, channels: int = 1, image=None,
+                right_hz: float | None = None) -> Path:
     """Write a small MP4: frames whose red channel encodes the frame index, and a sine tone.
 
     ``image``: one RGB frame for every frame, or a function ``i -> RGB frame`` (all the same shape).
+    ``right_hz``: with ``channels=2``, the right channel's own tone (0: silent) instead of the same.
     """
     import av
 
@@ -61,6 +63,8 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 
             n = 1024
             for s in range(0, tone.size, n):
                 chunk = np.tile(tone[s:s + n], (channels, 1)) if channels > 1 else tone[s:s + n].reshape(1, -1)
+                if channels == 2 and right_hz is not None:
+                    chunk[1] = 0.3 * np.sin(2 * np.pi * right_hz * t[s:s + n]) if right_hz else 0.0
                 fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.reshape(1, -1)) if channels == 1 else
                                                 np.ascontiguousarray(chunk.T.reshape(1, -1)), format="flt",
                                                 layout="mono" if channels == 1 else "stereo")

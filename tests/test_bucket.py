@@ -72,12 +72,23 @@ def test_manifest_csv_and_json(tmp_path):
     assert bucket.read_manifest(str(tmp_path))[("P2", "S1")].site == "b"
 
 
+def test_manifest_names_the_patient_audio_channel(tmp_path):
+    (tmp_path / "manifest.csv").write_text("patient_id,session_id,patient_channel\nP1,S1,1\nP1,S2,\n")
+    meta = bucket.read_manifest(str(tmp_path))
+    assert meta[("P1", "S1")].patient_channel == 1 and meta[("P1", "S2")].patient_channel is None
+    (tmp_path / "manifest.csv").unlink()
+    (tmp_path / "manifest.json").write_text(json.dumps([{"patient_id": "P2", "session_id": "S1", "patient_channel": 0}]))
+    assert bucket.read_manifest(str(tmp_path))[("P2", "S1")].patient_channel == 0
+
+
 @pytest.mark.parametrize("text, message", [
     ("patient_id,session_id,colour\nP1,S1,red\n", "unknown columns"),
     ("patient_id,session_id\nP1,\n", "required"),
     ("patient_id,session_id\n../x,S1\n", "invalid patient id"),
     ("patient_id,session_id,recorded_at\nP1,S1,yesterday\n", "not an ISO date"),
     ("patient_id,session_id\nP1,S1\nP1,S1\n", "listed twice"),
+    ("patient_id,session_id,patient_channel\nP1,S1,left\n", "patient_channel 'left' is not a channel index"),
+    ("patient_id,session_id,patient_channel\nP1,S1,-1\n", "is not a channel index"),
 ])
 def test_malformed_manifest_names_the_problem(tmp_path, text, message):
     (tmp_path / "manifest.csv").write_text(text)

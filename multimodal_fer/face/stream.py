@@ -22,6 +22,7 @@ FRAME_COLUMNS = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face
                  "yaw_deg", "pitch_deg", "roll_deg"]
 
 
+FACE_BATCH = 256  # sampled frames whose landmarks, features and crops are held before the model runs
 NEUTRAL_FRACTION = 0.2  # share of a session's face frames (highest p_neutral) that calibrate its neutral
 
 
@@ -83,14 +84,25 @@ def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = No
     from multimodal_fer.face.landmarks import FaceTracker
 
     use_crops = bool(getattr(model, "has_cnn", False))
-    observations, features, crops = [], [], []
+    observations, features, crops, parts = [], [], [], []
+
+    def flush() -> None:  # the model runs per batch, and only the rows are kept (flat memory)
+        if observations:
+            parts.append(frames_table(observations, features, model, crops if use_crops else None))
+            observations.clear(), features.clear(), crops.clear()
+
     with FaceTracker() as tracker:
         for t, rgb in media.iter_frames(path, fps=fps, info=info):
             obs = tracker.process(rgb)
             observations.append((t, obs))
             features.append(None if obs is None else landmark_features(obs.points, obs.image_size))
             crops.append(None if obs is None or not use_crops else aligned_crop(rgb, obs.points, obs.image_size))
-    return frames_table(observations, features, model, crops if use_crops else None)
+            if len(observations) >= FACE_BATCH:
+                flush()
+    flush()
+    if not parts:
+        return frames_table([], [], model, None)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _face_probabilities(frames_df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

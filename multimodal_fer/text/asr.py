@@ -251,7 +251,7 @@ def _as_audio(audio) -> np.ndarray:
     return np.ascontiguousarray(audio)
 
 
-def transcribe(audio: np.ndarray, options: AsrOptions = AsrOptions()) -> Transcript:
+def transcribe(audio: np.ndarray, options: AsrOptions = AsrOptions(), *, language: str | None = None) -> Transcript:
     """Transcribe 16 kHz mono float32 audio into segments with word timestamps.
 
     Parameters
@@ -259,6 +259,8 @@ def transcribe(audio: np.ndarray, options: AsrOptions = AsrOptions()) -> Transcr
     audio : np.ndarray, shape (n,)
         Float32 samples in [-1, 1] at 16 kHz.
     options : AsrOptions
+    language : str, optional
+        Overrides ``options.language`` for this call (the model stays the same).
 
     Returns
     -------
@@ -266,14 +268,15 @@ def transcribe(audio: np.ndarray, options: AsrOptions = AsrOptions()) -> Transcr
         No segments for empty or silent audio.
     """
     audio = _as_audio(audio)
+    language = language or options.language
     if audio.size == 0 or not np.any(audio):
-        return Transcript(options.language or "", 0.0, ())
+        return Transcript(language or "", 0.0, ())
     model = load_asr_model(options)
     if options.backend == "openai-whisper":
-        return _transcribe_openai(model, audio, options)
+        return _transcribe_openai(model, audio, options, language)
     raw_segments, info = model.transcribe(
         audio,
-        language=options.language,
+        language=language,
         beam_size=options.beam_size,
         temperature=options.temperature,
         vad_filter=options.vad_filter,
@@ -294,13 +297,13 @@ def transcribe(audio: np.ndarray, options: AsrOptions = AsrOptions()) -> Transcr
     return Transcript(str(info.language), float(info.language_probability), tuple(segments))
 
 
-def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions) -> Transcript:
+def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions, language: str | None) -> Transcript:
     result = model.transcribe(
         audio,
         word_timestamps=True,
         temperature=options.temperature,
         fp16=False,
-        language=options.language,
+        language=language,
         beam_size=options.beam_size if options.beam_size > 1 else None,
         condition_on_previous_text=False,
         verbose=None,
@@ -317,4 +320,92 @@ def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions) -> Transcr
         )
         for s in result["segments"]
     )
-    return Transcript(str(result.get("language", options.language or "")), math.nan, segments)
+    return Transcript(str(result.get("language", language or "")), math.nan, segments)
+
+
+# --------------------------------------------------------------------------- long recordings
+
+ASR_CHUNK_S = 300.0  # s, longest stretch of audio handed to the recogniser at once
+CHUNK_PAD_S = 0.5  # s of context kept on each side of the speech in a chunk
+
+
+def plan_chunks(segments: list[tuple[float, float]], *, duration_s: float, max_s: float = ASR_CHUNK_S,
+                pad_s: float = CHUNK_PAD_S) -> list[tuple[float, float]]:
+    """Cut a recording's speech into chunks of at most ``max_s`` seconds, in pauses.
+
+    Consecutive speech segments are grouped while the group (with ``pad_s`` either side) fits in
+    ``max_s``; chunks never overlap and silence between chunks is never transcribed. A single
+    segment longer than ``max_s`` (no pause of 0.3 s for minutes) is cut at ``max_s``.
+
+    Returns
+    -------
+    list of (start_s, end_s)
+        Sorted, non-overlapping, within ``[0, duration_s]``.
+    """
+    if max_s <= 2 * pad_s:
+        raise ValueError("max_s must exceed twice pad_s")
+    pieces: list[tuple[float, float]] = []
+    for s, e in segments:
+        while e - s > max_s - 2 * pad_s:
+            cut = s + max_s - 2 * pad_s
+            pieces.append((s, cut))
+            s = cut
+        pieces.append((s, e))
+    chunks: list[list[float]] = []
+    for s, e in pieces:
+        if chunks and e + pad_s - chunks[-1][0] <= max_s:
+            chunks[-1][1] = e + pad_s
+        else:
+            chunks.append([s - pad_s, e + pad_s])
+    out: list[tuple[float, float]] = []
+    for s, e in chunks:
+        s = max(s, out[-1][1] if out else 0.0, 0.0)
+        e = min(e, duration_s)
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def _shift(t: Transcript, offset: float) -> tuple[Segment, ...]:
+    return tuple(
+        Segment(seg.start_s + offset, seg.end_s + offset, seg.text, seg.avg_logprob, seg.no_speech_prob,
+                tuple(Word(w.start_s + offset, w.end_s + offset, w.text, w.probability) for w in seg.words))
+        for seg in t.segments
+    )
+
+
+def transcribe_wav(wav_path: str | Path, segments: list[tuple[float, float]], options: AsrOptions = AsrOptions(), *,
+                   duration_s: float, max_chunk_s: float = ASR_CHUNK_S, progress=None) -> Transcript:
+    """Transcribe the speech of a (long) 16 kHz mono WAV chunk by chunk, in constant memory.
+
+    Only the chunks of :func:`plan_chunks` are read and transcribed; times are on the WAV's
+    clock. The language is detected on the first chunk with speech (unless ``options.language``
+    is set) and kept for the rest, so one recording has one language.
+
+    Parameters
+    ----------
+    segments : list of (start_s, end_s)
+        Voice activity of the recording (e.g. :func:`multimodal_fer.voice.stream.voice_activity_prosody`).
+    progress : callable, optional
+        Called with ``(done_s, total_s)`` of speech after each chunk.
+    """
+    from multimodal_fer import media
+
+    chunks = plan_chunks(segments, duration_s=duration_s, max_s=max_chunk_s)
+    language, language_p = options.language, 0.0
+    out: list[Segment] = []
+    total = sum(e - s for s, e in chunks)
+    done = 0.0
+    for s, e in chunks:
+        audio = media.read_wav(wav_path, s, e)
+        audio = audio if audio.ndim == 1 else audio.mean(axis=1)
+        t = transcribe(audio, options, language=language)
+        if t.segments and language is None:
+            language, language_p = t.language, t.language_probability
+        elif t.segments and not language_p:
+            language_p = t.language_probability
+        out.extend(_shift(t, s))
+        done += e - s
+        if progress is not None:
+            progress(done, total)
+    return Transcript(language or "", language_p if out else 0.0, tuple(out))

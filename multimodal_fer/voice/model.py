@@ -123,15 +123,17 @@ N_FEATURES = len(FEATURE_NAMES)
 
 @functools.lru_cache(maxsize=1)
 def _whisper_encoder():
-    """The packaged Whisper-base CTranslate2 model (int8, one thread) and its mel front end."""
-    import ctranslate2
+    """The packaged Whisper-base CTranslate2 model (int8, one thread) and its mel front end.
+
+    It is the very model instance the speech recogniser uses with the default options
+    (``load_asr_model`` is cached), so a worker holds Whisper base once, not twice.
+    """
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    from multimodal_fer.text.asr import resolve_model_dir
+    from multimodal_fer.text.asr import AsrOptions, load_asr_model
 
-    model = ctranslate2.models.Whisper(str(resolve_model_dir(EMBED_MODEL)), device="cpu",
-                                       compute_type="int8", intra_threads=1, inter_threads=1)
-    return model, FeatureExtractor(feature_size=80)
+    asr = load_asr_model(AsrOptions(backend="faster-whisper", model=EMBED_MODEL, compute_type="int8", cpu_threads=1))
+    return asr.model, FeatureExtractor(feature_size=80)
 
 
 def speech_embedding(audio: np.ndarray, *, trim: bool = True) -> np.ndarray:
