@@ -49,9 +49,8 @@ def measure(path: str, profile: str) -> dict:
     from multimodal_fer import bucket, media
     from multimodal_fer.face.stream import run_face
     from multimodal_fer.pipeline import PipelineOptions, analyze_recording, load_models
-    from multimodal_fer.text.asr import AsrOptions, transcribe
-    from multimodal_fer.voice.prosody import SR, frame_prosody
-    from multimodal_fer.voice.vad import speech_segments
+    from multimodal_fer.text.asr import AsrOptions, transcribe_wav
+    from multimodal_fer.voice.stream import voice_activity_prosody
     import tempfile
 
     p = PROFILES[profile]
@@ -71,11 +70,9 @@ def measure(path: str, profile: str) -> dict:
         run_face(Path(path), fps=options.sample_fps, model=models.face)
         face_alone = time.perf_counter() - t0
         t0 = time.perf_counter()
-        media.extract_audio(path, Path(tmp) / "a.wav")
-        audio = media.load_wav(Path(tmp) / "a.wav")
-        speech_segments(audio, sr=SR)
-        frame_prosody(audio, sr=SR)
-        transcribe(audio, options.asr)
+        audio_s = media.extract_audio(path, Path(tmp) / "a.wav")
+        segments, _, _ = voice_activity_prosody(Path(tmp) / "a.wav")
+        transcribe_wav(Path(tmp) / "a.wav", segments, options.asr, duration_s=audio_s)
         audio_alone = time.perf_counter() - t0
     return {"profile": profile, "recording_s": round(duration, 1), "wall_s": round(wall, 1),
             "realtime_factor": round(duration / wall, 2), "face_alone_s": round(face_alone, 1),

@@ -13,7 +13,7 @@ import hashlib
 import json
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -118,6 +118,29 @@ def _chunks(segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
+@contextlib.contextmanager
+def _one_library_thread():
+    """One BLAS / OpenMP / torch thread per Python thread while the two paths run side by side.
+
+    The face models (gradient boosting, MLP, CNN) would otherwise each start a thread per core
+    and fight the speech recogniser for the same two cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    import sys
+
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=1):
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous)
+
+
 def _speaker_of(start: float, end: float, attributions) -> tuple[str, float]:
     best, best_ov = ("unknown", 0.0), 0.0
     for a in attributions:
@@ -173,48 +196,26 @@ def analyze_recording(
         raise StageError("split", "no video and no audio stream")
     lap("probe")
 
-    # The face path (decode + landmarks + face model) runs in a second thread while this thread
-    # does the audio path (decode, voice activity, prosody, speech recognition): both spend their
-    # time in native code, so on two cores the wall time approaches the slower of the two.
+    # Two threads on two cores, one library thread each. The second thread runs the face path
+    # (decode, landmarks, face model) and then, once it knows from the lips who speaks, the voice
+    # model on the patient's speech; this thread runs the audio path (decode, voice activity,
+    # prosody, speech recognition). Both spend their time in native code, so the wall time
+    # approaches the slower of the two, not their sum.
     say(f"{recording.patient_id}/{recording.session_id}: face ({info.duration_s:.1f} s at {options.sample_fps:g} fps) "
         f"and voice, concurrently")
-
-    def face_job() -> pd.DataFrame:
-        t0 = time.perf_counter()
-        try:
-            return run_face(local_path, fps=options.sample_fps, model=models.face, info=info) if info.has_video else empty_frames()
-        finally:
-            timings["face_concurrent"] = round(time.perf_counter() - t0, 3)
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfer-face")
-    face_future = pool.submit(face_job)
     tmp = tempfile.TemporaryDirectory(prefix="mfer-")
-    try:
-        # The audio is written once to a WAV and then read block by block (voice activity,
-        # prosody) and chunk by chunk (speech recognition, voice model): memory stays flat in
-        # the recording's length.
-        wav = Path(tmp.name) / "audio.wav"
-        channels_wav = Path(tmp.name) / "channels.wav" if meta.patient_channel is not None else None
-        with stage("split"):
-            audio_s = (media.extract_audio(local_path, wav, info=info, patient_channel=meta.patient_channel,
-                                           channels_path=channels_wav) if info.has_audio else 0.0)
-        lap("split_audio")
-        with stage("voice"):
-            segments, prosody, _ = (voice_activity_prosody(wav, window_s=options.fusion.window_s)
-                                    if audio_s > 0 else ([], None, 0.0))
-        audio_duration = max(info.duration_s, audio_s)
-        lap("voice_activity_prosody")
-        say(f"{recording.patient_id}/{recording.session_id}: transcript of {sum(e - s for s, e in segments):.0f} s of speech")
-        with stage("transcript"):
-            transcript = transcribe_wav(wav, segments, options.asr, duration_s=audio_s) if segments else None
-        lap("transcript")
-        with stage("face"):
-            frames = face_future.result()
-        lap("wait_for_face")
-        duration = max(audio_duration, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
-        if duration <= 0:
-            raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
+    wav = Path(tmp.name) / "audio.wav"  # written once, then read in blocks and chunks: flat memory
+    channels_wav = Path(tmp.name) / "channels.wav" if meta.patient_channel is not None else None
+    segments_ready: Future = Future()  # speech segments, handed from the audio path to the face thread
 
+    def face_job():
+        t0 = time.perf_counter()
+        with stage("face"):
+            frames = (run_face(local_path, fps=options.sample_fps, model=models.face, info=info)
+                      if info.has_video else empty_frames())
+        timings["face_concurrent"] = round(time.perf_counter() - t0, 3)
+        segments = segments_ready.result()
+        t0 = time.perf_counter()
         with stage("voice"):
             if channels_wav is not None:
                 attributions, method = attribute_by_channel(channels_wav, segments), "channel"
@@ -222,17 +223,45 @@ def analyze_recording(
                 attributions = attribute_segments(frames, segments, has_video=info.has_video)
                 method = "lip_sync" if info.has_video else "audio_only"
             speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
-            patient_chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
-            clips = read_clips(wav, patient_chunks)
-            vprobs = models.voice.predict_proba(clips) if clips else np.empty((0, len(EMOTIONS)))
-            del clips
+            chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
+            vprobs = (models.voice.predict_proba(read_clips(wav, chunks)) if chunks
+                      else np.empty((0, len(EMOTIONS))))
+        timings["voice_model_concurrent"] = round(time.perf_counter() - t0, 3)
+        return frames, attributions, method, chunks, vprobs
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfer-face")
+    try:
+        with _one_library_thread():
+            face_future = pool.submit(face_job)
+            try:
+                with stage("split"):
+                    audio_s = (media.extract_audio(local_path, wav, info=info, patient_channel=meta.patient_channel,
+                                                   channels_path=channels_wav) if info.has_audio else 0.0)
+                lap("split_audio")
+                with stage("voice"):
+                    segments, prosody, _ = (voice_activity_prosody(wav, window_s=options.fusion.window_s)
+                                            if audio_s > 0 else ([], None, 0.0))
+            except BaseException as exc:
+                segments_ready.set_exception(exc)  # the face thread must not wait for segments forever
+                raise
+            segments_ready.set_result(segments)
+            lap("voice_activity_prosody")
+            say(f"{recording.patient_id}/{recording.session_id}: transcript of "
+                f"{sum(e - s for s, e in segments):.0f} s of speech")
+            with stage("transcript"):
+                transcript = transcribe_wav(wav, segments, options.asr, duration_s=audio_s) if segments else None
+            lap("transcript")
+            frames, attributions, method, patient_chunks, vprobs = face_future.result()
+            lap("wait_for_face_and_voice_model")
     finally:
         pool.shutdown(wait=True)
         tmp.cleanup()
+    duration = max(info.duration_s, audio_s, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
+    if duration <= 0:
+        raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
     voice = pd.DataFrame(vprobs, columns=VOICE_COLS)
     voice.insert(0, "end_s", [e for _, e in patient_chunks])
     voice.insert(0, "start_s", [s for s, _ in patient_chunks])
-    lap("voice_model")
 
     utt_rows, word_rows = [], []
     segs = transcript.segments if transcript is not None else ()
