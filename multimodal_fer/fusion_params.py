@@ -1,6 +1,7 @@
 """Where the fusion defaults come from: each stream's reliability and training prior, recomputed.
 
     python -m multimodal_fer.fusion_params        # prints them next to the FusionOptions defaults
+    python -m multimodal_fer.fusion_params --heldout [--face-cache DIR]   # + what dividing by the prior costs
 
 - reliability: Cohen's κ from the held-out confusion matrix in each model's committed
   ``metrics.json`` (:data:`RELIABILITY_SOURCES`): agreement beyond chance, so a model does not
@@ -83,9 +84,54 @@ def training_priors(data: Path = SHARED_DATA) -> dict[str, np.ndarray]:
     return {"face": face / face.sum(), "voice": voice / voice.sum(), "text": text / text.sum()}
 
 
-def main() -> int:
+def heldout_prior_check(face_cache: Path | None = None) -> dict[str, dict]:
+    """What the uniform ``prior_fused`` does to one stream alone, on that model's own held-out test
+    (whose label mix is close to its training prior, so this is the worst case for the change):
+    accuracy, macro-F1 and how often each emotion is predicted, by ``argmax p`` and by
+    ``argmax p / prior`` (a window with the face alone and ``prior_fused`` uniform).
+
+    face: FER2013 PublicTest through the committed face model, from the face training cache
+    (``face_cache``, default ``.cache/face``: landmarks and crops are extracted when absent, minutes);
+    text: MELD dev through the committed text model.
+    """
+    from multimodal_fer.evaluation import classification_metrics
+    from multimodal_fer.face import train as face_train
+    from multimodal_fer.face.model import FaceModel
+    from multimodal_fer.fusion import FusionOptions
+    from multimodal_fer.text.emotion import TextEmotionModel
+    from multimodal_fer.text.train import load_meld
+
+    o = FusionOptions()
+    cache = Path(face_cache) if face_cache else face_train.CACHE_DIR
+    corpus = SHARED_DATA / "faces" / "fer2013"
+    table, x, found, _, _ = face_train.corpus_features(corpus, cache_dir=cache)
+    crops = face_train.corpus_crops(corpus, cache_dir=cache)
+    test = (table["usage"] == "PublicTest").to_numpy() & found
+    face_p, face_y = FaceModel.load().predict_proba(x[test], crops[test]), table["y"].to_numpy()[test]
+    dev = load_meld(SHARED_DATA, "dev")
+    text_p, text_y = TextEmotionModel.load().predict_proba(list(dev.texts)), np.asarray(dev.y)
+    out = {}
+    for stream, p, y, prior in (("face", face_p, face_y, o.prior_face), ("text", text_p, text_y, o.prior_text)):
+        row = {"n": int(len(y)), "label_share": (np.bincount(y, minlength=N_EMOTIONS) / len(y)).round(3).tolist(),
+               "mean_output": p.mean(axis=0).round(3).tolist()}
+        for name, q in (("argmax_p", p), ("argmax_p_over_prior", p / np.asarray(prior))):
+            pred = q.argmax(axis=1)
+            m = classification_metrics([EMOTIONS[i] for i in y], [EMOTIONS[i] for i in pred], EMOTIONS)
+            row[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                         "predicted_share": (np.bincount(pred, minlength=N_EMOTIONS) / len(pred)).round(3).tolist()}
+        out[stream] = row
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from multimodal_fer.fusion import FusionOptions
 
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--heldout", action="store_true", help="also run heldout_prior_check (loads the face and text models)")
+    ap.add_argument("--face-cache", type=Path, default=None, help="face training cache (default .cache/face)")
+    args = ap.parse_args(argv)
     o = FusionOptions()
     print("reliability (Cohen's kappa on held-out data) — recomputed / FusionOptions default:")
     for s, r in reliabilities().items():
@@ -94,6 +140,13 @@ def main() -> int:
     print("training priors (" + ", ".join(EMOTIONS) + ") — recomputed / default:")
     for s, p in training_priors().items():
         print(f"  {s:<6}{np.round(p, 4).tolist()}\n  {'':<6}{list(getattr(o, 'prior_' + s))}")
+    if args.heldout:
+        print("one stream alone, argmax p  vs  argmax p / prior (uniform prior_fused), on its own held-out test:")
+        for s, r in heldout_prior_check(args.face_cache).items():
+            a, b = r["argmax_p"], r["argmax_p_over_prior"]
+            print(f"  {s:<6}n={r['n']}  accuracy {a['accuracy']:.3f} -> {b['accuracy']:.3f}   macro-F1 {a['macro_f1']:.3f} -> "
+                  f"{b['macro_f1']:.3f}\n  {'':<6}true share      {r['label_share']}\n  {'':<6}mean output     {r['mean_output']}"
+                  f"\n  {'':<6}predicted share {a['predicted_share']} -> {b['predicted_share']}")
     return 0
 
 
