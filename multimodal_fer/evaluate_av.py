@@ -7,24 +7,48 @@ variant's window probabilities). Variants:
 
 - ``face``: face stream only; ``voice``: prosody only; ``text``: words only;
 - ``equal``: the mean of whichever streams are present in a window (no speaking awareness);
-- ``fused``: the pipeline's speaking-aware fusion (``p_fused_*``).
+- ``certainty``: the speaking-aware rule used before, each stream weighted by its own certainty
+  (:data:`multimodal_fer.fusion.CERTAINTY_WEIGHTED`), re-fused from the same stream outputs;
+- ``fused``: the pipeline's speaking-aware fusion (``p_fused_*``);
+- diagnostics, the pipeline's fusion with one part taken out (re-fused, not used to choose any
+  default): ``fused_no_prior`` (every stream prior uniform: a plain reliability-weighted
+  log-linear pool), ``fused_no_reliability`` (all reliabilities 1), ``fused_unsmoothed``.
 
 Each variant is scored on all windows with signal and on the windows where the patient speaks.
+
+The stream outputs of every clip (the inputs of :func:`multimodal_fer.fusion.fuse`) are kept;
+with ``cache_dir`` they are stored under a key of the file's bytes, the model versions and the
+pipeline options that act before fusion, and a later run re-fuses them in milliseconds instead of
+running the models again (for trying fusion options). Without ``cache_dir`` (the default, and
+how the published numbers are made) every clip runs through the whole pipeline.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from multimodal_fer import bucket, evaluation, store
+from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionInputs,
+                                   FusionOptions, recording_inputs)
 from multimodal_fer.labels import EMOTIONS, to_canonical
 
-VARIANTS = ("face", "voice", "text", "equal", "fused")
-PREFIX = {"face": "p_face", "voice": "p_voice", "text": "p_text", "fused": "p_fused"}
+_DEFAULT = FusionOptions()
+#: Variants fused again from the kept stream outputs, with these options.
+REFUSED = {
+    "certainty": CERTAINTY_WEIGHTED,
+    "fused_no_prior": replace(_DEFAULT, prior_face=(1.0,) * 7, prior_voice=(1.0,) * 7, prior_text=(1.0,) * 7),
+    "fused_no_reliability": replace(_DEFAULT, reliability_face=1.0, reliability_voice=1.0, reliability_text=1.0),
+    "fused_unsmoothed": replace(_DEFAULT, smooth_windows=1),
+}
+VARIANTS = ("face", "voice", "text", "equal", "certainty", "fused", *[v for v in REFUSED if v != "certainty"])
+PREFIX = {"face": "p_face", "voice": "p_voice", "text": "p_text"}  # every other variant: p_fused
 
 
 def variant_probs(windows: pd.DataFrame, variant: str) -> np.ndarray:
@@ -33,7 +57,7 @@ def variant_probs(windows: pd.DataFrame, variant: str) -> np.ndarray:
         stack = np.stack([windows[[f"{PREFIX[s]}_{e}" for e in EMOTIONS]].to_numpy(float) for s in ("face", "voice", "text")])
         with np.errstate(invalid="ignore"):
             return np.nanmean(stack, axis=0)
-    return windows[[f"{PREFIX[variant]}_{e}" for e in EMOTIONS]].to_numpy(float)
+    return windows[[f"{PREFIX.get(variant, 'p_fused')}_{e}" for e in EMOTIONS]].to_numpy(float)
 
 
 def clip_prediction(windows: pd.DataFrame, variant: str, *, speaking_only: bool) -> str | None:
@@ -53,8 +77,51 @@ def window_accuracy(windows: pd.DataFrame, variant: str, label: str, *, speaking
     return int(sum(EMOTIONS[int(np.argmax(r))] == label for r in p if not np.isnan(r).any())), int(len(p))
 
 
-def analyze_clips(rows: list[dict], *, root: Path | None, labels_csv: Path, progress=print) -> list[dict]:
-    """Run the pipeline on every clip; returns per-clip dicts with the label and the windows frame."""
+# ----------------------------------------------------------------------------- stream-output cache
+_FRAME_COLS = ["t_s", "face_found", "mouth_open", *FACE_COLS]
+_UTT_COLS = ["start_s", "end_s", "speaker", *TEXT_COLS]  # no transcript text in the cache
+
+
+def cache_key(path: Path, options, versions: dict) -> str:
+    """Key of a clip's stream outputs: its bytes, the model versions and the options that act before fusion."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    upstream = {k: v for k, v in asdict(options).items() if k != "fusion"}
+    upstream["fusion"] = {"window_s": options.fusion.window_s, "include_unknown_speaker": options.fusion.include_unknown_speaker}
+    payload = json.dumps({"file": h.hexdigest(), "models": versions, "options": upstream}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def save_inputs(inputs: FusionInputs, folder: Path) -> None:
+    """Store the stream outputs of one clip (Parquet + JSON; no transcript text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs.frames.reindex(columns=_FRAME_COLS).to_parquet(folder / "frames.parquet")
+    inputs.voice.reindex(columns=["start_s", "end_s", *VOICE_COLS]).to_parquet(folder / "voice.parquet")
+    inputs.utterances.reindex(columns=_UTT_COLS).to_parquet(folder / "utterances.parquet")
+    if inputs.prosody_windows is not None:
+        inputs.prosody_windows.to_parquet(folder / "prosody.parquet")
+    meta = {"speech_segments": [[float(s), float(e)] for s, e in inputs.speech_segments], "duration_s": inputs.duration_s}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def load_inputs(folder: Path, options: FusionOptions) -> FusionInputs:
+    """Stream outputs stored by :func:`save_inputs`."""
+    meta = json.loads((folder / "meta.json").read_text())
+    frames = pd.read_parquet(folder / "frames.parquet")
+    frames["face_found"] = frames["face_found"].astype(bool)
+    prosody = pd.read_parquet(folder / "prosody.parquet") if (folder / "prosody.parquet").exists() else None
+    return FusionInputs(frames, pd.read_parquet(folder / "voice.parquet"), pd.read_parquet(folder / "utterances.parquet"),
+                        [tuple(s) for s in meta["speech_segments"]], prosody, float(meta["duration_s"]), options)
+
+
+def analyze_clips(rows: list[dict], *, root: Path | None, labels_csv: Path, cache_dir: Path | None = None,
+                  progress=print) -> list[dict]:
+    """Run the pipeline on every clip; returns per-clip dicts with the label, the windows frame and
+    the stream outputs (``inputs``, a :class:`~multimodal_fer.fusion.FusionInputs`, or None).
+
+    With ``cache_dir``, clips whose stream outputs are cached are only fused again."""
     from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
 
     options = PipelineOptions()
@@ -66,31 +133,48 @@ def analyze_clips(rows: list[dict], *, root: Path | None, labels_csv: Path, prog
             label = to_canonical(row["label"])
             if label is None:
                 continue
-            rec = bucket.Recording(str(path), "eval", f"clip{i}", path.stat().st_size if path.exists() else 0)
-            staged = Path(tmp) / f"clip{i}"
-            try:
-                analyze_recording(path, recording=rec, sha256=f"{i:064d}", meta=bucket.SessionMeta(), staged_dir=staged,
-                                  options=options, models=models)
-                windows = store.read_staged(staged, "emotion_windows")
-                utts = store.read_staged(staged, "utterances")
-            except StageError as exc:
-                progress(f"  {path.name}: not analysed ({exc.stage}: {exc})")
-                windows, utts = None, None
-            progress(f"[{i}/{len(rows)}] {path.name}: {label}")
-            out.append({"path": str(path), "label": label, "windows": windows, "utterances": utts})
+            cached = Path(cache_dir) / cache_key(path, options, models.versions) if cache_dir and path.exists() else None
+            windows, inputs, note = None, None, ""
+            from_cache = cached is not None and (cached / "meta.json").exists()
+            if from_cache:
+                inputs = load_inputs(cached, options.fusion)
+                windows, note = inputs.fuse(), " (stream outputs from the cache, fused again)"
+            else:
+                rec = bucket.Recording(str(path), "eval", f"clip{i}", path.stat().st_size if path.exists() else 0)
+                staged = Path(tmp) / f"clip{i}"
+                try:
+                    with recording_inputs() as calls:
+                        analyze_recording(path, recording=rec, sha256=f"{i:064d}", meta=bucket.SessionMeta(),
+                                          staged_dir=staged, options=options, models=models)
+                    windows = store.read_staged(staged, "emotion_windows")
+                    inputs = calls[-1] if calls else None
+                except StageError as exc:
+                    progress(f"  {path.name}: not analysed ({exc.stage}: {exc})")
+                if inputs is not None:
+                    again = inputs.fuse()  # the kept stream outputs must give the pipeline's rows back
+                    diff = float(np.nanmax(np.abs(again[FUSED_COLS].to_numpy(float) - windows[FUSED_COLS].to_numpy(float)),
+                                           initial=0.0))
+                    if diff > 1e-5 or len(again) != len(windows):
+                        raise RuntimeError(f"{path.name}: re-fusing the kept stream outputs differs from the pipeline (max {diff:.2e})")
+                    if cached is not None:
+                        save_inputs(inputs, cached)
+            progress(f"[{i}/{len(rows)}] {path.name}: {label}{note}")
+            out.append({"path": str(path), "label": label, "windows": windows, "inputs": inputs, "from_cache": from_cache})
     return out
 
 
 def ablation(clips: list[dict]) -> dict:
     """Clip-level and window-level accuracy of every variant, on all signal windows and while speaking."""
     report: dict = {"n_clips": len(clips), "variants": {}}
+    for c in clips:  # variants fused again from the same stream outputs
+        c["refused"] = {v: (c["inputs"].fuse(opts) if c.get("inputs") is not None else None) for v, opts in REFUSED.items()}
     for variant in VARIANTS:
         entry = {}
         for scope, speaking in (("all_windows", False), ("speaking_windows", True)):
             y_true, y_pred, correct, total = [], [], 0, 0
             for c in clips:
                 y_true.append(c["label"])
-                w = c["windows"]
+                w = c["refused"][variant] if variant in REFUSED else c["windows"]
                 y_pred.append(None if w is None else clip_prediction(w, variant, speaking_only=speaking))
                 if w is not None:
                     k, n = window_accuracy(w, variant, c["label"], speaking_only=speaking)
@@ -98,33 +182,38 @@ def ablation(clips: list[dict]) -> dict:
             m = evaluation.classification_metrics(y_true, y_pred, EMOTIONS)
             entry[scope] = {"clip_accuracy": m["accuracy"], "clip_macro_f1": m["macro_f1"],
                             "window_accuracy": round(correct / total, 4) if total else float("nan"),
-                            "n_windows": total, "predictions": y_pred, "metrics": m}
+                            "n_windows": total, "n_correct_windows": correct, "predictions": y_pred, "metrics": m}
         report["variants"][variant] = entry
     report["labels"] = [c["label"] for c in clips]
     report["paths"] = [c["path"] for c in clips]
+    report["clips_from_cache"] = sum(bool(c.get("from_cache")) for c in clips)
     return report
 
 
 def print_ablation(report: dict) -> None:
-    print(f"{'variant':<8}{'clip acc (all)':>16}{'window acc (all)':>18}{'clip acc (speaking)':>21}{'window acc (speaking)':>23}")
+    print(f"{'variant':<22}{'clip acc (all)':>16}{'window acc (all)':>18}{'clip acc (speaking)':>21}{'window acc (speaking)':>23}")
     for v, e in report["variants"].items():
         a, s = e["all_windows"], e["speaking_windows"]
-        print(f"{v:<8}{a['clip_accuracy']:>16.3f}{a['window_accuracy']:>18.3f}{s['clip_accuracy']:>21.3f}{s['window_accuracy']:>23.3f}")
-    print(f"clips: {report['n_clips']}; windows (all / speaking): "
-          f"{report['variants']['fused']['all_windows']['n_windows']} / {report['variants']['fused']['speaking_windows']['n_windows']}")
+        print(f"{v:<22}{a['clip_accuracy']:>16.3f}{a['window_accuracy']:>18.3f}{s['clip_accuracy']:>21.3f}{s['window_accuracy']:>23.3f}")
+    print(f"clips: {report['n_clips']} ({report.get('clips_from_cache', 0)} re-fused from cached stream outputs); "
+          f"windows (all / speaking): {report['variants']['fused']['all_windows']['n_windows']} / "
+          f"{report['variants']['fused']['speaking_windows']['n_windows']}")
 
 
-def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None) -> dict:
+def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, cache_dir: Path | None = None) -> dict:
     """Evaluate the whole pipeline on labelled clips (see module docstring)."""
     rows = evaluation.read_labels_csv(labels_csv, ("path", "label"))
-    clips = analyze_clips(rows, root=root, labels_csv=labels_csv)
+    clips = analyze_clips(rows, root=root, labels_csv=labels_csv, cache_dir=cache_dir)
     report = ablation(clips)
     print_ablation(report)
     fused = report["variants"]["fused"]["all_windows"]["metrics"]
     evaluation.print_report("\nspeaking-aware fusion, clip level:", fused)
     payload = {"n": fused["n"], "accuracy": fused["accuracy"], "macro_f1": fused["macro_f1"],
                "weighted_f1": fused["weighted_f1"], "per_class": fused["per_class"],
+               "fusion_options": FusionOptions().as_dict(),
                "ablation": {v: {s: {k: x for k, x in d.items() if k != "metrics"} for s, d in e.items()}
-                            for v, e in report["variants"].items()}}
+                            for v, e in report["variants"].items()},
+               "labels": report["labels"], "paths": [Path(p).name for p in report["paths"]],
+               "clips_from_cache": report["clips_from_cache"]}
     evaluation.write_json(out, payload)
     return payload

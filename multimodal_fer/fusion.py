@@ -1,27 +1,46 @@
-"""Fuse the face, voice and text streams on one clock, downweighting the face while the patient speaks.
+"""Fuse the face, voice and text streams on one clock: a speaking-aware, reliability-weighted
+pool of each stream's evidence relative to its training prior.
 
-For each window ``[k·window_s, (k+1)·window_s)`` every stream gives a probability row over
-:data:`multimodal_fer.labels.EMOTIONS` (or nothing) and a raw weight:
+For each window ``[k·window_s, (k+1)·window_s)`` every stream gives a probability row ``p_s`` over
+:data:`multimodal_fer.labels.EMOTIONS` (the overlap-weighted mean of its rows in the window, or
+nothing) and a raw weight
 
-- face: ``face_weight · face_present`` — times ``face_weight_speaking`` while the patient speaks
-  (speech moves the mouth, so the face is a weaker witness then);
-- voice: ``voice_weight · patient speech share of the window`` (patient speech only);
-- text: ``text_weight`` when patient words fall in the window;
+- face: ``face_weight · face_present · R_face`` — times ``face_weight_speaking`` (0.3) while the
+  patient speaks (speech moves the mouth, so the face is a weaker witness then);
+- voice: ``voice_weight · (patient speech share of the window) · R_voice`` (patient speech only);
+- text: ``text_weight · R_text`` when the patient speaks and patient words fall in the window;
 
-each times the stream's own certainty in the window, ``1 - H(p) / log(7)`` (0 for a uniform
-row, 1 for a one-hot row; floored at :data:`MIN_CERTAINTY`), when ``confidence_weighting`` is on.
+where ``R_s`` is the stream's *measured* reliability: Cohen's κ of its model on its own held-out
+test (people it never saw), see :class:`FusionOptions`. The raw weights are normalised to sum to
+one and written next to the result (``w_face``, ``w_voice``, ``w_text``).
 
-Raw weights are normalised to sum to one and written next to the result (``w_face``,
-``w_voice``, ``w_text``), so every fused number is explainable. A window with no face and no
-patient speech has ``signal = 'none'`` and NULL fused values: it is never guessed.
-Finally ``p_fused`` is smoothed by a centred moving mean over ``smooth_windows`` windows; the
-mean never reaches across a window without signal, and label, confidence, valence and arousal
-are computed from the smoothed row.
+The fused row is a log-linear pool (a tempered product of experts) of each stream's evidence,
+taken relative to the label distribution the stream's model was trained on (``prior_s``)::
+
+    log p_fused(c) = Σ_s w_s · (log p_s(c) − log prior_s(c)) + log prior_fused(c) − log Z
+
+``p_s / prior_s`` is proportional to the likelihood of the stream's input under emotion ``c``
+(Bayes' rule for a model calibrated on its training distribution), so a model that says what it
+would say anyway carries no evidence: a text model trained on neutral-heavy dialogue that says
+*neutral* moves the result only by how much more neutral it is than its training prior, and a
+stream whose row equals its prior has no influence at all. ``prior_fused`` is uniform by default
+(no assumption about how often each emotion occurs in a clinic); a site may set its own base
+rates. Probabilities are floored at :data:`MIN_PROBABILITY` before the log.
+
+A window with no face and no patient speech has ``signal = 'none'`` and NULL fused values: it is
+never guessed. Finally ``p_fused`` is smoothed by a centred moving mean over ``smooth_windows``
+windows; the mean never reaches across a window without signal, and label, confidence, valence
+and arousal are computed from the smoothed row.
+
+``pooling='linear'`` with ``confidence_weighting=True`` and reliabilities of 1 gives the rule used
+before (a weighted mean of the rows, each stream's weight times its own certainty
+``1 - H(p)/log 7``); it is kept for the ablation (``multimodal_fer.evaluate_av``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import contextlib
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,10 +49,32 @@ from multimodal_fer.labels import EMOTIONS, valence_arousal
 
 WINDOW_S = 1.0  # seconds
 MIN_CERTAINTY = 0.05  # floor of a stream's certainty factor, so that no present stream is silenced
+MIN_PROBABILITY = 1e-4  # floor of a stream's probability before the log (no single stream can veto a class outright)
 FACE_COLS = [f"p_face_{e}" for e in EMOTIONS]
 VOICE_COLS = [f"p_voice_{e}" for e in EMOTIONS]
 TEXT_COLS = [f"p_text_{e}" for e in EMOTIONS]
 FUSED_COLS = [f"p_fused_{e}" for e in EMOTIONS]
+
+# --- Where the defaults come from (recomputed by `python -m multimodal_fer.fusion_params`; a test
+# --- fails when a model's committed metrics or its training labels no longer give these numbers).
+#: Reliability = Cohen's κ (agreement beyond chance) of each model on its own held-out test, from the
+#: confusion matrices in the committed ``metrics.json`` of each model (see docs/models.md):
+#: face: FER2013 PublicTest, 7 classes, faces found (n=3447; accuracy 0.632), face/artefacts/metrics.json
+#: ``test.fer2013_publictest.7class``; voice: RAVDESS, 5-fold actor-independent CV, 7 classes (n=1200;
+#: accuracy 0.706), voice/artefacts/metrics.json ``cv.global.classes_7``; text: MELD dev, 7 classes
+#: (n=1109; accuracy 0.592, majority class 0.424), text/artefacts/metrics.json ``meld_dev``.
+RELIABILITY_FACE = 0.553
+RELIABILITY_VOICE = 0.654
+RELIABILITY_TEXT = 0.454
+#: Training priors, in EMOTIONS order (neutral, happy, sad, angry, fearful, disgusted, surprised):
+#: face: labels of its training images: FER2013 Training + the CK+48 and muxspace training subjects
+#: (30,820 canonical labels; the face meta-model is fitted unweighted on a stratified part of them).
+PRIOR_FACE = (0.1755, 0.2541, 0.1616, 0.1376, 0.1348, 0.0186, 0.1177)
+#: voice: RAVDESS speech, actors 1-20 (1,200 clips; calm folded into neutral), trained unweighted.
+PRIOR_VOICE = (0.2, 0.1333, 0.1333, 0.1333, 0.1333, 0.1333, 0.1333)
+#: text: MELD train fit split (8,539 utterances, 47.2% neutral) as weighted by the fine-tuning loss
+#: (class weights 1/sqrt(count), so the effective prior is proportional to sqrt(count)).
+PRIOR_TEXT = (0.2893, 0.1768, 0.1101, 0.1392, 0.0697, 0.0693, 0.1456)
 
 
 @dataclass(frozen=True)
@@ -45,11 +86,65 @@ class FusionOptions:
     face_weight_speaking: float = 0.3  # multiplier of the face weight while the patient speaks
     speaking_min_share: float = 0.25  # patient speech share of a window that counts as speaking
     include_unknown_speaker: bool = True  # treat speech of unknown speaker (face not visible) as the patient's
-    confidence_weighting: bool = True  # scale each stream's weight by its certainty (1 - normalised entropy)
+    reliability_face: float = RELIABILITY_FACE  # measured reliability (κ) multiplying each stream's weight
+    reliability_voice: float = RELIABILITY_VOICE
+    reliability_text: float = RELIABILITY_TEXT
+    pooling: str = "evidence"  # "evidence": log-linear pool of p_s / prior_s; "linear": weighted mean of p_s
+    prior_face: tuple[float, ...] = PRIOR_FACE  # label distribution each model was trained on
+    prior_voice: tuple[float, ...] = PRIOR_VOICE
+    prior_text: tuple[float, ...] = PRIOR_TEXT
+    prior_fused: tuple[float, ...] | None = None  # base rates of the fused result; None = uniform
+    confidence_weighting: bool = False  # also scale each weight by the stream's certainty (1 - normalised entropy)
     smooth_windows: int = 3  # centred moving mean of p_fused over this many windows with signal (1 = off)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("evidence", "linear"):
+            raise ValueError(f"pooling={self.pooling!r}: use 'evidence' or 'linear'")
+        for name in ("prior_face", "prior_voice", "prior_text", "prior_fused"):
+            p = getattr(self, name)
+            if p is not None and (len(p) != len(EMOTIONS) or min(p) <= 0):
+                raise ValueError(f"{name} needs {len(EMOTIONS)} positive numbers (EMOTIONS order)")
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+#: The rule before the reliability / prior-evidence pool (kept to measure the change).
+CERTAINTY_WEIGHTED = FusionOptions(pooling="linear", confidence_weighting=True, reliability_face=1.0,
+                                   reliability_voice=1.0, reliability_text=1.0)
+
+
+@dataclass
+class FusionInputs:
+    """Everything :func:`fuse` reads for one recording: the stream outputs, before fusion."""
+
+    frames: pd.DataFrame
+    voice: pd.DataFrame
+    utterances: pd.DataFrame
+    speech_segments: list[tuple[float, float]]
+    prosody_windows: pd.DataFrame | None
+    duration_s: float
+    options: FusionOptions = field(default_factory=FusionOptions)
+
+    def fuse(self, options: FusionOptions | None = None) -> pd.DataFrame:
+        """Fuse these stream outputs again (with other options: an ablation without rerunning the models)."""
+        return fuse(self.frames, self.voice, self.utterances, self.speech_segments, self.prosody_windows,
+                    duration_s=self.duration_s, options=options or self.options)
+
+
+_RECORDERS: list[list[FusionInputs]] = []
+
+
+@contextlib.contextmanager
+def recording_inputs():
+    """Within the block, every call of :func:`fuse` also appends its :class:`FusionInputs` to the
+    yielded list (how ``evaluate_av`` caches the stream outputs of a pipeline run)."""
+    calls: list[FusionInputs] = []
+    _RECORDERS.append(calls)
+    try:
+        yield calls
+    finally:
+        _RECORDERS.remove(calls)
 
 
 def certainty(p: np.ndarray | None) -> float:
@@ -59,6 +154,28 @@ def certainty(p: np.ndarray | None) -> float:
     q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
     q = q / q.sum()
     return float(max(MIN_CERTAINTY, 1.0 - float(-(q * np.log(q)).sum()) / np.log(q.size)))
+
+
+def _normalised(p) -> np.ndarray:
+    q = np.asarray(p, dtype=np.float64)
+    return q / q.sum()
+
+
+def pool(rows: list[tuple[float, np.ndarray, tuple[float, ...]]], options: FusionOptions = FusionOptions()) -> np.ndarray:
+    """Fused probability row of ``(weight, p_s, prior_s)`` triples whose weights sum to one.
+
+    ``evidence``: ``log p = Σ w_s (log p_s − log prior_s) + log prior_fused`` (normalised);
+    ``linear``: ``p = Σ w_s p_s`` (normalised).
+    """
+    rows = [(w, np.asarray(p, dtype=np.float64), prior) for w, p, prior in rows if w > 0]
+    if options.pooling == "linear":
+        fused = sum(w * p for w, p, _ in rows)
+        return fused / fused.sum()
+    base = np.log(_normalised(options.prior_fused)) if options.prior_fused is not None else np.zeros(len(EMOTIONS))
+    logit = base + sum(w * (np.log(np.clip(_normalised(p), MIN_PROBABILITY, None)) - np.log(_normalised(prior)))
+                       for w, p, prior in rows)
+    e = np.exp(logit - logit.max())
+    return e / e.sum()
 
 
 def _overlap(a0: np.ndarray, a1: np.ndarray, b0: float, b1: float) -> np.ndarray:
@@ -88,7 +205,7 @@ def fuse(
     duration_s: float,
     options: FusionOptions = FusionOptions(),
 ) -> pd.DataFrame:
-    """Fuse the streams into one row per window.
+    """Fuse the streams into one row per window (the rule is in the module docstring).
 
     Parameters
     ----------
@@ -110,6 +227,8 @@ def fuse(
     DataFrame
         The columns of the ``emotion_windows`` table except ``recording_sha256``.
     """
+    for calls in _RECORDERS:
+        calls.append(FusionInputs(frames, voice, utterances, list(speech_segments), prosody_windows, float(duration_s), options))
     w = options.window_s
     n_windows = int(np.ceil(duration_s / w - 1e-9)) if duration_s > 0 else 0
     speakers_ok = ("patient", "unknown") if options.include_unknown_speaker else ("patient",)
@@ -141,9 +260,10 @@ def fuse(
             patient_share = float(_overlap(us, ue, w0, w1).sum() / span) if us.size else 0.0
         speaking = patient_share >= options.speaking_min_share
 
-        raw_face = options.face_weight * face_present * (options.face_weight_speaking if speaking else 1.0) if p_face is not None else 0.0
-        raw_voice = options.voice_weight * min(patient_share, 1.0) if p_voice is not None else 0.0
-        raw_text = options.text_weight if p_text is not None and speaking else 0.0
+        raw_face = (options.face_weight * options.reliability_face * face_present
+                    * (options.face_weight_speaking if speaking else 1.0)) if p_face is not None else 0.0
+        raw_voice = options.voice_weight * options.reliability_voice * min(patient_share, 1.0) if p_voice is not None else 0.0
+        raw_text = options.text_weight * options.reliability_text if p_text is not None and speaking else 0.0
         if options.confidence_weighting:
             raw_face, raw_voice, raw_text = (raw_face * certainty(p_face), raw_voice * certainty(p_voice),
                                              raw_text * certainty(p_text))
@@ -162,8 +282,8 @@ def fuse(
             row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
         if total > 0:
             wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
-            fused = sum(wgt * np.asarray(p) for wgt, p in ((wf, p_face), (wv, p_voice), (wt, p_text)) if wgt > 0)
-            fused = fused / fused.sum()
+            fused = pool([(wf, p_face, options.prior_face), (wv, p_voice, options.prior_voice),
+                          (wt, p_text, options.prior_text)], options)
             val, aro = valence_arousal(fused)
             has_face, has_speech = wf > 0, (wv + wt) > 0
             signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")

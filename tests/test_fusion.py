@@ -1,13 +1,23 @@
 import numpy as np
 import pandas as pd
 
-from multimodal_fer.fusion import FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionOptions, fuse
+import pytest
+
+from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionOptions, fuse,
+                                   pool, recording_inputs)
 from multimodal_fer.labels import EMOTIONS
 from multimodal_fer.speakers import attribute_segments
 from multimodal_fer.summary import notable_moments, summarize
 
 HAPPY = np.eye(7)[EMOTIONS.index("happy")] * 0.7 + 0.3 / 7
 SAD = np.eye(7)[EMOTIONS.index("sad")] * 0.7 + 0.3 / 7
+OPT = FusionOptions()
+
+
+def _peaked(label: str, p: float) -> np.ndarray:
+    row = np.full(7, (1 - p) / 6)
+    row[EMOTIONS.index(label)] = p
+    return row
 
 
 def _frames(duration=10.0, fps=5, face=lambda t: True, probs=lambda t: HAPPY, mouth=lambda t: 0.0):
@@ -52,7 +62,8 @@ def test_face_weight_while_speaking_is_configurable():
     low = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=FusionOptions(face_weight_speaking=0.1))
     even = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=FusionOptions(face_weight_speaking=1.0))
     assert (low.w_face < even.w_face).all()
-    np.testing.assert_allclose(even.w_face, 0.5)
+    # without the speaking discount, face and voice are weighted by their measured reliability alone
+    np.testing.assert_allclose(even.w_face, OPT.reliability_face / (OPT.reliability_face + OPT.reliability_voice))
 
 
 def test_windows_without_signal_are_not_guessed():
@@ -101,15 +112,145 @@ def test_summary_and_moments():
     assert (m.valence.abs() >= 0.15).all()
 
 
-def test_a_stream_that_cannot_tell_gets_little_weight():
+def test_the_previous_certainty_rule_gives_a_flat_stream_little_weight():
     flat = np.full(7, 1 / 7)
     frames = _frames()
     utts = _utts([(0.0, 10.0, flat, "patient")])
     voice = _stream([(0.0, 10.0, SAD)], VOICE_COLS)
-    w = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0)
+    w = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=CERTAINTY_WEIGHTED)
     assert (w.w_text < 0.1).all() and (w.w_voice > 3 * w.w_text).all()
-    off = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=FusionOptions(confidence_weighting=False))
+    off = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0,
+               options=FusionOptions(pooling="linear", confidence_weighting=False))
     assert (off.w_text > 0.3).all()
+
+
+def test_a_stream_equal_to_its_training_prior_has_no_influence():
+    """Its evidence log(p / prior) is zero: it only dilutes the others (their log-odds scale by 1 - w_text)."""
+    frames = _frames(probs=lambda t: _peaked("angry", 0.6))
+    voice = _stream([(0.0, 10.0, _peaked("sad", 0.5))], VOICE_COLS)
+    opts = FusionOptions(smooth_windows=1)
+    with_text = fuse(frames, voice, _utts([(0.0, 10.0, np.array(OPT.prior_text), "patient")]), [(0.0, 10.0)], None,
+                     duration_s=10.0, options=opts)
+    without = fuse(frames, voice, _utts([]), [(0.0, 10.0)], None, duration_s=10.0, options=opts)
+    assert (with_text.w_text > 0.3).all() and (without.w_text == 0).all()
+    assert (with_text.fused_label == without.fused_label).all()
+    centred = lambda df: (lambda lp: lp - lp.mean(axis=1, keepdims=True))(np.log(df[FUSED_COLS].to_numpy(float)))
+    np.testing.assert_allclose(centred(with_text), (1 - with_text.w_text.to_numpy()[:, None]) * centred(without), atol=1e-9)
+    # while a text that is more sure of sadness than its prior does move the result
+    sad_text = fuse(frames, voice, _utts([(0.0, 10.0, _peaked("sad", 0.6), "patient")]), [(0.0, 10.0)], None,
+                    duration_s=10.0, options=opts)
+    assert (sad_text.p_fused_sad > without.p_fused_sad + 0.05).all()
+
+
+def test_a_confident_neutral_text_does_not_override_an_expressive_face_and_voice():
+    """CREMA-D's case: acted anger on a neutral sentence. The previous rule (certainty weighting) let
+    the confident text win; evidence relative to the text model's neutral-heavy prior does not."""
+    frames = _frames(probs=lambda t: _peaked("angry", 0.7))
+    voice = _stream([(0.0, 10.0, _peaked("angry", 0.45))], VOICE_COLS)
+    utts = _utts([(0.0, 10.0, _peaked("neutral", 0.9), "patient")])
+    new = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0)
+    old = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0, options=CERTAINTY_WEIGHTED)
+    assert new.patient_speaking.all() and (new.fused_label == "angry").all()
+    assert (old.fused_label == "neutral").all()  # the failure this rule fixes
+    assert (new.w_text < new.w_voice).all() and (new.w_face < new.w_text).all()
+    # known limit (docs/fusion.md): without the voice on its side, the discounted face (0.3 x 0.553)
+    # still loses to a confident text (0.454) while the patient speaks
+    no_voice = fuse(frames, _stream([], VOICE_COLS), utts, [(0.0, 10.0)], None, duration_s=10.0)
+    assert no_voice.patient_speaking.all() and (no_voice.fused_label == "neutral").all()
+
+
+def test_reliability_and_prior_shape_the_weights_and_the_evidence():
+    # weights: measured reliability x presence, normalised; text weighs less than voice (κ 0.454 < 0.654)
+    frames = _frames()
+    voice = _stream([(0.0, 10.0, SAD)], VOICE_COLS)
+    utts = _utts([(0.0, 10.0, SAD, "patient")])
+    w = fuse(frames, voice, utts, [(0.0, 10.0)], None, duration_s=10.0)
+    raw = np.array([OPT.reliability_face * OPT.face_weight_speaking, OPT.reliability_voice, OPT.reliability_text])
+    np.testing.assert_allclose(w[["w_face", "w_voice", "w_text"]].to_numpy(), np.tile(raw / raw.sum(), (10, 1)))
+    # one stream with prior_fused = its own prior gives its own row back; with a uniform target its row / its prior
+    p = _peaked("happy", 0.5)
+    prior = np.array(OPT.prior_face)
+    np.testing.assert_allclose(pool([(1.0, p, OPT.prior_face)], FusionOptions(prior_fused=OPT.prior_face)), p)
+    np.testing.assert_allclose(pool([(1.0, p, OPT.prior_face)], OPT), (p / prior) / (p / prior).sum())
+    # a probability of 0 is floored: no single stream vetoes a class outright
+    zero = np.eye(7)[0]
+    assert (pool([(0.5, zero, OPT.prior_text), (0.5, _peaked("sad", 0.9), OPT.prior_voice)], OPT) > 0).all()
+    with pytest.raises(ValueError):
+        FusionOptions(pooling="max")
+    with pytest.raises(ValueError):
+        FusionOptions(prior_text=(0.5, 0.5))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fusion_invariants_on_random_streams(seed):
+    """Weights sum to 1 and p_fused to 1 where there is signal; no-signal windows are NULL, never
+    guessed; the face is discounted while the patient speaks; smoothing stays inside signal runs."""
+    rng = np.random.default_rng(seed)
+    duration = float(rng.uniform(5, 20))
+    gone = rng.uniform(0, duration, size=2)
+    frames = _frames(duration=duration, face=lambda t: not (min(gone) <= t < max(gone)),
+                     probs=lambda t: rng.dirichlet(np.full(7, 0.5)))
+    segs, t = [], 0.0
+    while t < duration:
+        a = t + rng.uniform(0.2, 3.0)
+        b = min(a + rng.uniform(0.3, 4.0), duration)
+        if a < duration:
+            segs.append((a, b))
+        t = b
+    speaker = [str(rng.choice(["patient", "other", "unknown"])) for _ in segs]
+    mine = [s for s, who in zip(segs, speaker) if who != "other"]
+    voice = _stream([(a, b, rng.dirichlet(np.full(7, 0.5))) for a, b in mine], VOICE_COLS)
+    utts = _utts([(a, b, rng.dirichlet(np.full(7, 0.3)), who) for (a, b), who in zip(segs, speaker)])
+    opts = FusionOptions(smooth_windows=int(rng.integers(1, 4)))
+    w = fuse(frames, voice, utts, segs, None, duration_s=duration, options=opts)
+    assert len(w) == int(np.ceil(duration))
+    sig, none = w[w.signal != "none"], w[w.signal == "none"]
+    np.testing.assert_allclose(sig[["w_face", "w_voice", "w_text"]].sum(axis=1), 1.0)
+    np.testing.assert_allclose(sig[FUSED_COLS].sum(axis=1), 1.0)
+    assert ((sig[FUSED_COLS] >= 0) & (sig[FUSED_COLS] <= 1)).all().all()
+    assert sig.fused_label.isin(EMOTIONS).all()
+    assert none[FUSED_COLS].isna().all().all() and none.fused_label.isna().all() and none.valence.isna().all()
+    assert (none[["w_face", "w_voice", "w_text"]] == 0).all().all()
+    assert ((none.face_present == 0) & ~none.patient_speaking).all()  # none only when there is nothing to fuse
+    assert (w.loc[~w.patient_speaking, "w_text"] == 0).all()
+    # while the patient speaks the face's weight is discounted: w_voice / w_face = (κ_v · speech share) /
+    # (κ_f · face_present · 0.3), and the speech share is at least speaking_min_share
+    both = sig[(sig.w_face > 0) & (sig.w_voice > 0) & sig.patient_speaking]
+    ratio = (both.w_voice * opts.reliability_face * both.face_present) / (both.w_face * opts.reliability_voice)
+    assert (ratio >= opts.speaking_min_share / opts.face_weight_speaking - 1e-9).all()
+
+
+def test_recording_inputs_keeps_what_fuse_saw():
+    frames, voice = _frames(), _stream([(4.0, 7.0, SAD)], VOICE_COLS)
+    utts = _utts([(4.0, 7.0, SAD, "patient")])
+    with recording_inputs() as calls:
+        w = fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)
+    fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)  # outside the block: not kept
+    assert len(calls) == 1 and calls[0].duration_s == 10.0 and calls[0].speech_segments == [(4.0, 7.0)]
+    pd.testing.assert_frame_equal(calls[0].fuse(), w)
+    again = calls[0].fuse(CERTAINTY_WEIGHTED)
+    assert not np.allclose(again[FUSED_COLS].to_numpy(float), w[FUSED_COLS].to_numpy(float))
+
+
+def test_defaults_are_the_measured_reliabilities():
+    """FusionOptions' reliabilities are Cohen's κ of the committed models' held-out confusion matrices:
+    retraining a model without updating them fails here."""
+    from multimodal_fer.fusion_params import reliabilities
+
+    for stream, r in reliabilities().items():
+        assert round(r["kappa"], 3) == getattr(OPT, f"reliability_{stream}"), stream
+
+
+@pytest.mark.shared_data
+def test_defaults_are_the_training_priors():
+    from multimodal_fer.fusion_params import training_priors
+    from tests.conftest import needs_shared
+
+    needs_shared("faces", "fer2013", "labels.csv")
+    needs_shared("speech", "ravdess", "labels.csv")
+    needs_shared("text", "meld")
+    for stream, p in training_priors().items():
+        np.testing.assert_allclose(p, getattr(OPT, f"prior_{stream}"), atol=6e-5, err_msg=stream)
 
 
 def test_smoothing_stays_within_runs_of_signal():
