@@ -94,11 +94,12 @@ def load_warehouse(db: str, results: list[dict], quarantines: list[dict], run_id
 
 
 @task(name="validate-warehouse")
-def validate_warehouse(db: str) -> list[str]:
-    """Run every table's data-quality suite over the warehouse; returns the failures."""
+def validate_warehouse(db: str, run_id: str | None = None) -> list[str]:
+    """Run every table's data-quality suite on the rows this run loaded (and the run-level tables
+    whole); returns the failures. ``mfer validate`` checks every row."""
     con = store.connect(db, read_only=True)
     try:
-        reports = quality.validate_warehouse(con)
+        reports = quality.validate_warehouse(con, run_id=run_id)
     finally:
         con.close()
     failures = [f"{r.table}: {f}" for r in reports for f in r.failures]
@@ -191,7 +192,7 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
                                         "patient_id": rec.patient_id, "session_id": rec.session_id})
                 results.append(result)
             counts = load_warehouse(db, results, quarantines, run_id, version, model_versions)
-        failures = validate_warehouse(db)
+        failures = validate_warehouse(db, run_id)
         summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
                    "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),
                    "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}

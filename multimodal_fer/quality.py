@@ -120,10 +120,26 @@ def validate_frame(table_name: str, df: pd.DataFrame) -> QualityReport:
     return QualityReport(table_name, len(df), len(suite.expectations), failures)
 
 
-def validate_warehouse(con, tables: tuple[str, ...] | None = None) -> list[QualityReport]:
-    """Validate whole warehouse tables (read through DuckDB into pandas)."""
+def validate_warehouse(con, tables: tuple[str, ...] | None = None, *, run_id: str | None = None) -> list[QualityReport]:
+    """Validate warehouse tables (read through DuckDB into pandas).
+
+    With ``run_id``, the per-recording tables are validated on the rows of the recordings that
+    run loaded (so the cost and memory of the check after each batch do not grow with the
+    warehouse; DuckDB's primary keys keep the whole tables unique); the small run-level tables
+    are validated whole. Without it, every row of every table (``mfer validate``, CI).
+    """
+    from schemas.tables import PER_RECORDING
+
     names = tables or tuple(TABLES)
-    return [validate_frame(name, con.sql(f"SELECT * FROM {name}").df()) for name in names]
+    reports = []
+    for name in names:
+        if run_id is not None and name in PER_RECORDING:
+            df = con.execute(f"SELECT * FROM {name} WHERE recording_sha256 IN "
+                             "(SELECT recording_sha256 FROM sessions WHERE run_id = ?)", [run_id]).df()
+        else:
+            df = con.sql(f"SELECT * FROM {name}").df()
+        reports.append(validate_frame(name, df))
+    return reports
 
 
 def check_frame(table_name: str, df: pd.DataFrame) -> QualityReport:

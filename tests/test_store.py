@@ -97,3 +97,16 @@ def test_read_only_connection_cannot_write(tmp_path):
         con.execute("DELETE FROM sessions")
     with pytest.raises(FileNotFoundError):
         store.connect(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_validation_after_a_run_checks_that_runs_rows(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    store.load_recording(con, stage(tmp_path, "a" * 64), run_id="r1")
+    store.load_recording(con, stage(tmp_path, "b" * 64, session="S2", seconds=6.0), run_id="r2")
+    con.execute(f"UPDATE frames SET mouth_open = -1 WHERE recording_sha256 = '{'a' * 64}' AND t_s = 0")  # r1's row
+    by_table = {r.table: r for r in quality.validate_warehouse(con, run_id="r2")}
+    assert all(r.success for r in by_table.values()), [r.failures for r in by_table.values()]
+    assert by_table["frames"].n_rows == 30 and by_table["sessions"].n_rows == 1  # only r2's recording
+    failing = {r.table: r for r in quality.validate_warehouse(con, run_id="r1") if not r.success}
+    assert list(failing) == ["frames"] and "mouth_open: expect_column_values_to_be_between" in failing["frames"].failures[0]
+    assert not all(r.success for r in quality.validate_warehouse(con))  # mfer validate: every row
