@@ -49,7 +49,7 @@ def measure(path: str, profile: str) -> dict:
     from multimodal_fer import bucket, media
     from multimodal_fer.face.stream import run_face
     from multimodal_fer.pipeline import PipelineOptions, analyze_recording, load_models
-    from multimodal_fer.text.asr import AsrOptions, transcribe_wav
+    from multimodal_fer.text.asr import AsrOptions, compute_device, transcribe_wav
     from multimodal_fer.voice.stream import voice_activity_prosody
     import tempfile
 
@@ -78,7 +78,8 @@ def measure(path: str, profile: str) -> dict:
             "realtime_factor": round(duration / wall, 2), "face_alone_s": round(face_alone, 1),
             "audio_alone_s": round(audio_alone, 1),
             "wall_over_slowest": round(wall / max(face_alone, audio_alone), 2),
-            "peak_rss_mb": round(rss_pipeline), "model_load_s": round(load_s, 1), "stage_seconds": result["stage_seconds"]}
+            "peak_rss_mb": round(rss_pipeline), "model_load_s": round(load_s, 1), "stage_seconds": result["stage_seconds"],
+            "device": {"speech (CTranslate2)": compute_device(), "face and text (torch)": "cpu"}}
 
 
 def main() -> int:
@@ -105,6 +106,8 @@ def main() -> int:
     for r in rows:
         print(f"{r['recording_s']:>9}s {r['profile']:<8}{r['wall_s']:>8}{r['realtime_factor']:>7}{r['face_alone_s']:>11}"
               f"{r['audio_alone_s']:>12}{r['wall_over_slowest']:>13}{r['peak_rss_mb']:>12}")
+    if rows:
+        print("devices: " + ", ".join(f"{k}: {v}" for k, v in rows[-1].get("device", {}).items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"rows": rows, "cores": 2}, indent=2))
     print(f"wrote {args.out}")

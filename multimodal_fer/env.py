@@ -26,3 +26,27 @@ def apply_defaults() -> None:
     cache = Path(os.environ.get("MFER_CACHE", Path.home() / ".cache" / "multimodal-fer"))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache / "numba"))
     os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
+
+
+_LIBC = None
+
+
+def trim_heap() -> None:
+    """Give freed heap memory back to the operating system (glibc ``malloc_trim``).
+
+    Long recordings are processed in blocks; the native libraries (CTranslate2, onnxruntime,
+    TFLite, torch) free each block's buffers, but glibc keeps the pages, spread over several
+    threads' arenas, and resident memory creeps up with the recording's length. Called after
+    each block, it keeps the resident set flat. A no-op where glibc is not the C library.
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)

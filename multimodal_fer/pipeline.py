@@ -14,7 +14,7 @@ import json
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -23,17 +23,19 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer import __version__, media, quality, store
+from multimodal_fer.env import trim_heap
 from multimodal_fer.bucket import Recording, SessionMeta
 from multimodal_fer.face.stream import empty_frames, run_face
 from multimodal_fer.fusion import TEXT_COLS, VOICE_COLS, FusionOptions, fuse
 from multimodal_fer.labels import EMOTIONS
-from multimodal_fer.speakers import attribute_by_channel, attribute_segments
+from multimodal_fer.speakers import attribute_by_channel, attribute_segments, split_by_speaker
 from multimodal_fer.summary import notable_moments, summarize
 from multimodal_fer.text.asr import AsrOptions
 from schemas.tables import PER_RECORDING
 
 VOICE_CHUNK_S = 3.0  # seconds: patient speech is scored by the voice model in chunks of at most this
 VOICE_MIN_CHUNK_S = 0.5  # seconds: shorter leftovers are merged into the previous chunk
+VOICE_BATCH = 64  # chunks (≤ 3.2 min of audio) read and scored by the voice model at a time
 TEXT_CONTEXT_UTTERANCES = 2  # previous utterances given to the text model as context
 
 
@@ -141,15 +143,6 @@ def _one_library_thread():
                 torch.set_num_threads(previous)
 
 
-def _speaker_of(start: float, end: float, attributions) -> tuple[str, float]:
-    best, best_ov = ("unknown", 0.0), 0.0
-    for a in attributions:
-        ov = min(end, a.end_s) - max(start, a.start_s)
-        if ov > best_ov:
-            best, best_ov = (a.speaker, a.confidence), ov
-    return best
-
-
 def analyze_recording(
     local_path: Path,
     *,
@@ -224,8 +217,10 @@ def analyze_recording(
                 method = "lip_sync" if info.has_video else "audio_only"
             speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
             chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
-            vprobs = (models.voice.predict_proba(read_clips(wav, chunks)) if chunks
-                      else np.empty((0, len(EMOTIONS))))
+            vprobs = np.empty((0, len(EMOTIONS)))
+            for b in range(0, len(chunks), VOICE_BATCH):  # a few minutes of audio in memory at a time
+                vprobs = np.vstack([vprobs, models.voice.predict_proba(read_clips(wav, chunks[b:b + VOICE_BATCH]))])
+                trim_heap()
         timings["voice_model_concurrent"] = round(time.perf_counter() - t0, 3)
         return frames, attributions, method, chunks, vprobs
 
@@ -264,7 +259,8 @@ def analyze_recording(
     voice.insert(0, "start_s", [s for s, _ in patient_chunks])
 
     utt_rows, word_rows = [], []
-    segs = transcript.segments if transcript is not None else ()
+    turns = split_by_speaker(transcript.segments, attributions) if transcript is not None else []
+    segs = tuple(seg for seg, _, _ in turns)
     texts = [seg.text.strip() for seg in segs]
     contexts = [" ".join(texts[max(0, i - TEXT_CONTEXT_UTTERANCES):i]) for i in range(len(texts))]
     with stage("transcript"):
@@ -274,9 +270,8 @@ def analyze_recording(
     if options.redact_transcripts and transcript is not None:
         from multimodal_fer.text.redact import redact_transcript
 
-        stored_segs = redact_transcript(transcript).segments
-    for i, (seg, stored_seg) in enumerate(zip(segs, stored_segs)):
-        speaker, conf = _speaker_of(seg.start_s, seg.end_s, attributions)
+        stored_segs = redact_transcript(replace(transcript, segments=segs)).segments
+    for i, (seg, stored_seg, (_, speaker, conf)) in enumerate(zip(segs, stored_segs, turns)):
         p = tprobs[i]
         ok = not np.isnan(p).any()
         utt_rows.append({
@@ -298,7 +293,10 @@ def analyze_recording(
     with stage("fusion"):
         windows = fuse(frames, voice, utterances, segments, prosody, duration_s=duration, options=options.fusion)
         summary = summarize(windows, frames, utterances, segments, duration_s=duration)
-        moments = notable_moments(windows, words if options.store_transcripts else words.iloc[0:0])
+        speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
+        patient_words = words[words["utterance_idx"].isin(utterances.loc[utterances["speaker"].isin(speakers_ok),
+                                                                          "utterance_idx"])]
+        moments = notable_moments(windows, patient_words if options.store_transcripts else words.iloc[0:0])
     lap("fusion_summary")
 
     version = pipeline_version(options, models)

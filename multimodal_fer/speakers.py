@@ -123,3 +123,63 @@ def attribute_by_channel(channels_wav, segments: list[tuple[float, float]]) -> l
         confidence = float(np.clip(0.5 + 0.5 * np.tanh(abs(diff) / CHANNEL_DB_SCALE), 0.0, 1.0))
         out.append(Attribution(s, e, "patient" if diff > 0 else "other", confidence, float("nan")))
     return out
+
+
+TURN_SNAP_S = 0.5  # s: a word outside every speech segment takes the speaker of one this close
+
+
+def _word_speaker(start: float, end: float, attributions: list[Attribution]) -> tuple[str, float]:
+    best, best_ov, best_gap = None, 0.0, np.inf
+    for a in attributions:
+        ov = min(end, a.end_s) - max(start, a.start_s)
+        gap = max(a.start_s - end, start - a.end_s, 0.0)
+        if ov > best_ov or (best_ov <= 0 and ov <= 0 and gap < best_gap):
+            best, best_ov, best_gap = a, max(ov, 0.0), gap
+    if best is None or (best_ov <= 0 and best_gap > TURN_SNAP_S):
+        return "unknown", 0.0
+    return best.speaker, best.confidence
+
+
+def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[object, str, float]]:
+    """Cut recognised segments where the speaker changes, so an utterance has one speaker.
+
+    The recogniser's segments follow its 30 s windows and punctuation, not turns: one segment
+    can hold the end of the clinician's question and the start of the patient's answer. Each
+    word takes the speaker of the speech segment it overlaps most (or of one within
+    :data:`TURN_SNAP_S`); runs of words with one speaker become one utterance.
+
+    Parameters
+    ----------
+    segments : sequence of :class:`multimodal_fer.text.asr.Segment`
+    attributions : list of :class:`Attribution`
+
+    Returns
+    -------
+    list of (Segment, speaker, confidence)
+        In time order; a part keeps its parent's ``avg_logprob`` and ``no_speech_prob``, its text
+        is its words joined by spaces, its confidence the mean of its words'. A segment without
+        word timings is kept whole with the speaker it overlaps most.
+    """
+    from multimodal_fer.text.asr import Segment
+
+    out = []
+    for seg in segments:
+        if not seg.words:
+            out.append((seg, *_word_speaker(seg.start_s, seg.end_s, attributions)))
+            continue
+        runs: list[list] = []
+        for w in seg.words:
+            speaker, conf = _word_speaker(w.start_s, w.end_s, attributions)
+            if runs and runs[-1][0] == speaker:
+                runs[-1][1].append(w)
+                runs[-1][2].append(conf)
+            else:
+                runs.append([speaker, [w], [conf]])
+        if len(runs) == 1:
+            out.append((seg, runs[0][0], float(np.mean(runs[0][2]))))
+            continue
+        for speaker, words, confs in runs:
+            part = Segment(words[0].start_s, max(words[-1].end_s, words[0].start_s),
+                           " ".join(w.text.strip() for w in words), seg.avg_logprob, seg.no_speech_prob, tuple(words))
+            out.append((part, speaker, float(np.mean(confs))))
+    return out

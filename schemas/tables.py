@@ -161,7 +161,7 @@ WINDOWS = Table(
 
 UTTERANCES = Table(
     "utterances",
-    "Transcript stream: one row per speech segment from the recogniser.",
+    "Transcript stream: one row per utterance (a recognised segment, cut where the speaker changes).",
     (
         SHA,
         Column("utterance_idx", "INTEGER", "Order of the utterance in the session", nullable=False, min=0),
@@ -235,7 +235,7 @@ MOMENTS = Table(
         Column("end_s", "DOUBLE", "End, seconds", nullable=False, min=0.0),
         Column("valence", "DOUBLE", "Mean valence over the moment", nullable=False, min=-1.0, max=1.0),
         Column("label", "VARCHAR", "Fused label at the moment", nullable=False, allowed=EMOTION_OR_NULL),
-        Column("words", "VARCHAR", "Words spoken during the moment (NULL when none or not stored)"),
+        Column("words", "VARCHAR", "Words the patient spoke during the moment (NULL when none or not stored)"),
     ),
     ("recording_sha256", "kind", "rank"),
 )

@@ -27,6 +27,7 @@ AUG_ROT_DEG = 10.0
 AUG_SCALE = 0.08
 AUG_SHIFT = 0.06
 LABEL_SMOOTHING = 0.1
+INFER_BATCH = 64  # crops per forward pass at inference (activations of 512 would take ≈ 200 MB)
 
 
 def build(widths=WIDTHS, n_classes: int = 7, dropout: float = DROPOUT):
@@ -91,7 +92,7 @@ def from_state(state: dict, widths=WIDTHS, n_classes: int = 7):
     return net.eval()
 
 
-def predict_proba(net, crops: np.ndarray, *, batch: int = 512, mirror: bool = True) -> np.ndarray:
+def predict_proba(net, crops: np.ndarray, *, batch: int = INFER_BATCH, mirror: bool = True) -> np.ndarray:
     """Softmax probabilities (N, n_classes) float64 of uint8 crops (N, S, S); mean of the crop
     and its mirror image when ``mirror``."""
     import torch

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer import media
+from multimodal_fer.env import trim_heap
 from multimodal_fer.labels import EMOTIONS
 
 from multimodal_fer.fusion import FACE_COLS  # noqa: E402 - the column names are the schema
@@ -90,6 +91,7 @@ def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = No
         if observations:
             parts.append(frames_table(observations, features, model, crops if use_crops else None))
             observations.clear(), features.clear(), crops.clear()
+            trim_heap()
 
     with FaceTracker() as tracker:
         for t, rgb in media.iter_frames(path, fps=fps, info=info):

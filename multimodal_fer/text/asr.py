@@ -66,6 +66,8 @@ class AsrOptions:
         ISO code, or ``None`` to detect.
     cpu_threads : int
         Decoder threads (a second thread gains nothing on the project's machines).
+    device : str
+        ``"auto"`` (a CUDA GPU when CTranslate2 sees one, else the CPU), ``"cpu"`` or ``"cuda"``.
     """
 
     backend: str = "faster-whisper"
@@ -76,6 +78,7 @@ class AsrOptions:
     vad_filter: bool = True
     language: str | None = None
     cpu_threads: int = 1
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,7 @@ def load_asr_model(options: AsrOptions):
 
         return WhisperModel(
             str(resolve_model_dir(options.model)),
-            device="cpu",
+            device=options.device,
             compute_type=options.compute_type,
             cpu_threads=options.cpu_threads,
             local_files_only=True,
@@ -233,7 +236,8 @@ def load_asr_model(options: AsrOptions):
         import whisper
 
         torch.set_num_threads(options.cpu_threads)
-        return whisper.load_model(str(checkpoint), device="cpu")
+        device = "cuda" if options.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+        return whisper.load_model(str(checkpoint), device=device)
     raise ValueError(f"AsrOptions.backend={options.backend!r}; expected one of {BACKENDS}")
 
 
@@ -302,7 +306,7 @@ def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions, language: 
         audio,
         word_timestamps=True,
         temperature=options.temperature,
-        fp16=False,
+        fp16=next(model.parameters()).is_cuda,
         language=language,
         beam_size=options.beam_size if options.beam_size > 1 else None,
         condition_on_previous_text=False,
@@ -325,7 +329,7 @@ def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions, language: 
 
 # --------------------------------------------------------------------------- long recordings
 
-ASR_CHUNK_S = 300.0  # s, longest stretch of audio handed to the recogniser at once
+ASR_CHUNK_S = 120.0  # s, longest stretch of audio handed to the recogniser at once
 CHUNK_PAD_S = 0.5  # s of context kept on each side of the speech in a chunk
 
 
@@ -390,6 +394,7 @@ def transcribe_wav(wav_path: str | Path, segments: list[tuple[float, float]], op
         Called with ``(done_s, total_s)`` of speech after each chunk.
     """
     from multimodal_fer import media
+    from multimodal_fer.env import trim_heap
 
     chunks = plan_chunks(segments, duration_s=duration_s, max_s=max_chunk_s)
     language, language_p = options.language, 0.0
@@ -405,7 +410,19 @@ def transcribe_wav(wav_path: str | Path, segments: list[tuple[float, float]], op
         elif t.segments and not language_p:
             language_p = t.language_probability
         out.extend(_shift(t, s))
+        del audio
+        trim_heap()
         done += e - s
         if progress is not None:
             progress(done, total)
     return Transcript(language or "", language_p if out else 0.0, tuple(out))
+
+
+def compute_device() -> str:
+    """Where CTranslate2 models with ``device="auto"`` run on this machine: ``"cuda"`` or ``"cpu"``."""
+    try:
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except Exception:  # noqa: BLE001 - no CUDA runtime at all
+        return "cpu"

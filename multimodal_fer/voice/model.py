@@ -134,7 +134,7 @@ def _whisper_encoder():
 
     from multimodal_fer.text.asr import resolve_model_dir
 
-    model = ctranslate2.models.Whisper(str(resolve_model_dir(EMBED_MODEL)), device="cpu",
+    model = ctranslate2.models.Whisper(str(resolve_model_dir(EMBED_MODEL)), device="auto",
                                        compute_type="int8", intra_threads=1, inter_threads=1)
     return model, FeatureExtractor(feature_size=80)
 

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer import media
+from multimodal_fer.env import trim_heap
 from multimodal_fer.voice.prosody import PROSODY_WINDOW_COLUMNS, SR, frame_prosody, window_prosody
 from multimodal_fer.voice.vad import speech_segments
 
-AUDIO_BLOCK_S = 120.0  # s of audio in memory at a time (≈ 7.7 MB as float32 at 16 kHz)
+AUDIO_BLOCK_S = 60.0  # s of audio in memory at a time (≈ 3.8 MB as float32 at 16 kHz)
 JOIN_GAP_S = 0.3  # s, segments on either side of a block edge closer than this are one segment
 
 
@@ -68,6 +69,8 @@ def voice_activity_prosody(wav_path: str | Path, *, window_s: float = 1.0, block
         windows = window_prosody(frame_prosody(y, sr=SR), local, duration_s=length, window_s=window_s)
         windows["window_start_s"] += start
         parts.append(windows)
+        del y
+        trim_heap()
     prosody = (pd.concat(parts, ignore_index=True) if parts
                else pd.DataFrame(columns=list(PROSODY_WINDOW_COLUMNS)).astype("float64"))
     return segments, prosody, duration
