@@ -101,7 +101,7 @@ def probe(path: str | Path) -> MediaInfo:
 
 
 def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | None = 1280,
-                info: MediaInfo | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                info: MediaInfo | None = None, decode_threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(t_s, rgb)`` for frames sampled at ``fps`` on the session clock.
 
     Every frame must be decoded (inter-frame codecs), but only sampled frames are converted
@@ -116,6 +116,9 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
         Downscale sampled frames so that their longer side is at most this many pixels.
     info : MediaInfo, optional
         The recording's :func:`probe` result, when the caller already has it.
+    decode_threads : int
+        FFmpeg decoder threads; 0 lets FFmpeg choose (one per core). The pipeline passes 1 while
+        the audio path runs on the other core.
 
     Yields
     ------
@@ -134,6 +137,7 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = int(decode_threads)
         try:
             for frame in container.decode(stream):
                 if frame.time is None:

@@ -98,7 +98,27 @@ def load_models(asr: AsrOptions = AsrOptions()) -> Models:
     models = Models(FaceModel.load(), VoiceModel.load(), TextEmotionModel.load(), asr)
     load_asr_model(asr)  # cached: the first recording does not pay for loading it
     _whisper_encoder()
+    _warm_up(models)
     return models
+
+
+def _warm_up(models: Models) -> None:
+    """Run each model once on a tiny synthetic input, so that one-time costs (JIT compilation of
+    the prosody functions, ONNX and torch kernel set-up, the VAD model's load) are paid when the
+    worker loads its models, not by its first recording."""
+    from multimodal_fer.face.features import landmark_features  # noqa: F401 - imported with its dependencies
+    from multimodal_fer.voice.vad import speech_segments
+
+    rng = np.random.default_rng(0)
+    y = (0.1 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000) + 0.01 * rng.standard_normal(16000)).astype(np.float32)
+    speech_segments(y)
+    models.voice.predict_proba([y])
+    models.text.predict_proba(["I feel fine today."], [""])
+    n_features = len(models.face.feature_names)
+    if getattr(models.face, "has_cnn", False):
+        models.face.predict_proba(np.zeros((1, n_features)), np.zeros((1, 48, 48), dtype=np.uint8))
+    else:
+        models.face.predict_proba(np.zeros((1, n_features)))
 
 
 def pipeline_version(options: PipelineOptions, models: Models) -> str:
@@ -204,7 +224,7 @@ def analyze_recording(
     def face_job():
         t0 = time.perf_counter()
         with stage("face"):
-            frames = (run_face(local_path, fps=options.sample_fps, model=models.face, info=info)
+            frames = (run_face(local_path, fps=options.sample_fps, model=models.face, info=info, decode_threads=1)
                       if info.has_video else empty_frames())
         timings["face_concurrent"] = round(time.perf_counter() - t0, 3)
         segments = segments_ready.result()

@@ -63,7 +63,8 @@ def empty_frames() -> pd.DataFrame:
     return pd.DataFrame(columns=FRAME_COLUMNS).astype({"face_found": bool})
 
 
-def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = None) -> pd.DataFrame:
+def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = None,
+             decode_threads: int = 0) -> pd.DataFrame:
     """Landmarks on every sampled frame of a recording, features, and per-frame probabilities.
 
     Parameters
@@ -94,7 +95,7 @@ def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = No
             trim_heap()
 
     with FaceTracker() as tracker:
-        for t, rgb in media.iter_frames(path, fps=fps, info=info):
+        for t, rgb in media.iter_frames(path, fps=fps, info=info, decode_threads=decode_threads):
             obs = tracker.process(rgb)
             observations.append((t, obs))
             features.append(None if obs is None else landmark_features(obs.points, obs.image_size))
