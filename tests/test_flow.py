@@ -89,6 +89,12 @@ def test_clinician_speech_is_not_the_patients(demo_run):
     con = duckdb.connect(str(demo_run["db"]), read_only=True)
     first = con.execute("SELECT speaker FROM utterances WHERE utterance_idx = 0").fetchall()
     assert sum(s == "other" for (s,) in first) >= 3, first
+    # utterances follow turns: the clinician's rows never carry the patient's words
+    patient_words = ("tired", "walking", "birthday", "furious")
+    other = [t.lower() for (t,) in con.execute("SELECT text FROM utterances WHERE speaker = 'other'").fetchall()]
+    assert other and not [t for t in other if any(w in t for w in patient_words)], other
+    moments = [t.lower() for (t,) in con.execute("SELECT words FROM moments WHERE words IS NOT NULL").fetchall()]
+    assert not [t for t in moments if any(w in t for w in ("feeling", "this month", "tell me", "happened at"))], moments
 
 
 def test_views_answer(demo_run):
