@@ -108,6 +108,11 @@ class FusionOptions:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def patient_speakers(self) -> tuple[str, ...]:
+        """Speaker labels whose speech counts as the patient's."""
+        return ("patient", "unknown") if self.include_unknown_speaker else ("patient",)
+
 
 #: The rule before the reliability / prior-evidence pool (kept to measure the change).
 CERTAINTY_WEIGHTED = FusionOptions(pooling="linear", confidence_weighting=True, reliability_face=1.0,
@@ -231,7 +236,7 @@ def fuse(
         calls.append(FusionInputs(frames, voice, utterances, list(speech_segments), prosody_windows, float(duration_s), options))
     w = options.window_s
     n_windows = int(np.ceil(duration_s / w - 1e-9)) if duration_s > 0 else 0
-    speakers_ok = ("patient", "unknown") if options.include_unknown_speaker else ("patient",)
+    speakers_ok = options.patient_speakers
     patient_utts = utterances[utterances["speaker"].isin(speakers_ok)] if len(utterances) else utterances
     seg = np.array(speech_segments, dtype=np.float64).reshape(-1, 2)
     vs, ve = (voice["start_s"].to_numpy(float), voice["end_s"].to_numpy(float)) if len(voice) else (np.empty(0), np.empty(0))

@@ -282,15 +282,17 @@ def wav_blocks(path: str | Path, *, block_s: float) -> Iterator[tuple[float, np.
             start += len(data)
 
 
-def read_wav(path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
-    """Read ``[start_s, end_s)`` of a WAV (float32; shape (n,) mono, (n, channels) otherwise)."""
+def read_wav(path: str | Path, start_s: float = 0.0, end_s: float | None = None, *, mono: bool = False) -> np.ndarray:
+    """Read ``[start_s, end_s)`` of a WAV (float32; shape (n,) mono, (n, channels) otherwise;
+    ``mono`` averages the channels)."""
     import soundfile as sf
 
     with sf.SoundFile(str(path)) as f:
         a = min(max(int(round(start_s * f.samplerate)), 0), f.frames)
         b = f.frames if end_s is None else min(max(int(round(end_s * f.samplerate)), a), f.frames)
         f.seek(a)
-        return np.ascontiguousarray(f.read(b - a, dtype="float32", always_2d=False))
+        y = f.read(b - a, dtype="float32", always_2d=False)
+    return np.ascontiguousarray(y.mean(axis=1) if mono and y.ndim == 2 else y)
 
 
 def load_wav(path: str | Path) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import hashlib
 import json
 import tempfile
@@ -149,8 +150,6 @@ def _one_library_thread():
     """
     from threadpoolctl import threadpool_limits
 
-    import sys
-
     torch = sys.modules.get("torch")
     previous = torch.get_num_threads() if torch is not None else None
     with threadpool_limits(limits=1):
@@ -235,12 +234,12 @@ def analyze_recording(
             else:
                 attributions = attribute_segments(frames, segments, has_video=info.has_video)
                 method = "lip_sync" if info.has_video else "audio_only"
-            speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
-            chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in speakers_ok])
-            vprobs = np.empty((0, len(EMOTIONS)))
+            chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in options.fusion.patient_speakers])
+            parts = [np.empty((0, len(EMOTIONS)))]
             for b in range(0, len(chunks), VOICE_BATCH):  # a few minutes of audio in memory at a time
-                vprobs = np.vstack([vprobs, models.voice.predict_proba(read_clips(wav, chunks[b:b + VOICE_BATCH]))])
+                parts.append(models.voice.predict_proba(read_clips(wav, chunks[b:b + VOICE_BATCH])))
                 trim_heap()
+            vprobs = np.vstack(parts)
         timings["voice_model_concurrent"] = round(time.perf_counter() - t0, 3)
         return frames, attributions, method, chunks, vprobs
 
@@ -313,8 +312,7 @@ def analyze_recording(
     with stage("fusion"):
         windows = fuse(frames, voice, utterances, segments, prosody, duration_s=duration, options=options.fusion)
         summary = summarize(windows, frames, utterances, segments, duration_s=duration)
-        speakers_ok = ("patient", "unknown") if options.fusion.include_unknown_speaker else ("patient",)
-        patient_words = words[words["utterance_idx"].isin(utterances.loc[utterances["speaker"].isin(speakers_ok),
+        patient_words = words[words["utterance_idx"].isin(utterances.loc[utterances["speaker"].isin(options.fusion.patient_speakers),
                                                                           "utterance_idx"])]
         moments = notable_moments(windows, patient_words if options.store_transcripts else words.iloc[0:0])
     lap("fusion_summary")

@@ -60,28 +60,40 @@ def _context():
     return gx, asset.add_batch_definition_whole_dataframe("whole")
 
 
+def expectations(table_name: str) -> list[tuple[str, dict]]:
+    """Every expectation of a table, derived from its schema: ``(type, kwargs)`` in GE's names.
+
+    The one definition both :func:`build_suite` (Great Expectations) and :func:`check_frame`
+    (pandas) apply.
+    """
+    t: Table = TABLES[table_name]
+    out: list[tuple[str, dict]] = []
+    for c in t.columns:
+        out.append(("expect_column_to_exist", {"column": c.name}))
+        if not c.nullable:
+            out.append(("expect_column_values_to_not_be_null", {"column": c.name}))
+        if c.min is not None or c.max is not None:
+            out.append(("expect_column_values_to_be_between", {"column": c.name, "min_value": c.min, "max_value": c.max}))
+        if c.allowed is not None:
+            out.append(("expect_column_values_to_be_in_set", {"column": c.name, "value_set": list(c.allowed)}))
+    if len(t.primary_key) == 1:
+        out.append(("expect_column_values_to_be_unique", {"column": t.primary_key[0]}))
+    else:
+        out.append(("expect_compound_columns_to_be_unique", {"column_list": list(t.primary_key)}))
+    for group in t.probability_groups:
+        out.append(("expect_column_values_to_be_between", {"column": _sum_column(group), "min_value": 1 - PROB_SUM_TOLERANCE,
+                                                            "max_value": 1 + PROB_SUM_TOLERANCE}))
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def build_suite(table_name: str):
     """The expectation suite of one table (cached)."""
     gx, _ = _context()
-    t: Table = TABLES[table_name]
-    e = gx.expectations
-    suite = gx.ExpectationSuite(name=f"{t.name}_suite")
-    for c in t.columns:
-        suite.add_expectation(e.ExpectColumnToExist(column=c.name))
-        if not c.nullable:
-            suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=c.name))
-        if c.min is not None or c.max is not None:
-            suite.add_expectation(e.ExpectColumnValuesToBeBetween(column=c.name, min_value=c.min, max_value=c.max))
-        if c.allowed is not None:
-            suite.add_expectation(e.ExpectColumnValuesToBeInSet(column=c.name, value_set=list(c.allowed)))
-    if len(t.primary_key) == 1:
-        suite.add_expectation(e.ExpectColumnValuesToBeUnique(column=t.primary_key[0]))
-    else:
-        suite.add_expectation(e.ExpectCompoundColumnsToBeUnique(column_list=list(t.primary_key)))
-    for group in t.probability_groups:
-        suite.add_expectation(e.ExpectColumnValuesToBeBetween(
-            column=_sum_column(group), min_value=1 - PROB_SUM_TOLERANCE, max_value=1 + PROB_SUM_TOLERANCE))
+    suite = gx.ExpectationSuite(name=f"{table_name}_suite")
+    for kind, kwargs in expectations(table_name):
+        cls = getattr(gx.expectations, "".join(w.capitalize() for w in kind.split("_")))
+        suite.add_expectation(cls(**kwargs))
     return suite
 
 
@@ -143,63 +155,50 @@ def validate_warehouse(con, tables: tuple[str, ...] | None = None, *, run_id: st
 
 
 def check_frame(table_name: str, df: pd.DataFrame) -> QualityReport:
-    """The suite's expectations as vectorised pandas checks (same schema, same verdicts, fast).
+    """The suite's expectations (:func:`expectations`) as vectorised pandas checks: same schema,
+    same verdicts, milliseconds instead of seconds.
 
     Used on every recording's rows before they are loaded; :func:`validate_frame` (Great
     Expectations) runs on the warehouse. Failure lines name the column and the expectation type
     as :func:`validate_frame` does.
     """
     t: Table = TABLES[table_name]
-    failures: list[str] = []
-    n_expectations = 0
-
-    def fail(col: str | None, kind: str, bad: pd.Series | None = None, detail: str = "") -> None:
-        what = f"{col}: " if col else ""
-        if bad is not None:
-            detail = f": {int(bad.sum())} unexpected value(s)"
-        failures.append(f"{what}{kind}{detail}")
-
-    for c in t.columns:
-        n_expectations += 1
-        if c.name not in df.columns:
-            fail(c.name, "expect_column_to_exist")
-            n_expectations += (not c.nullable) + (c.min is not None or c.max is not None) + (c.allowed is not None)
-            continue
-        col = df[c.name]
-        if not c.nullable:
-            n_expectations += 1
-            if col.isna().any():
-                fail(c.name, "expect_column_values_to_not_be_null", col.isna())
-        if c.min is not None or c.max is not None:
-            n_expectations += 1
-            values = pd.to_numeric(col, errors="coerce")
-            bad = col.notna() & values.isna()  # not a number at all
-            if c.min is not None:
-                bad |= values < c.min
-            if c.max is not None:
-                bad |= values > c.max
-            if bad.any():
-                fail(c.name, f"expect_column_values_to_be_between(min_value={c.min}, max_value={c.max})", bad)
-        if c.allowed is not None:
-            n_expectations += 1
-            bad = col.notna() & ~col.isin(list(c.allowed))
-            if bad.any():
-                fail(c.name, "expect_column_values_to_be_in_set", bad)
-    n_expectations += 1
-    key = [k for k in t.primary_key if k in df.columns]
-    if len(key) == len(t.primary_key) and df.duplicated(subset=key).any():
-        fail(key[0] if len(key) == 1 else None,
-             "expect_column_values_to_be_unique" if len(key) == 1 else f"expect_compound_columns_to_be_unique({key})",
-             df.duplicated(subset=key, keep=False))
+    frame = df.copy()
     for group in t.probability_groups:
-        n_expectations += 1
-        if not all(c in df.columns for c in group):
-            fail(f"row sums of {_sum_column(group)[6:]}_*", "expect_column_values_to_be_between", detail=": columns missing")
+        if all(c in frame.columns for c in group):
+            frame[_sum_column(group)] = frame[list(group)].apply(pd.to_numeric, errors="coerce").sum(
+                axis=1, min_count=len(group))  # NULL when any is NULL
+    specs = expectations(table_name)
+    failures: list[str] = []
+    for kind, kw in specs:
+        col = kw.get("column")
+        what = f"row sums of {col[6:]}_*: " if col and col.startswith("__sum_") else (f"{col}: " if col else "")
+        if col is not None and col not in frame.columns:
+            if kind == "expect_column_to_exist" or col.startswith("__sum_"):
+                failures.append(f"{what}{kind}: column missing")
             continue
-        sums = df[list(group)].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=len(group))
-        bad = sums.notna() & ((sums < 1 - PROB_SUM_TOLERANCE) | (sums > 1 + PROB_SUM_TOLERANCE))
-        if bad.any():
-            fail(f"row sums of {_sum_column(group)[6:]}_*",
-                 f"expect_column_values_to_be_between(min_value={1 - PROB_SUM_TOLERANCE}, "
-                 f"max_value={1 + PROB_SUM_TOLERANCE})", bad)
-    return QualityReport(table_name, len(df), n_expectations, tuple(failures))
+        values = frame[col] if col is not None else None
+        if kind == "expect_column_to_exist":
+            bad = None
+        elif kind == "expect_column_values_to_not_be_null":
+            bad = values.isna()
+        elif kind == "expect_column_values_to_be_between":
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = values.notna() & numbers.isna()  # not a number at all
+            if kw["min_value"] is not None:
+                bad |= numbers < kw["min_value"]
+            if kw["max_value"] is not None:
+                bad |= numbers > kw["max_value"]
+        elif kind == "expect_column_values_to_be_in_set":
+            bad = values.notna() & ~values.isin(kw["value_set"])
+        elif kind == "expect_column_values_to_be_unique":
+            bad = values.duplicated(keep=False) & values.notna()
+        elif kind == "expect_compound_columns_to_be_unique":
+            key = kw["column_list"]
+            bad = frame.duplicated(subset=key, keep=False) if all(k in frame.columns for k in key) else None
+        else:
+            raise ValueError(f"no pandas check for {kind}")
+        if bad is not None and bad.any():
+            args = ", ".join(f"{k}={v}" for k, v in kw.items() if k not in ("column", "value_set"))
+            failures.append(f"{what}{kind}({args}): {int(bad.sum())} unexpected value(s)")
+    return QualityReport(table_name, len(df), len(specs), tuple(failures))

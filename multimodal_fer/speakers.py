@@ -128,16 +128,19 @@ def attribute_by_channel(channels_wav, segments: list[tuple[float, float]]) -> l
 TURN_SNAP_S = 0.5  # s: a word outside every speech segment takes the speaker of one this close
 
 
-def _word_speaker(start: float, end: float, attributions: list[Attribution]) -> tuple[str, float]:
-    best, best_ov, best_gap = None, 0.0, np.inf
-    for a in attributions:
-        ov = min(end, a.end_s) - max(start, a.start_s)
-        gap = max(a.start_s - end, start - a.end_s, 0.0)
-        if ov > best_ov or (best_ov <= 0 and ov <= 0 and gap < best_gap):
-            best, best_ov, best_gap = a, max(ov, 0.0), gap
-    if best is None or (best_ov <= 0 and best_gap > TURN_SNAP_S):
+def _word_speaker(start: float, end: float, attributions: list[Attribution], starts: np.ndarray,
+                  ends: np.ndarray) -> tuple[str, float]:
+    """Speaker of the segment a word overlaps most, else of one within TURN_SNAP_S (segments sorted)."""
+    lo = int(np.searchsorted(ends, start, side="right"))  # first segment ending after the word starts
+    hi = int(np.searchsorted(starts, end, side="left"))  # segments from here on start after it ends
+    if hi > lo:  # overlapping segments: the largest overlap
+        best = max(range(lo, hi), key=lambda i: min(end, ends[i]) - max(start, starts[i]))
+        return attributions[best].speaker, attributions[best].confidence
+    gaps = [(start - ends[i], i) for i in (lo - 1,) if i >= 0] + [(starts[i] - end, i) for i in (hi,) if i < len(starts)]
+    gap, i = min(gaps, default=(np.inf, -1))
+    if gap > TURN_SNAP_S:
         return "unknown", 0.0
-    return best.speaker, best.confidence
+    return attributions[i].speaker, attributions[i].confidence
 
 
 def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[object, str, float]]:
@@ -162,14 +165,17 @@ def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[ob
     """
     from multimodal_fer.text.asr import Segment
 
+    attributions = sorted(attributions, key=lambda a: a.start_s)
+    starts = np.array([a.start_s for a in attributions], dtype=np.float64)
+    ends = np.maximum.accumulate(np.array([a.end_s for a in attributions], dtype=np.float64)) if attributions else starts
     out = []
     for seg in segments:
         if not seg.words:
-            out.append((seg, *_word_speaker(seg.start_s, seg.end_s, attributions)))
+            out.append((seg, *_word_speaker(seg.start_s, seg.end_s, attributions, starts, ends)))
             continue
         runs: list[list] = []
         for w in seg.words:
-            speaker, conf = _word_speaker(w.start_s, w.end_s, attributions)
+            speaker, conf = _word_speaker(w.start_s, w.end_s, attributions, starts, ends)
             if runs and runs[-1][0] == speaker:
                 runs[-1][1].append(w)
                 runs[-1][2].append(conf)

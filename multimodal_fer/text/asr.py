@@ -402,8 +402,7 @@ def transcribe_wav(wav_path: str | Path, segments: list[tuple[float, float]], op
     total = sum(e - s for s, e in chunks)
     done = 0.0
     for s, e in chunks:
-        audio = media.read_wav(wav_path, s, e)
-        audio = audio if audio.ndim == 1 else audio.mean(axis=1)
+        audio = media.read_wav(wav_path, s, e, mono=True)
         t = transcribe(audio, options, language=language)
         if t.segments and language is None:
             language, language_p = t.language, t.language_probability

@@ -78,8 +78,4 @@ def voice_activity_prosody(wav_path: str | Path, *, window_s: float = 1.0, block
 
 def read_clips(wav_path: str | Path, spans: Sequence[tuple[float, float]]) -> list[np.ndarray]:
     """The mono float32 samples of each ``(start_s, end_s)`` span, read one at a time from the WAV."""
-    out = []
-    for s, e in spans:
-        y = media.read_wav(wav_path, s, e)
-        out.append(y if y.ndim == 1 else y.mean(axis=1))
-    return out
+    return [media.read_wav(wav_path, s, e, mono=True) for s, e in spans]
