@@ -203,7 +203,14 @@ def cmd_evaluate(args) -> int:
     except ModuleNotFoundError as exc:
         print(f"mfer: evaluation of {args.kind!r} is not available yet ({exc.name})", file=sys.stderr)
         return 2
-    module.run(Path(args.labels), root=Path(args.root) if args.root else None, out=Path(args.out) if args.out else None)
+    extra = {}
+    if args.face_crops:
+        if args.kind != "face":
+            print("mfer: --face-crops applies to `mfer evaluate face` only", file=sys.stderr)
+            return 2
+        extra["face_crops"] = True
+    module.run(Path(args.labels), root=Path(args.root) if args.root else None,
+               out=Path(args.out) if args.out else None, **extra)
     return 0
 
 
@@ -282,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("labels", help="CSV: path,label (face, voice, av); path,transcript (asr); text,label (text)")
     ev.add_argument("--root", help="folder the CSV's paths are relative to (default: the CSV's folder)")
     ev.add_argument("--out", help="write the metrics as JSON here")
+    ev.add_argument("--face-crops", action="store_true",
+                    help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole")
     ev.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="per-session timelines and per-patient trends (PNG + self-contained HTML)")

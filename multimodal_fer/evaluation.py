@@ -109,14 +109,19 @@ def write_json(path: str | Path | None, payload: dict) -> None:
         Path(path).write_text(json.dumps(payload, indent=2, default=float))
 
 
-def cli_main(run, description: str, argv: list[str] | None = None) -> int:
-    """``python -m multimodal_fer.<kind>.evaluate LABELS.csv [--root DIR] [--out JSON]`` for an evaluator's ``run``."""
+def cli_main(run, description: str, argv: list[str] | None = None, *, flags: dict | None = None) -> int:
+    """``python -m multimodal_fer.<kind>.evaluate LABELS.csv [--root DIR] [--out JSON]`` for an
+    evaluator's ``run``; ``flags`` ({"--flag-name": help}) adds boolean options passed to ``run``
+    as keyword arguments (``flag_name=True``)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("labels", type=Path)
     parser.add_argument("--root", type=Path)
     parser.add_argument("--out", type=Path)
+    for flag, help_text in (flags or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_text)
     args = parser.parse_args(argv)
-    run(args.labels, root=args.root, out=args.out)
+    extra = {f.lstrip("-").replace("-", "_"): getattr(args, f.lstrip("-").replace("-", "_")) for f in (flags or {})}
+    run(args.labels, root=args.root, out=args.out, **extra)
     return 0

@@ -2,8 +2,8 @@
 
 Usage::
 
-    mfer evaluate face LABELS.csv [--root DIR] [--out metrics.json]
-    .venv/bin/python -m multimodal_fer.face.evaluate LABELS.csv [--root DIR] [--out FILE]
+    mfer evaluate face LABELS.csv [--root DIR] [--out metrics.json] [--face-crops]
+    .venv/bin/python -m multimodal_fer.face.evaluate LABELS.csv [--root DIR] [--out FILE] [--face-crops]
 
 ``LABELS.csv`` has the columns ``path,label`` (other columns are ignored). ``path`` is an image
 file (PNG, JPEG, ...; grey or colour), absolute or relative to ``--root`` (default: the CSV's
@@ -13,8 +13,13 @@ whose label has no canonical class (e.g. *contempt*) are skipped and counted.
 
 Each image is scored as training and the pipeline score a face: landmarks
 (:func:`~multimodal_fer.face.landmarks.landmarks_from_image`), landmark features and the aligned
-crop, then the full ensemble, batched. An image where no face is found (or that cannot be read)
-gets no prediction and counts as an error; ``face_found_rate`` reports how often that happened.
+crop, then the full ensemble, batched. Where the landmark mesh finds no face, the CNN member
+alone scores a fallback crop (:func:`~multimodal_fer.face.crop.fallback_crop`): with
+``--face-crops`` (every image is a face crop or face photo, as in FER2013) the whole image,
+otherwise a crop aligned on the face *detector*'s eye keypoints, if it finds a face.
+An image with no face by any of these (or that cannot be read) gets no prediction and counts as
+an error. ``face_found_rate`` is the landmark rate; ``scored_rate`` counts every scored image,
+``crop_sources`` how many were scored by landmarks / detector / whole image.
 """
 
 from __future__ import annotations
@@ -40,31 +45,68 @@ def load_image(path: Path) -> np.ndarray | None:
         return None
 
 
-def score_images(model, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, 7) (NaN rows where no face) and the face-found mask (N,) of images."""
-    from multimodal_fer.face.crop import aligned_crop
+#: ``source`` of an image scored by the landmarks (the full ensemble)
+FROM_LANDMARKS = "landmarks"
+
+
+def score_images(model, paths: list[Path], *, fallback: bool = True,
+                 face_crops: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
+    """Score still images.
+
+    Parameters
+    ----------
+    model : FaceModel
+    paths : list of Path
+    fallback : bool
+        Score images without landmarks by the CNN member on a detector (or, with
+        ``face_crops``, whole-image) crop; needs a model with a CNN.
+    face_crops : bool
+        Every image is a face crop (see :func:`~multimodal_fer.face.crop.fallback_crop`).
+
+    Returns
+    -------
+    proba : np.ndarray, shape (N, 7)
+        NaN rows where nothing was scored.
+    found : np.ndarray, shape (N,), bool
+        Landmarks found.
+    sources : list of str or None
+        ``"landmarks"``, ``"detector"``, ``"image"`` or None (not scored) per image.
+    """
+    from multimodal_fer.face.crop import aligned_crop, fallback_crop
     from multimodal_fer.face.features import landmark_features
     from multimodal_fer.face.landmarks import landmarks_from_image
 
+    has_cnn = getattr(model, "has_cnn", False)
     feats, crops, found = [], [], np.zeros(len(paths), dtype=bool)
+    fb_rows, fb_crops, sources = [], [], [None] * len(paths)
     for i, p in enumerate(paths):
         rgb = load_image(p)
-        obs = None if rgb is None else landmarks_from_image(rgb)
+        if rgb is None:
+            continue
+        obs = landmarks_from_image(rgb)
         if obs is None:
+            if fallback and has_cnn:
+                crop, src = fallback_crop(rgb, face_crops=face_crops)
+                if crop is not None:
+                    fb_rows.append(i), fb_crops.append(crop)
+                    sources[i] = src
             continue
         found[i] = True
+        sources[i] = FROM_LANDMARKS
         feats.append(landmark_features(obs.points, obs.image_size))
         crops.append(aligned_crop(rgb, obs.points, obs.image_size))
     proba = np.full((len(paths), len(EMOTIONS)), np.nan)
     if found.any():
         x = np.stack(feats)
-        c = np.stack(crops) if getattr(model, "has_cnn", False) else None
+        c = np.stack(crops) if has_cnn else None
         proba[found] = model.predict_proba(x, c) if c is not None else model.predict_proba(x)
-    return proba, found
+    if fb_rows:
+        proba[fb_rows] = model.cnn_proba(np.stack(fb_crops))
+    return proba, found, sources
 
 
 def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, model=None,
-        quiet: bool = False) -> dict:
+        quiet: bool = False, face_crops: bool = False) -> dict:
     """Evaluate the face model on the images of a labels CSV.
 
     Parameters
@@ -79,15 +121,17 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
         Default: the committed artefact.
     quiet : bool
         Do not print the table.
+    face_crops : bool
+        Every image is a face crop: one without landmarks is scored as a whole.
 
     Returns
     -------
     dict
         ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion`` (from
         :func:`multimodal_fer.evaluation.classification_metrics` over
-        :data:`~multimodal_fer.labels.EMOTIONS`; no face = no prediction = error),
+        :data:`~multimodal_fer.labels.EMOTIONS`; not scored = no prediction = error),
         ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns),
-        ``face_found_rate``, ``skipped`` (rows without a canonical class), ``model_version``,
+        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
         ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
     """
     from multimodal_fer.face.model import FaceModel
@@ -103,27 +147,32 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
         kept.append(row["path"])
         labels.append(label)
     t0 = time.perf_counter()
-    proba, found = score_images(model, [resolve(p, root, labels_csv) for p in kept])
+    proba, found, sources = score_images(model, [resolve(p, root, labels_csv) for p in kept],
+                                         face_crops=face_crops)
     elapsed = time.perf_counter() - t0
-    preds = [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, found)]
+    scored = np.array([s is not None for s in sources], dtype=bool)
+    preds = [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored)]
     metrics = classification_metrics(labels, preds, EMOTIONS)
     cols = [EMOTIONS.index(e) for e in EMOTIONS_5]
     in5 = [i for i, lab in enumerate(labels) if lab in EMOTIONS_5]
-    hits5 = [found[i] and EMOTIONS_5[int(np.argmax(proba[i, cols]))] == labels[i] for i in in5]
+    hits5 = [scored[i] and EMOTIONS_5[int(np.argmax(proba[i, cols]))] == labels[i] for i in in5]
     acc5 = round(float(np.mean(hits5)), 4) if in5 else float("nan")
     n = len(labels)
-    files = [{"path": p, "label": lab, "prediction": pred,
-              **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if f else {})}
-             for p, lab, pred, pr, f in zip(kept, labels, preds, proba, found)]
+    files = [{"path": p, "label": lab, "prediction": pred, "source": src,
+              **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {})}
+             for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources)]
     report = {**metrics, "accuracy_5class": acc5, "n_5class": len(in5),
               "face_found_rate": round(float(found.mean()), 4) if n else float("nan"),
+              "scored_rate": round(float(scored.mean()), 4) if n else float("nan"),
+              "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, "detector", "image")},
+              "face_crops": face_crops,
               "skipped": skipped, "model_version": model.version,
               "seconds_per_image": round(elapsed / max(n, 1), 4), "labels_csv": str(labels_csv),
               "files": files}
     if not quiet:
         print_report(f"face expression ({model.version}) on {labels_csv}", metrics,
                      extra={"accuracy_5class": acc5, "face_found_rate": report["face_found_rate"],
-                            "skipped": skipped})
+                            "scored_rate": report["scored_rate"], "skipped": skipped})
     write_json(out, report)
     return report
 
@@ -131,7 +180,9 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
 def main(argv: list[str] | None = None) -> int:
     from multimodal_fer.evaluation import cli_main
 
-    return cli_main(run, __doc__.splitlines()[0], argv)
+    return cli_main(run, __doc__.splitlines()[0], argv,
+                    flags={"--face-crops": "every image is a face crop (FER2013-style): score an image "
+                                           "without landmarks as a whole"})
 
 
 if __name__ == "__main__":

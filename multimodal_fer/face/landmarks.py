@@ -21,6 +21,7 @@ import numpy as np
 N_LANDMARKS = 478  # points per face with refine_landmarks=True (468 mesh + 2 x 5 iris)
 MIN_SIDE_PX = 192  # still images whose shorter side is below this are upscaled (48 px -> x4)
 MAX_UPSCALE = 8  # never upscale a still image by more than this integer factor
+DETECTOR_MIN_CONFIDENCE = 0.5  # BlazeFace score needed by eyes_from_detector
 SMALL_IMAGE_PAD = 0.5  # grey border added around upscaled small crops, fraction of each side
 PAD_GREY = 128  # grey level of that border (uint8)
 MIN_DETECTION_CONFIDENCE = 0.5  # mediapipe face detector threshold, [0, 1]
@@ -209,6 +210,40 @@ def upscale_factor(width: int, height: int) -> int:
     return int(min(MAX_UPSCALE, int(np.ceil(MIN_SIDE_PX / short))))
 
 
+def _prepare_still(rgb_or_grey: np.ndarray):
+    """RGB uint8 still image made ready for the MediaPipe graphs: small images upscaled and
+    framed by a grey border (see :func:`landmarks_from_image`).
+
+    Returns
+    -------
+    image : np.ndarray, (H', W', 3) uint8
+    w, h : int
+        Size of the image as given.
+    unpad : callable
+        Maps points normalised to ``image`` (array (..., 2 or 3)) back to the image as given.
+    """
+    image = _as_rgb_uint8(rgb_or_grey)
+    h, w = image.shape[:2]
+    factor = upscale_factor(w, h)
+    if factor == 1:
+        return image, w, h, lambda pts: np.asarray(pts, dtype=np.float32)
+    image = cv2.resize(image, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
+    pad_x, pad_y = int(round(SMALL_IMAGE_PAD * w * factor)), int(round(SMALL_IMAGE_PAD * h * factor))
+    image = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT,
+                               value=(PAD_GREY, PAD_GREY, PAD_GREY))
+    big_w, big_h = image.shape[1], image.shape[0]
+    inner_w, inner_h = big_w - 2 * pad_x, big_h - 2 * pad_y
+    scale = np.array([big_w / inner_w, big_h / inner_h, big_w / inner_w], dtype=np.float32)
+    offset = np.array([pad_x / inner_w, pad_y / inner_h, 0.0], dtype=np.float32)
+
+    def unpad(pts):
+        pts = np.asarray(pts, dtype=np.float32)
+        d = pts.shape[-1]
+        return (pts * scale[:d] - offset[:d]).astype(np.float32)
+
+    return image, w, h, unpad
+
+
 def landmarks_from_image(rgb_or_grey: np.ndarray) -> FaceObservation | None:
     """Landmarks of the largest face in a still image.
 
@@ -228,26 +263,49 @@ def landmarks_from_image(rgb_or_grey: np.ndarray) -> FaceObservation | None:
     FaceObservation or None
         ``None`` when no face is found.
     """
-    image = _as_rgb_uint8(rgb_or_grey)
-    h, w = image.shape[:2]
-    factor = upscale_factor(w, h)
-    pad_x = pad_y = 0
-    if factor > 1:
-        image = cv2.resize(image, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
-        pad_x, pad_y = int(round(SMALL_IMAGE_PAD * w * factor)), int(round(SMALL_IMAGE_PAD * h * factor))
-        image = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT,
-                                   value=(PAD_GREY, PAD_GREY, PAD_GREY))
+    image, w, h, unpad = _prepare_still(rgb_or_grey)
     mesh, lock = _static_mesh()
     with lock:
         faces = _faces_to_arrays(mesh.process(image))
     if not faces:
         return None
-    if pad_x or pad_y:  # back to coordinates normalised to the unpadded image
-        big_w, big_h = image.shape[1], image.shape[0]
-        inner_w, inner_h = big_w - 2 * pad_x, big_h - 2 * pad_y
-        scale = np.array([big_w / inner_w, big_h / inner_h, big_w / inner_w], dtype=np.float32)
-        offset = np.array([pad_x / inner_w, pad_y / inner_h, 0.0], dtype=np.float32)
-        faces = [(f * scale - offset).astype(np.float32) for f in faces]
+    faces = [unpad(f) for f in faces]
     size = (int(w), int(h))
     chosen = max(faces, key=lambda p: _bbox_area(p, size))
     return FaceObservation(points=chosen, n_faces=len(faces), image_size=size)
+
+
+@functools.lru_cache(maxsize=1)
+def _static_detector():
+    """One shared BlazeFace short-range detector per process (with a lock)."""
+    import mediapipe as mp
+
+    det = mp.solutions.face_detection.FaceDetection(model_selection=0,
+                                                    min_detection_confidence=DETECTOR_MIN_CONFIDENCE)
+    return det, threading.Lock()
+
+
+def eyes_from_detector(rgb_or_grey: np.ndarray) -> np.ndarray | None:
+    """Eye centres of the most confident face that MediaPipe's face *detector* (BlazeFace) finds
+    in a still image, for images where the landmark mesh finds none (profiles, screams, hands
+    over the face: on FER2013 the detector finds about a third of the faces the mesh misses).
+
+    Small images are upscaled and framed as in :func:`landmarks_from_image`.
+
+    Returns
+    -------
+    np.ndarray, shape (2, 2), float32, or None
+        ``[[x, y] of the eye on the image's left, [x, y] of the other]``, normalised to the
+        image as given; ``None`` when no face is detected.
+    """
+    image, _, _, unpad = _prepare_still(rgb_or_grey)
+    det, lock = _static_detector()
+    with lock:
+        result = det.process(image)
+    if not result.detections:
+        return None
+    best = max(result.detections, key=lambda d: d.score[0] if d.score else 0.0)
+    kp = best.location_data.relative_keypoints
+    eyes = np.array([[kp[0].x, kp[0].y], [kp[1].x, kp[1].y]], dtype=np.float32)
+    eyes = unpad(eyes)
+    return eyes[np.argsort(eyes[:, 0])]

@@ -32,7 +32,7 @@ from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import FACE_ARTEFACTS
 
 MODEL_FAMILY = "face-lmk"
-MODEL_VERSION = "0.2.0"  # semantic version of the model recipe (not of the weights)
+MODEL_VERSION = "0.3.0"  # semantic version of the model recipe (not of the weights)
 ARTEFACT_NAME = "face_model.joblib"
 ARTEFACT_FORMAT = 2  # bump when the dict layout changes
 PROBA_FLOOR = 1e-6  # base probabilities are clipped to this before the log (meta input)
