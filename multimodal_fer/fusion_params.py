@@ -27,7 +27,7 @@ from multimodal_fer.paths import FACE_ARTEFACTS, SHARED_DATA, TEXT_ARTEFACTS, VO
 #: stream -> (metrics.json, path of the held-out confusion matrix inside it, what the test is)
 RELIABILITY_SOURCES = {
     "face": (FACE_ARTEFACTS / "metrics.json", ("test", "fer2013_publictest", "7class", "confusion"),
-             "FER2013 PublicTest, 7 classes, faces found"),
+             "FER2013 PublicTest, 7 classes, every image scored (whole image where no landmarks)"),
     "voice": (VOICE_ARTEFACTS / "metrics.json", ("cv", "global", "classes_7", "confusion"),
               "RAVDESS, 5-fold actor-independent cross-validation, 7 classes"),
     "text": (TEXT_ARTEFACTS / "metrics.json", ("meld_dev", "confusion"), "MELD dev, 7 classes"),

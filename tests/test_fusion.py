@@ -153,7 +153,7 @@ def test_a_confident_neutral_text_does_not_override_an_expressive_face_and_voice
     assert new.patient_speaking.all() and (new.fused_label == "angry").all()
     assert (old.fused_label == "neutral").all()  # the failure this rule fixes
     assert (new.w_text < new.w_voice).all() and (new.w_face < new.w_text).all()
-    # known limit (docs/fusion.md): without the voice on its side, the discounted face (0.3 x 0.553)
+    # known limit (docs/fusion.md): without the voice on its side, the discounted face (0.3 x 0.613)
     # still loses to a confident text (0.454) while the patient speaks
     no_voice = fuse(frames, _stream([], VOICE_COLS), utts, [(0.0, 10.0)], None, duration_s=10.0)
     assert no_voice.patient_speaking.all() and (no_voice.fused_label == "neutral").all()
