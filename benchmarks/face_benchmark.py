@@ -178,19 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         fb_crops, fb_source = T.corpus_fallback(args.data / name)
         fb_p, fb_rows = T.fallback_probabilities(model, ft, fb_crops[te], fb_source[te])
         timing[f"{key}_our_models_s"] = round(time.perf_counter() - t0, 2)
+        strict_names = {"ensemble": "ensemble_strict", "cnn": "cnn_landmark_faces"}
         for m, p in members.items():
             full = np.full((len(yt), len(EMOTIONS)), np.nan)
             full[ft] = p
-            if m in ("ensemble", "cnn"):
-                res[m if m == "ensemble" else "cnn_landmark_faces"] = None
-                res[{"ensemble": "ensemble_strict", "cnn": "cnn_landmark_faces"}[m]] = summary(full, yt, ft)
+            res[strict_names.get(m, m)] = summary(full, yt, ft)
+            if m in strict_names:  # these also score the images without landmarks
                 full[fb_rows] = fb_p[fb_rows]
                 res[m] = summary(full, yt, ft | fb_rows, ft)
-            else:
-                res[m] = summary(full, yt, ft)
-        res = {k: v for k, v in res.items() if v is not None}
-        res["fallback_rows"] = {"detector": int((fb_rows & (fb_source[te] == 1)).sum()),
-                                "image": int((fb_rows & (fb_source[te] == 2)).sum())}
+        res["fallback_rows"] = T.fallback_counts(fb_rows, fb_source[te])
         if interp is not None:
             t0 = time.perf_counter()
             batch = []

@@ -80,3 +80,30 @@ def write_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: int = 
 @pytest.fixture
 def tiny_video(tmp_path) -> Path:
     return write_video(tmp_path / "tiny.mp4")
+
+
+# ----------------------------------------------------------------------------- a real face
+@pytest.fixture(scope="session")
+def hopper_rgb() -> np.ndarray:
+    """matplotlib's public-domain grace_hopper.jpg, RGB uint8 (600, 512, 3)."""
+    from matplotlib import cbook
+    from PIL import Image
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def hopper_obs(hopper_rgb):
+    """Its MediaPipe landmarks (a ``FaceObservation``)."""
+    from multimodal_fer.face.landmarks import landmarks_from_image
+
+    obs = landmarks_from_image(hopper_rgb)
+    assert obs is not None
+    return obs
+
+
+@pytest.fixture(scope="session")
+def hopper(hopper_rgb, hopper_obs):
+    """``(rgb, observation)`` of the portrait."""
+    return hopper_rgb, hopper_obs

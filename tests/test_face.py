@@ -9,29 +9,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from multimodal_fer.face import (FEATURE_NAMES, FaceModel, FaceObservation, FaceTracker, head_pose,
+from multimodal_fer.face import (FEATURE_NAMES, FaceModel, FaceTracker, head_pose,
                                  landmark_features, landmarks_from_image, mouth_opening)
 from multimodal_fer.face import features as F
 from multimodal_fer.labels import EMOTIONS, index_of
 from multimodal_fer.paths import FACE_ARTEFACTS, SHARED_DATA
 
 HOPPER_SIZE = (512, 600)  # (w, h) of matplotlib's grace_hopper.jpg
-
-
-@pytest.fixture(scope="module")
-def hopper_rgb() -> np.ndarray:
-    from matplotlib import cbook
-    from PIL import Image
-
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as img:
-        return np.asarray(img.convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def hopper_obs(hopper_rgb) -> FaceObservation:
-    obs = landmarks_from_image(hopper_rgb)
-    assert obs is not None
-    return obs
 
 
 @pytest.fixture(scope="module")

@@ -21,20 +21,6 @@ from tests.conftest import needs_shared
 
 
 @pytest.fixture(scope="module")
-def hopper():
-    from matplotlib import cbook
-    from PIL import Image
-
-    from multimodal_fer.face.landmarks import landmarks_from_image
-
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as img:
-        rgb = np.asarray(img.convert("RGB"))
-    obs = landmarks_from_image(rgb)
-    assert obs is not None
-    return rgb, obs
-
-
-@pytest.fixture(scope="module")
 def model() -> FaceModel:
     return FaceModel.load()
 

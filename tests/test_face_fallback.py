@@ -8,20 +8,8 @@ import pytest
 
 from multimodal_fer.face import cnn
 from multimodal_fer.face import crop as C
-from multimodal_fer.face.landmarks import eyes_from_detector, landmarks_from_image
+from multimodal_fer.face.landmarks import eyes_from_detector
 from multimodal_fer.face.model import FaceModel
-
-
-@pytest.fixture(scope="module")
-def hopper():
-    from matplotlib import cbook
-    from PIL import Image
-
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as img:
-        rgb = np.asarray(img.convert("RGB"))
-    obs = landmarks_from_image(rgb)
-    assert obs is not None
-    return rgb, obs
 
 
 def _mesh_eyes(obs) -> np.ndarray:
@@ -139,7 +127,7 @@ def test_augment_erases_rectangles_of_noise():
     import torch
 
     x = torch.zeros(64, 1, 48, 48)
-    kw = {"rot_deg": 0.0, "zoom": 0.0, "shift": 0.0}
+    kw = {"rot_deg": 0.0, "scale": 0.0, "shift": 0.0}
     gen = torch.Generator().manual_seed(0)
     plain = cnn.augment(x, gen, erase_p=0.0, **kw)
     assert torch.allclose(plain, plain[:, :, :, :1].expand_as(plain))  # constant rows: no erasing

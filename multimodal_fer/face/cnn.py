@@ -63,9 +63,9 @@ def standardise(crops: np.ndarray):
     return (x - mean) / std
 
 
-def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, zoom: float = AUG_SCALE, shift: float = AUG_SHIFT,
+def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, scale: float = AUG_SCALE, shift: float = AUG_SHIFT,
             erase_p: float = AUG_ERASE_P, erase_area: tuple[float, float] = AUG_ERASE_AREA):
-    """Random mirror, rotation (± ``rot_deg`` degrees), zoom (± ``zoom``), shift (± ``shift`` of
+    """Random mirror, rotation (± ``rot_deg`` degrees), zoom (± ``scale``), shift (± ``shift`` of
     the side), brightness / contrast (± 20 %) and, with probability ``erase_p``, one rectangle of
     ``erase_area`` (fractions of the area, aspect 1:2 to 2:1) replaced by noise, of a batch
     (N, 1, S, S) float tensor of standardised crops."""
@@ -75,9 +75,9 @@ def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, zoom: float = AUG_SCALE, sh
     n = x.shape[0]
     u = lambda: torch.rand(n, generator=gen) * 2 - 1  # noqa: E731  uniform in [-1, 1]
     angle = u() * math.radians(rot_deg)
-    scale = 1 + u() * zoom
+    zoom = 1 + u() * scale
     flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos * flip, -sin
     theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from multimodal_fer.evaluation import classification_metrics, print_report, read_labels_csv, resolve, write_json
+from multimodal_fer.face.crop import FROM_DETECTOR, FROM_IMAGE
 from multimodal_fer.labels import EMOTIONS, EMOTIONS_5, to_canonical
 
 
@@ -164,7 +165,7 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
     report = {**metrics, "accuracy_5class": acc5, "n_5class": len(in5),
               "face_found_rate": round(float(found.mean()), 4) if n else float("nan"),
               "scored_rate": round(float(scored.mean()), 4) if n else float("nan"),
-              "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, "detector", "image")},
+              "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, FROM_DETECTOR, FROM_IMAGE)},
               "face_crops": face_crops,
               "skipped": skipped, "model_version": model.version,
               "seconds_per_image": round(elapsed / max(n, 1), 4), "labels_csv": str(labels_csv),

@@ -248,8 +248,6 @@ CNN_RECIPE = {"version": "cnn-v2", "widths": (32, 64, 128), "epochs": 70, "batch
               "weight_decay": 5e-4, "time_budget_s": None, "seed": SEED,
               "augment": {"rot_deg": 15.0, "scale": 0.12, "shift": 0.08, "erase_p": 0.5,
                           "erase_area": (0.02, 0.15)}}
-#: Training stages, each continued from the previous one's weights (one stage now).
-CNN_STAGES = (CNN_RECIPE,)
 META_HOLDOUT_FRACTION = 0.10  # of FER2013 Training images / of CK+48, muxspace training subjects
 
 
@@ -278,52 +276,39 @@ def meta_holdout(table: pd.DataFrame, train: np.ndarray, seed: int = SEED) -> np
 
 def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_y: np.ndarray, *,
                    cache_dir: Path = CACHE_DIR, log=print) -> tuple[dict, list]:
-    """Train (or load from the cache) the CNN member on ``crops`` / ``y``: the stages of
-    ``CNN_STAGES``, each continued from the previous weights and cached on its own. Training uses
-    every core (bfloat16 autocast where the CPU has it); while a stage trains, its per-epoch
-    history is written to ``cnn-<key>.progress.json`` beside the cache file.
+    """Train (or load from the cache) the CNN member on ``crops`` / ``y`` with ``CNN_RECIPE``,
+    cached under a key of the recipe and the data. Training uses every core (bfloat16 autocast
+    where the CPU has it); while it trains, its per-epoch history is written to
+    ``cnn-<key>.progress.json`` beside the cache file.
 
     Returns
     -------
     state : dict of float32 numpy arrays (:func:`~multimodal_fer.face.cnn.to_state`)
-    history : list of per-epoch dicts (all stages; ``stage`` 1, 2, 3)
+    history : list of per-epoch dicts
     """
     import joblib
     import torch
 
     from multimodal_fer.face import cnn
 
-    data_key = crops.tobytes() + y.tobytes() + val_crops.tobytes()
-    state, history = None, []
-    stages = CNN_STAGES
-    for stage, recipe in enumerate(stages, start=1):
-        recipes = list(stages[:stage])
-        key = _sha(json.dumps(recipes if stage > 1 else CNN_RECIPE, sort_keys=True).encode() + data_key)
-        cache = cache_dir / f"cnn-{key}.joblib"
-        if cache.exists():
-            log(f"  cnn stage {stage}: cached weights {cache.name}")
-            saved = joblib.load(cache)
-        else:
-            torch.set_num_threads(os.cpu_count() or 1)
-            r = recipe
-            a = r["augment"]
-            aug = {"rot_deg": a["rot_deg"], "zoom": a["scale"], "shift": a["shift"],
-                   "erase_p": a["erase_p"], "erase_area": tuple(a["erase_area"])}
-            progress = cache.with_suffix(".progress.json")
-
-            def checkpoint(ep, _net, hist, progress=progress):
-                progress.write_text(json.dumps(hist, indent=1))
-            net, hist = cnn.train_cnn(crops, y, val_crops=val_crops, val_y=val_y, epochs=r["epochs"],
-                                      batch=r["batch"], lr=r["lr"], weight_decay=r["weight_decay"],
-                                      seed=r["seed"], widths=CNN_RECIPE["widths"],
-                                      time_budget_s=r["time_budget_s"], init_state=state,
-                                      pct_start=r.get("pct_start", 0.2), augment_options=aug,
-                                      checkpoint=checkpoint, log=log)
-            saved = {"state": cnn.to_state(net), "history": hist, "recipe": recipes}
-            joblib.dump(saved, cache)
-        state = saved["state"]
-        history += [{**h, "stage": stage} for h in saved["history"]]
-    return state, history
+    r = CNN_RECIPE
+    key = _sha(json.dumps(r, sort_keys=True).encode() + crops.tobytes() + y.tobytes() + val_crops.tobytes())
+    cache = cache_dir / f"cnn-{key}.joblib"
+    if cache.exists():
+        log(f"  cnn: cached weights {cache.name}")
+        saved = joblib.load(cache)
+        return saved["state"], saved["history"]
+    torch.set_num_threads(os.cpu_count() or 1)
+    progress = cache.with_suffix(".progress.json")
+    net, hist = cnn.train_cnn(crops, y, val_crops=val_crops, val_y=val_y, epochs=r["epochs"], batch=r["batch"],
+                              lr=r["lr"], weight_decay=r["weight_decay"], seed=r["seed"], widths=r["widths"],
+                              time_budget_s=r["time_budget_s"],
+                              augment_options={**r["augment"], "erase_area": tuple(r["augment"]["erase_area"])},
+                              checkpoint=lambda ep, _net, h: progress.write_text(json.dumps(h, indent=1)),
+                              log=log)
+    state = cnn.to_state(net)
+    joblib.dump({"state": state, "history": hist, "recipe": r}, cache)
+    return state, hist
 
 
 def cnn_training_data(corpora: dict, splits: dict, crops: dict) -> dict:
@@ -511,6 +496,12 @@ def fallback_probabilities(model: FaceModel, found: np.ndarray, fb_crops: np.nda
     return proba, rows
 
 
+def fallback_counts(rows: np.ndarray, source: np.ndarray | None) -> dict:
+    """How many of the ``rows`` scored by :func:`fallback_probabilities` came from each source."""
+    return {src: int((rows & (source == code)).sum()) if source is not None else 0
+            for src, code in FALLBACK_CODES.items() if src is not None}
+
+
 def evaluate(model: FaceModel, x: np.ndarray, y: np.ndarray, found: np.ndarray,
              crops: np.ndarray | None = None, fb_crops: np.ndarray | None = None,
              fb_source: np.ndarray | None = None) -> dict:
@@ -528,8 +519,7 @@ def evaluate(model: FaceModel, x: np.ndarray, y: np.ndarray, found: np.ndarray,
     res = evaluate_proba(proba, y, found | fb_rows, found)
     res["strict"] = {"7class": _summary(strict["7class"]),
                      **({"5class": _summary(strict["5class"])} if "5class" in strict else {})}
-    res["fallback_rows"] = {"detector": int((fb_rows & (fb_source == 1)).sum()) if fb_source is not None else 0,
-                            "image": int((fb_rows & (fb_source == 2)).sum()) if fb_source is not None else 0}
+    res["fallback_rows"] = fallback_counts(fb_rows, fb_source)
     members = {}
     member_p = model.member_probabilities(x[found], cf)
     member_p["landmark_stack"] = model.predict_proba(x[found])
@@ -755,7 +745,7 @@ def train(data: Path, out: Path, *, log=print) -> dict:
                         f"±{aug['shift']:.0%}, brightness/contrast ±20 %, one rectangle "
                         f"({aug['erase_area'][0]:.0%}–{aug['erase_area'][1]:.0%} of the area) replaced by "
                         f"noise with probability {aug['erase_p']:g}",
-        "cnn": {"recipe": CNN_RECIPE, "stages": list(CNN_STAGES), "n_train_crops": int(len(d["y"])), "history": cnn_history,
+        "cnn": {"recipe": CNN_RECIPE, "n_train_crops": int(len(d["y"])), "history": cnn_history,
                 "n_parameters": int(sum(np.asarray(v).size for k, v in cnn_state.items()
                                         if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))),
                 "train_seconds": round(sum(h["seconds"] for h in cnn_history), 1),
