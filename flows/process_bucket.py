@@ -1,99 +1,139 @@
 """Flow: a bucket of recordings → analysed sessions in DuckDB, with data-quality checks.
 
-discover → hash and plan (skip what this pipeline version already loaded or quarantined) →
-``process_recording`` for each new recording (workers write Parquet) → one loader writes
-DuckDB, one recording per transaction → Great Expectations suites over the warehouse.
-Runs with no Prefect server configured (Prefect starts a temporary local one).
+discover (links, pipes and bad keys become quarantine entries, ids pseudonymised at once) →
+hash only what the ``objects`` index does not know, on the task runner's workers → plan (skip,
+re-home a moved recording, quarantine a duplicate, or process) → ``analyze_one`` for each
+recording to process (workers write Parquet) → one loader writes DuckDB, one recording per
+transaction → Great Expectations suites over the warehouse.
+Runs with no Prefect server configured (Prefect starts a temporary local one). No task result is
+persisted: Prefect's own storage never holds a recording's URI or ids.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import shutil
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401 - environment defaults
 from flows.process_recording import analyze_one
 from multimodal_fer import bucket as bucket_lib
-from multimodal_fer import quality, store
+from multimodal_fer import planning, quality, store, workspace
 from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
+from multimodal_fer.planning import Quarantined
+from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
 from multimodal_fer.text.asr import AsrOptions
 
+EPHEMERAL = {"persist_result": False, "cache_policy": NO_CACHE}  # nothing a task returns is written to disk
 
-@task(name="discover-recordings", retries=2, retry_delay_seconds=2)
-def discover_recordings(bucket: str) -> dict:
-    """List the bucket and read its manifest; convention breaches are returned, not raised."""
-    recordings, invalid = bucket_lib.discover(bucket)
+
+@task(name="discover-recordings", retries=2, retry_delay_seconds=2, **EPHEMERAL)
+def discover_recordings(bucket: str, pseudonyms: Pseudonyms) -> dict:
+    """List the bucket and read its manifest (keyed by the ids as stored); breaches are returned, not raised."""
+    recordings, invalid = bucket_lib.discover(bucket, pseudonyms)
     manifest, manifest_error = {}, None
     try:
-        manifest = bucket_lib.read_manifest(bucket)
+        raw = bucket_lib.read_manifest(bucket, pseudonyms)
+        manifest = {(pseudonyms.patient(p), pseudonyms.session(p, s)): meta for (p, s), meta in raw.items()}
     except bucket_lib.BucketError as exc:
         manifest_error = str(exc)
     return {"recordings": recordings, "invalid": invalid, "manifest": manifest, "manifest_error": manifest_error}
 
 
-@task(name="plan-work", retries=2, retry_delay_seconds=2)
-def plan_work(db: str, recordings: list, version: str, retry_quarantined: bool) -> dict:
-    """Hash every recording and decide what to process: new content, or made by another pipeline version."""
+@task(name="read-warehouse-state", retries=2, retry_delay_seconds=2, **EPHEMERAL)
+def read_warehouse_state(db: str, version: str, fingerprint: str) -> dict:
+    """Check the run's pseudonym key against the warehouse's; what is loaded, quarantined and already hashed."""
     con = store.connect(db)
     try:
-        loaded = store.loaded_versions(con)
-        quarantined = store.quarantined_keys(con, version)
+        store.agree_pseudonyms(con, fingerprint)
+        return {"loaded": store.loaded_locations(con), "quarantined": store.quarantined_keys(con, version),
+                "objects": store.known_objects(con)}
     finally:
         con.close()
-    todo, skipped = [], []
+
+
+@task(name="hash-recording", retries=1, retry_delay_seconds=2, **EPHEMERAL)
+def hash_recording(recording: bucket_lib.Recording) -> tuple[str | None, str | None]:
+    """``(sha256, None)``, or ``(None, reason)`` when the recording cannot be read or changed while read."""
+    try:
+        return bucket_lib.hash_recording(recording), None
+    except (OSError, bucket_lib.BucketError) as exc:
+        return None, f"cannot read the recording: {getattr(exc, 'strerror', None) or exc}"
+
+
+def hash_all(recordings: list[bucket_lib.Recording], known: dict) -> tuple[list, list[dict], list[Quarantined]]:
+    """The SHA-256 of every recording: from the ``objects`` index when its size and stamp are unchanged, else
+    read by ``hash-recording`` tasks on the task runner (threads, or the Dask workers)."""
+    hashed, fresh, failed = [], [], []
+    unknown = [r for r in recordings if known.get(r.stored_uri, (None, None))[:2] != (r.size_bytes, r.modified)
+               or not r.modified]
+    futures = {r.stored_uri: hash_recording.submit(r) for r in unknown}
     for rec in recordings:
-        sha = bucket_lib.sha256_of(rec.uri)
-        if loaded.get(sha) == version or (not retry_quarantined and (rec.stored_uri, sha) in quarantined):
-            skipped.append((rec, sha))
-        else:
-            todo.append((rec, sha))
-    return {"todo": todo, "skipped": skipped, "quarantined": quarantined}
+        if rec.stored_uri not in futures:
+            hashed.append((rec, known[rec.stored_uri][2]))
+            continue
+        sha, reason = futures[rec.stored_uri].result()
+        if sha is None:
+            failed.append(Quarantined(rec.stored_uri, "plan", reason, "UnreadableRecording", None, rec.patient_id,
+                                      rec.session_id))
+            continue
+        hashed.append((rec, sha))
+        fresh.append({"source_uri": rec.stored_uri, "size_bytes": rec.size_bytes, "modified": rec.modified,
+                      "recording_sha256": sha})
+    return hashed, fresh, failed
 
 
-@task(name="analyze-recording")
-def analyze_recording_task(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
-                           options: PipelineOptions) -> dict:
-    """One recording → staged Parquet (runs wherever the task runner puts it: a thread, a Dask worker)."""
-    return analyze_one(recording, sha256, meta, staging, options)
-
-
-@task(name="load-warehouse")
-def load_warehouse(db: str, results: list[dict], quarantines: list[dict], run_id: str, version: str,
-                   model_versions: str) -> dict:
-    """The single writer: load each staged recording in its own transaction, record quarantines and audit events."""
+@task(name="load-warehouse", **EPHEMERAL)
+def load_warehouse(db: str, results: list[dict], quarantines: list[Quarantined], rehomes: list[planning.Rehome],
+                   objects: list[dict], manifest: dict, run_id: str, version: str, model_versions: str) -> dict:
+    """The single writer: re-home moved recordings, load each staged recording in its own transaction,
+    record quarantines, the hashes read and the audit events; staged files are removed once loaded."""
     con = store.connect(db)
     loaded = 0
+    quarantines = list(quarantines)
     stamp = {"run_id": run_id, "pipeline_version": version, "model_versions": model_versions}
     try:
+        for r in rehomes:
+            meta = manifest.get((r.recording.patient_id, r.recording.session_id), bucket_lib.SessionMeta())
+            store.rehome(con, r.sha256, patient_id=r.recording.patient_id, session_id=r.recording.session_id,
+                         source_uri=r.recording.stored_uri, recorded_at=meta.recorded_at, site=meta.site,
+                         trial_arm=meta.trial_arm, clinician_id=meta.clinician_id)
+            store.audit(con, action="rehomed", source_uri=r.recording.stored_uri, recording_sha256=r.sha256, **stamp)
         for r in results:
-            if r["status"] != "staged":
-                continue
-            uri = r["recording"]["public_uri"] or r["recording"]["uri"]
-            try:
-                store.load_recording(con, Path(r["staged_dir"]), run_id=run_id)
-                store.audit(con, action="loaded", source_uri=uri, recording_sha256=r["sha256"], **stamp)
-                loaded += 1
-            except Exception as exc:  # noqa: BLE001
-                quarantines.append({"source_uri": uri, "stage": "load",
-                                    "reason": f"could not be loaded: {exc}", "error_type": type(exc).__name__,
-                                    "recording_sha256": r["sha256"], "patient_id": r["recording"]["patient_id"],
-                                    "session_id": r["recording"]["session_id"]})
+            if r["status"] == "staged":
+                failed = _load_one(con, r, stamp)
+                loaded += failed is None
+                quarantines += [failed] if failed else []
+                shutil.rmtree(r["staged_dir"], ignore_errors=True)
         for q in quarantines:
-            store.quarantine(con, pipeline_version=version, run_id=run_id, **q)
-            store.audit(con, action="quarantined", source_uri=q["source_uri"], recording_sha256=q.get("recording_sha256"),
-                        **stamp)
+            store.quarantine(con, pipeline_version=version, run_id=run_id, **asdict(q))
+            store.audit(con, action="quarantined", source_uri=q.source_uri, recording_sha256=q.recording_sha256, **stamp)
+        store.remember_objects(con, objects, run_id=run_id)
     finally:
         con.close()
-    return {"loaded": loaded, "quarantined": len(quarantines)}
+    return {"loaded": loaded, "quarantined": len(quarantines), "rehomed": len(rehomes)}
 
 
-@task(name="validate-warehouse")
+def _load_one(con, result: dict, stamp: dict) -> Quarantined | None:
+    """Load one staged recording; the quarantine entry if it cannot be loaded."""
+    rec = bucket_lib.Recording(**result["recording"])
+    try:
+        store.load_recording(con, Path(result["staged_dir"]), run_id=stamp["run_id"])
+        store.audit(con, action="loaded", source_uri=rec.stored_uri, recording_sha256=result["sha256"], **stamp)
+        return None
+    except Exception as exc:  # noqa: BLE001 - one recording's load never stops the others
+        return Quarantined(rec.stored_uri, "load", f"could not be loaded: {exc}", type(exc).__name__, result["sha256"],
+                           rec.patient_id, rec.session_id)
+
+
+@task(name="validate-warehouse", **EPHEMERAL)
 def validate_warehouse(db: str, run_id: str | None = None) -> list[str]:
     """Run every table's data-quality suite on the rows this run loaded (and the run-level tables
     whole); returns the failures. ``mfer validate`` checks every row."""
@@ -109,7 +149,7 @@ def validate_warehouse(db: str, run_id: str | None = None) -> list[str]:
     return failures
 
 
-@task(name="record-run")
+@task(name="record-run", **EPHEMERAL)
 def record_run(db: str, row: dict) -> None:
     con = store.connect(db)
     try:
@@ -118,7 +158,42 @@ def record_run(db: str, row: dict) -> None:
         con.close()
 
 
-@flow(name="process-bucket", task_runner=ThreadPoolTaskRunner(max_workers=1))
+def _discovery_quarantines(found: dict, bucket: str) -> list[Quarantined]:
+    out = [Quarantined(i.uri, "discover", i.reason, "BucketError", None, i.patient_id, i.session_id)
+           for i in found["invalid"]]
+    if found["manifest_error"]:
+        out.append(Quarantined(f"{bucket.rstrip('/')}/manifest", "discover", f"manifest ignored: {found['manifest_error']}",
+                               "BucketError"))
+    return out
+
+
+def _analyse(todo: list, manifest: dict, staging_dir: str, options: PipelineOptions) -> tuple[list[dict], list]:
+    """Submit every recording to the task runner; report each as it finishes (ids as stored)."""
+    futures = [analyze_recording_task.submit(rec, sha, manifest.get((rec.patient_id, rec.session_id),
+                                                                    bucket_lib.SessionMeta()), staging_dir, options)
+               for rec, sha in todo]
+    results, quarantines = [], []
+    for i, ((rec, sha), future) in enumerate(zip(todo, futures), start=1):
+        result = future.result()
+        seconds = sum((result.get("stage_seconds") or {}).values())
+        print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): "
+              + (f"analysed in {seconds:.1f} s" if result["status"] == "staged"
+                 else f"quarantined at {result['stage']}: {result['reason']}"))
+        if result["status"] == "quarantined":
+            quarantines.append(Quarantined(rec.stored_uri, result["stage"], result["reason"], result["error_type"], sha,
+                                           rec.patient_id, rec.session_id))
+        results.append(result)
+    return results, quarantines
+
+
+@task(name="analyze-recording", **EPHEMERAL)
+def analyze_recording_task(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
+                           options: PipelineOptions) -> dict:
+    """One recording → staged Parquet (runs wherever the task runner puts it: a thread, a Dask worker)."""
+    return analyze_one(recording, sha256, meta, staging, options)
+
+
+@flow(name="process-bucket", task_runner=ThreadPoolTaskRunner(max_workers=1), persist_result=False)
 def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | None = None, sample_fps: float = 5.0,
                    asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False,
                    lock_timeout_s: float = 3600.0, redact_transcripts: bool = False) -> dict:
@@ -131,7 +206,8 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     db : str
         DuckDB file (created if missing).
     staging : str, optional
-        Where workers write Parquet (default: a temporary folder).
+        Where workers write Parquet (default: this process's scratch folder, reclaimed after a crash).
+        Each recording's staged files are removed once it is loaded.
     sample_fps, asr_model, store_transcripts, redact_transcripts
         Pipeline settings (they are part of the pipeline version). ``redact_transcripts`` stores
         names, phone numbers and dates as ``[NAME]``, ``[PHONE]``, ``[DATE]`` (the text model still
@@ -145,59 +221,40 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     with ``process_bucket.with_options(task_runner=DaskTaskRunner(...))`` (``mfer run --dask``), on a
     Dask cluster. Loading stays in this process: one writer.
 
-    Patient ids are pseudonymised (keyed HMAC) before anything is stored when the environment
-    variable ``MFER_PSEUDONYM_KEY`` is set.
+    Patient and session ids are pseudonymised (keyed HMAC) before anything is stored, printed or
+    logged when the environment variable ``MFER_PSEUDONYM_KEY`` is set; a warehouse refuses a run
+    whose key (or lack of one) differs from the key it was built with.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts,
+                              redact_transcripts=redact_transcripts)
+    pseudonyms = Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None)
     with store.run_lock(db, timeout_s=lock_timeout_s):
         started = datetime.now()
-        options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts,
-                                  redact_transcripts=redact_transcripts)
         models = load_models(options.asr)
         version = pipeline_version(options, models)
         model_versions = store.model_versions_json(models.versions)
-        key = os.environ.get(bucket_lib.PSEUDONYM_KEY_ENV)
-        found = discover_recordings(bucket)
-        real_ids = {}
-        recordings = []
-        for rec in found["recordings"]:
-            alias = bucket_lib.pseudonymise(rec, key)
-            real_ids[alias.uri] = (rec.patient_id, rec.session_id)  # manifest rows use the real ids
-            recordings.append(alias)
-        quarantines = [{"source_uri": i.uri, "stage": "discover", "reason": i.reason, "error_type": "BucketError"}
-                       for i in found["invalid"]]
-        if found["manifest_error"]:
-            quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
-                                "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
-        plan = plan_work(db, recordings, version, retry_quarantined)
-        if not retry_quarantined:  # convention breaches already on record for this version: nothing new to say
-            quarantines = [q for q in quarantines if (q["source_uri"], None) not in plan["quarantined"]]
-        todo = plan["todo"]
-        print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(todo)} to process, "
-              f"{len(plan['skipped'])} already done, {len(found['invalid'])} not following the convention")
-        results = []
-        with tempfile.TemporaryDirectory(prefix="mfer-staging-") as tmp:
-            staging_dir = staging or tmp
-            futures = [analyze_recording_task.submit(rec, sha, found["manifest"].get(real_ids[rec.uri], bucket_lib.SessionMeta()),
-                                                     staging_dir, options) for rec, sha in todo]
-            for i, ((rec, sha), future) in enumerate(zip(todo, futures), start=1):
-                result = future.result()
-                seconds = sum((result.get("stage_seconds") or {}).values())
-                print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): "
-                      + (f"analysed in {seconds:.1f} s" if result["status"] == "staged"
-                         else f"quarantined at {result['stage']}: {result['reason']}"))
-                if result["status"] == "quarantined":
-                    quarantines.append({"source_uri": rec.stored_uri, "stage": result["stage"], "reason": result["reason"],
-                                        "error_type": result["error_type"], "recording_sha256": sha,
-                                        "patient_id": rec.patient_id, "session_id": rec.session_id})
-                results.append(result)
-            counts = load_warehouse(db, results, quarantines, run_id, version, model_versions)
+        state = read_warehouse_state(db, version, pseudonyms.fingerprint())
+        found = discover_recordings(bucket, pseudonyms)
+        hashed, fresh, unreadable = hash_all(found["recordings"], state["objects"])
+        plan = planning.plan(hashed, loaded=state["loaded"], quarantined=state["quarantined"], version=version,
+                             retry_quarantined=retry_quarantined)
+        quarantines = _discovery_quarantines(found, bucket) + unreadable + plan.duplicates
+        if not retry_quarantined:  # already on record for this version: nothing new to say
+            quarantines = [q for q in quarantines if (q.source_uri, q.recording_sha256) not in state["quarantined"]]
+        print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan.todo)} to process, "
+              f"{len(plan.skipped)} already done, {len(plan.rehome)} moved, {len(plan.duplicates)} duplicate(s), "
+              f"{len(found['invalid'])} not following the convention, {len(fresh)} read to hash")
+        with workspace.temp_dir("staging-") as tmp:
+            results, failed = _analyse(plan.todo, found["manifest"], staging or tmp, options)
+            counts = load_warehouse(db, results, quarantines + failed, plan.rehome, fresh, found["manifest"], run_id,
+                                    version, model_versions)
         failures = validate_warehouse(db, run_id)
         summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
-                   "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),
+                   "n_discovered": len(found["recordings"]), "n_skipped": len(plan.skipped),
                    "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
         record_run(db, summary)
-    print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan['skipped'])}; "
-          f"data quality {'ok' if not failures else 'FAILED'}")
-    return {**summary, "quality_failures": failures,
+    print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
+          f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}")
+    return {**summary, "quality_failures": failures, "n_rehomed": counts["rehomed"], "n_hashed": len(fresh),
             "stage_seconds": [r.get("stage_seconds") for r in results if r["status"] == "staged"]}

@@ -6,7 +6,8 @@ it can run on any Prefect task runner (threads by default, Dask workers when con
 
 from __future__ import annotations
 
-import tempfile
+import re
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +16,7 @@ from prefect import flow
 
 import flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
+from multimodal_fer import workspace
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
 
 FETCH_ATTEMPTS = 3  # tries to read a recording from its bucket
@@ -35,22 +37,40 @@ def fetch_with_retries(uri: str, work_dir: Path) -> Path:
     raise AssertionError("unreachable")
 
 
+def public_text(text: str, recording: bucket_lib.Recording, local: Path | None = None) -> str:
+    """``text`` (an error message) with the recording's raw location and ids replaced by their stored
+    (pseudonymised) forms; unchanged when ids are not pseudonymised."""
+    if recording.public_uri is None or not text:
+        return text
+    raw = Path(recording.uri)
+    swaps = {recording.uri: recording.public_uri, str(local or recording.uri): recording.public_uri,
+             raw.parent.name: recording.patient_id, raw.stem: recording.session_id, raw.name: Path(recording.public_uri).name}
+    for old in sorted(swaps, key=len, reverse=True):
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])", swaps[old], text)
+    return text
+
+
 def analyze_one(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
                 options: PipelineOptions) -> dict:
-    """Fetch and analyse one recording into ``<staging>/<sha256>/``; a status dict, never an exception."""
+    """Fetch and analyse one recording into ``<staging>/<sha256>/``; a status dict, never an exception.
+
+    Reasons name the recording only by its stored URI and ids (pseudonyms when a key is set).
+    """
     staged_dir = Path(staging) / sha256
     base = {"recording": asdict(recording), "sha256": sha256}
-    with tempfile.TemporaryDirectory(prefix="mfer-fetch-") as work:
+    with workspace.temp_dir("fetch-") as work:
         try:
             local = fetch_with_retries(recording.uri, Path(work))
         except Exception as exc:  # noqa: BLE001 - I/O failed after retries
-            return {**base, "status": "quarantined", "stage": "split", "reason": f"cannot read the recording: {exc}",
+            reason = f"cannot read the recording: {getattr(exc, 'strerror', None) or exc}"
+            return {**base, "status": "quarantined", "stage": "split", "reason": public_text(reason, recording),
                     "error_type": type(exc).__name__}
         try:
             result = analyze_recording(local, recording=recording, sha256=sha256, meta=meta, staged_dir=staged_dir,
                                        options=options, models=load_models(options.asr))
         except StageError as exc:
-            return {**base, "status": "quarantined", "stage": exc.stage, "reason": str(exc),
+            shutil.rmtree(staged_dir, ignore_errors=True)
+            return {**base, "status": "quarantined", "stage": exc.stage, "reason": public_text(str(exc), recording, local),
                     "error_type": type(exc.__cause__ or exc).__name__}
     return {**base, "status": "staged", **result}
 

@@ -17,10 +17,14 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
+
+from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms, pseudonym  # noqa: F401 - re-exported
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg")
@@ -39,11 +43,12 @@ class BucketError(ValueError):
 
 @dataclass(frozen=True)
 class Recording:
-    uri: str  # full fsspec URL or local path of the file
-    patient_id: str
-    session_id: str
+    uri: str  # full fsspec URL or local path of the file (raw ids: read from here, never stored)
+    patient_id: str  # as the warehouse knows it (a pseudonym when a key is set)
+    session_id: str  # as the warehouse knows it (a pseudonym when a key is set)
     size_bytes: int
     public_uri: str | None = None  # what the warehouse stores instead of ``uri`` (pseudonymised ids)
+    modified: str = ""  # modification stamp: mtime in ns (folder) or ETag / last-modified (object store)
 
     @property
     def stored_uri(self) -> str:
@@ -52,8 +57,10 @@ class Recording:
 
 @dataclass(frozen=True)
 class Invalid:
-    uri: str
+    uri: str  # as stored (pseudonymised when a key is set)
     reason: str
+    patient_id: str | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,14 +72,15 @@ class SessionMeta:
     patient_channel: int | None = None  # audio channel of the patient's own microphone (None: mixed audio)
 
 
-def validate_id(value: str, what: str) -> str:
+def validate_id(value: str, what: str, *, shown: str | None = None) -> str:
     """Return ``value`` if it is a safe id, else raise :class:`BucketError`.
 
     Safe ids are 1–128 ASCII letters, digits, ``_``, ``.`` and ``-``, starting with a letter
-    or digit (so no ``..``, no slashes, no hidden files, no odd unicode).
+    or digit (so no ``..``, no slashes, no hidden files, no odd unicode). ``shown`` is how the
+    message names the value (its alias when ids are pseudonymised).
     """
     if not isinstance(value, str) or not ID_PATTERN.match(value) or ".." in value:
-        raise BucketError(f"invalid {what} {value!r}: use 1-128 characters from A-Z a-z 0-9 _ . - starting with a letter or digit")
+        raise BucketError(f"invalid {what} {shown if shown is not None else value!r}: use 1-128 characters from A-Z a-z 0-9 _ . - starting with a letter or digit")
     return value
 
 
@@ -90,16 +98,109 @@ def _join_uri(bucket: str, fs, path: str) -> str:
     return path
 
 
-def discover(bucket: str) -> tuple[list[Recording], list[Invalid]]:
+@dataclass(frozen=True)
+class _Entry:
+    rel: str  # key below the bucket root
+    path: str  # filesystem path (fsspec's, for object stores)
+    kind: str  # file, link, fifo, socket, device, other, error
+    size: int = 0
+    modified: str = ""
+    error: str = ""
+
+
+NOT_REGULAR = {"link": "a symbolic link (links are not followed: copy the recording into the bucket)",
+               "fifo": "a named pipe, not a regular file", "socket": "a socket, not a regular file",
+               "device": "a device file, not a regular file", "other": "not a regular file"}
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "other"
+
+
+def _list_local(root: str) -> list[_Entry]:
+    """Every entry below a local folder, with ``lstat``: links are reported, never followed."""
+    entries: list[_Entry] = []
+
+    def unlistable(exc: OSError) -> None:
+        rel = os.path.relpath(exc.filename or root, root).replace(os.sep, "/")
+        entries.append(_Entry(rel + "/", str(exc.filename), "error", error=f"cannot list this folder: {exc.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            try:
+                st = os.lstat(full)
+            except OSError as exc:
+                entries.append(_Entry(rel, full, "error", error=f"cannot be read: {exc.strerror}"))
+                continue
+            if not stat.S_ISDIR(st.st_mode):  # os.walk goes into real folders itself
+                entries.append(_Entry(rel, full, _kind(st.st_mode), st.st_size, str(st.st_mtime_ns)))
+    return entries
+
+
+def _stamp(detail: dict) -> str:
+    """An object store's change stamp: its ETag, else its modification time."""
+    for key in ("ETag", "etag", "md5Hash", "LastModified", "last_modified", "mtime", "updated", "created"):
+        if detail.get(key) is not None:
+            return str(detail[key]).strip('"')
+    return ""
+
+
+def _is_local(fs) -> bool:
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return "file" in protocols or "local" in protocols
+
+
+def _list(fs, root: str) -> list[_Entry]:
+    if _is_local(fs):
+        return _list_local(root)
+    out = []
+    for path, detail in fs.find(root, detail=True).items():
+        kind = "file" if detail.get("type", "file") == "file" else "other"
+        out.append(_Entry(path[len(root):].lstrip("/"), path, kind, int(detail.get("size") or 0), _stamp(detail)))
+    return out
+
+
+def stamp_of(uri: str) -> tuple[int, str]:
+    """``(size, modification stamp)`` of one recording now, as :func:`discover` reports them."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    if _is_local(fs):
+        st = os.lstat(path)
+        return st.st_size, str(st.st_mtime_ns)
+    fs.invalidate_cache(path)
+    detail = fs.info(path)
+    return int(detail.get("size") or 0), _stamp(detail)
+
+
+def discover(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> tuple[list[Recording], list[Invalid]]:
     """List the recordings of a bucket.
+
+    Parameters
+    ----------
+    bucket : str
+        Folder or fsspec URL.
+    pseudonyms : Pseudonyms
+        How names leave the bucket: every stored URI, id and reason is written with them.
 
     Returns
     -------
     recordings : list of Recording
-        Valid ``<patient_id>/<session_id>.<ext>`` keys, sorted by (patient, session).
+        Valid ``<patient_id>/<session_id>.<ext>`` regular files, sorted by key.
     invalid : list of Invalid
-        Recording-like files that break the convention (wrong depth, bad ids, duplicates
-        of a session id with another extension), each with a reason for the quarantine.
+        Entries that break the convention (wrong depth, bad ids, a session id twice with two
+        extensions, links, named pipes and other special files, unlistable folders), each with a
+        reason for the quarantine. Nothing here opens a file, so a pipe cannot block the listing.
     """
     fs, root = _fs(bucket)
     if not fs.exists(root):
@@ -107,68 +208,97 @@ def discover(bucket: str) -> tuple[list[Recording], list[Invalid]]:
     recordings: list[Recording] = []
     invalid: list[Invalid] = []
     seen: dict[tuple[str, str], str] = {}
-    for path, detail in sorted(fs.find(root, detail=True).items()):
-        rel = path[len(root):].lstrip("/")
-        name = rel.rsplit("/", 1)[-1]
-        if rel in MANIFEST_NAMES or name.startswith((".", "_")):
+    for e in sorted(_list(fs, root), key=lambda e: e.rel):
+        name = e.rel.rstrip("/").rsplit("/", 1)[-1]
+        if e.rel in MANIFEST_NAMES or name.startswith((".", "_")):
             continue
-        uri = _join_uri(bucket, fs, path)
+        public = _join_uri(bucket, fs, f"{root}/{pseudonyms.relative(e.rel)}")
         ext = Path(name).suffix.lower()
-        if ext not in RECORDING_EXTENSIONS:
-            invalid.append(Invalid(uri, f"not a recording: extension {ext or '(none)'!r} is not one of {', '.join(RECORDING_EXTENSIONS)}"))
-            continue
-        parts = rel.split("/")
-        if len(parts) != 2:
-            invalid.append(Invalid(uri, f"key {rel!r} does not follow <patient_id>/<session_id>{ext}"))
-            continue
-        try:
-            patient_id = validate_id(parts[0], "patient id")
-            session_id = validate_id(Path(parts[1]).stem, "session id")
-        except BucketError as exc:
-            invalid.append(Invalid(uri, str(exc)))
-            continue
-        key = (patient_id, session_id)
-        if key in seen:
-            invalid.append(Invalid(uri, f"session {patient_id}/{session_id} already has a recording: {seen[key]}"))
-            continue
-        seen[key] = uri
-        recordings.append(Recording(uri, patient_id, session_id, int(detail.get("size") or 0)))
+        parts = e.rel.split("/")
+        if e.kind == "error":
+            invalid.append(Invalid(public, e.error))
+        elif ext not in RECORDING_EXTENSIONS:
+            invalid.append(Invalid(public, f"not a recording: extension {ext or '(none)'!r} is not one of "
+                                           f"{', '.join(RECORDING_EXTENSIONS)}"))
+        elif len(parts) != 2:
+            invalid.append(Invalid(public, f"key {pseudonyms.relative(e.rel)!r} does not follow "
+                                           f"<patient_id>/<session_id>{ext}"))
+        else:
+            rec = _recording(bucket, fs, root, e, pseudonyms, seen, invalid)
+            if rec is not None:
+                recordings.append(rec)
     return recordings, invalid
 
 
-PSEUDONYM_KEY_ENV = "MFER_PSEUDONYM_KEY"
+def _recording(bucket, fs, root, e: _Entry, pseudonyms: Pseudonyms, seen: dict, invalid: list) -> Recording | None:
+    """The recording at a ``<patient>/<session>.<ext>`` key, or ``None`` with an :class:`Invalid` added."""
+    patient_id, file_name = e.rel.split("/")
+    session_id = Path(file_name).stem
+    try:
+        validate_id(patient_id, "patient id", shown=pseudonyms.name(patient_id))
+        validate_id(session_id, "session id", shown=pseudonyms.name(session_id))
+    except BucketError as exc:
+        invalid.append(Invalid(_join_uri(bucket, fs, f"{root}/{pseudonyms.relative(e.rel)}"), str(exc)))
+        return None
+    public = _join_uri(bucket, fs, f"{root}/{pseudonyms.relative(e.rel, patient_id=patient_id, session_id=session_id)}")
+    ids = (pseudonyms.patient(patient_id), pseudonyms.session(patient_id, session_id))
+    if e.kind != "file":
+        invalid.append(Invalid(public, NOT_REGULAR[e.kind], *ids))
+        return None
+    if (patient_id, session_id) in seen:
+        invalid.append(Invalid(public, f"session {ids[0]}/{ids[1]} already has a recording: "
+                                       f"{seen[(patient_id, session_id)]}", *ids))
+        return None
+    seen[(patient_id, session_id)] = public
+    return Recording(_join_uri(bucket, fs, e.path), *ids, e.size,
+                     public_uri=public if pseudonyms.active else None, modified=e.modified)
 
 
-def pseudonym(patient_id: str, key: str) -> str:
-    """Keyed pseudonym of a patient id: ``p_`` + the first 16 hex digits of HMAC-SHA256(key, id).
+def _open_regular(uri: str):
+    """A binary file object for a recording, refusing anything that is not a regular file.
 
-    Stable for one key (longitudinal views keep working), not reversible without the key.
+    A local path is opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` before a
+    byte is read, so a link or a named pipe put in place of a file can neither redirect nor
+    block the reader.
     """
-    import hmac
+    import fsspec
 
-    return "p_" + hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def pseudonymise(rec: Recording, key: str | None) -> Recording:
-    """The recording as the warehouse will know it: patient id (and stored URI) pseudonymised when a key is set."""
-    if not key:
-        return rec
-    alias = pseudonym(rec.patient_id, key)
-    head, _, tail = rec.uri.rpartition(f"/{rec.patient_id}/")
-    public = f"{head}/{alias}/{tail}" if head else f"{alias}/{Path(rec.uri).name}"
-    return Recording(rec.uri, alias, rec.session_id, rec.size_bytes, public_uri=public)
+    fs, path = fsspec.core.url_to_fs(uri)
+    if not _is_local(fs):
+        return fs.open(path, "rb", block_size=READ_BLOCK)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BucketError("not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def sha256_of(uri: str) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory)."""
-    import fsspec
-
     digest = hashlib.sha256()
-    fs, path = fsspec.core.url_to_fs(uri)
-    with fs.open(path, "rb", block_size=READ_BLOCK) as fh:
+    with _open_regular(uri) as fh:
         for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def hash_recording(rec: Recording) -> str:
+    """SHA-256 of a recording that did not change while it was read.
+
+    Raises
+    ------
+    BucketError
+        If its size or modification stamp changed since it was listed or while it was read: a
+        file still being uploaded or written. It is tried again on the next run.
+    OSError
+        If it cannot be read.
+    """
+    sha = sha256_of(rec.uri)
+    size, modified = stamp_of(rec.uri)
+    if (size, modified) != (rec.size_bytes, rec.modified):
+        raise BucketError(f"the recording changed while it was read ({rec.size_bytes} -> {size} bytes): "
+                          "still being written? It is tried again on the next run")
+    return sha
 
 
 def fetch_local(uri: str, dest_dir: Path) -> Path:
@@ -176,76 +306,116 @@ def fetch_local(uri: str, dest_dir: Path) -> Path:
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(uri)
-    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-    if "file" in protocols or "local" in protocols:
+    if _is_local(fs):
         return Path(path)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / Path(path).name
-    with fs.open(path, "rb", block_size=READ_BLOCK) as src, open(dest, "wb") as dst:
+    with _open_regular(uri) as src, open(dest, "wb") as dst:
         for chunk in iter(lambda: src.read(HASH_CHUNK), b""):
             dst.write(chunk)
     return dest
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None or str(value).strip() == "":
-        return None
-    try:
-        return datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")).replace(tzinfo=None)
-    except ValueError as exc:
-        raise BucketError(f"manifest: recorded_at {value!r} is not an ISO date/time") from exc
+MISSING = {"", "nan", "null", "none", "n/a", "na"}  # manifest cells that mean "not given" (any case)
+MAX_FUTURE_S = 86_400.0  # 1 day: a recorded_at further ahead than this (clock skew allowed) is an error
+MAX_MANIFEST_BYTES = 64 << 20  # 64 MiB
 
 
-def _parse_channel(value) -> int | None:
-    if value is None or str(value).strip() == "":
+def _clean(value) -> str | None:
+    """A manifest cell as text, or ``None`` for a missing value (empty, NaN, null, ``nan``)."""
+    if value is None or (isinstance(value, float) and value != value):
         return None
     text = str(value).strip()
-    if not text.isdigit() or int(text) > MAX_AUDIO_CHANNEL:
-        raise BucketError(f"manifest: patient_channel {value!r} is not a channel index 0-{MAX_AUDIO_CHANNEL}")
-    return int(text)
+    return None if text.lower() in MISSING else text
 
 
-def read_manifest(bucket: str) -> dict[tuple[str, str], SessionMeta]:
+def _parse_time(value: str | None) -> datetime | None:
+    """An ISO date/time as naive UTC: an offset is applied (``+02:00`` → two hours earlier), a time
+    without one is taken as UTC. Dates more than a day in the future are refused."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BucketError(f"recorded_at {value!r} is not an ISO date/time") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    if (parsed - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds() > MAX_FUTURE_S:
+        raise BucketError(f"recorded_at {value!r} is in the future")
+    return parsed
+
+
+def _parse_channel(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) > MAX_AUDIO_CHANNEL:
+        raise BucketError(f"patient_channel {value!r} is not a channel index 0-{MAX_AUDIO_CHANNEL}")
+    return int(value)
+
+
+def _manifest_rows(name: str, data: bytes) -> list[dict]:
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BucketError(f"{name}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    try:
+        if name.endswith(".csv"):
+            return list(csv.DictReader(io.StringIO(raw)))
+        loaded = json.loads(raw)
+    except (csv.Error, json.JSONDecodeError) as exc:
+        raise BucketError(f"{name}: cannot be parsed ({exc})") from exc
+    rows = loaded.get("sessions", loaded) if isinstance(loaded, dict) else loaded
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise BucketError(f"{name}: expected a list of objects (or {{'sessions': [...]}})")
+    return rows
+
+
+def read_manifest(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> dict[tuple[str, str], SessionMeta]:
     """Read ``manifest.csv`` / ``manifest.json`` of a bucket ({} when there is none).
+
+    Keys are the raw ``(patient_id, session_id)``; messages name ids by ``pseudonyms``.
 
     Raises
     ------
     BucketError
-        When the manifest is malformed: missing required columns, unknown columns, bad ids,
-        a bad date, or a session listed twice. The message names the row.
+        When the manifest is malformed: not a regular file, not UTF-8, missing required or
+        unknown columns, bad ids, a bad or future date, or a session listed twice. The message
+        names the row.
     """
-    import fsspec
-
     fs, root = _fs(bucket)
     for name in MANIFEST_NAMES:
         path = f"{root}/{name}"
         if not fs.exists(path):
             continue
-        with fsspec.open(_join_uri(bucket, fs, path), "rb") as fh:
-            raw = fh.read().decode("utf-8-sig")
         try:
-            if name.endswith(".csv"):
-                rows = list(csv.DictReader(io.StringIO(raw)))
-            else:
-                loaded = json.loads(raw)
-                rows = loaded.get("sessions", loaded) if isinstance(loaded, dict) else loaded
-                if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                    raise BucketError(f"{name}: expected a list of objects (or {{'sessions': [...]}})")
-        except (csv.Error, json.JSONDecodeError) as exc:
-            raise BucketError(f"{name}: cannot be parsed ({exc})") from exc
+            with _open_regular(_join_uri(bucket, fs, path)) as fh:
+                data = fh.read(MAX_MANIFEST_BYTES + 1)
+        except (OSError, BucketError) as exc:
+            raise BucketError(f"{name}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise BucketError(f"{name}: larger than {MAX_MANIFEST_BYTES >> 20} MiB")
         out: dict[tuple[str, str], SessionMeta] = {}
-        for i, row in enumerate(rows, start=1):
-            unknown = set(row) - set(MANIFEST_COLUMNS)
-            if unknown:
-                raise BucketError(f"{name} row {i}: unknown columns {sorted(unknown)}; allowed: {', '.join(MANIFEST_COLUMNS)}")
-            if not row.get("patient_id") or not row.get("session_id"):
-                raise BucketError(f"{name} row {i}: patient_id and session_id are required")
-            key = (validate_id(str(row["patient_id"]), "patient id"), validate_id(str(row["session_id"]), "session id"))
-            if key in out:
-                raise BucketError(f"{name} row {i}: session {key[0]}/{key[1]} is listed twice")
-            clean = {k: (str(v).strip() or None) if v is not None else None for k, v in row.items()}
-            out[key] = SessionMeta(_parse_time(clean.get("recorded_at")), clean.get("site"),
-                                   clean.get("trial_arm"), clean.get("clinician_id"),
-                                   _parse_channel(clean.get("patient_channel")))
+        for i, row in enumerate(_manifest_rows(name, data), start=1):
+            try:
+                key, meta = _manifest_row(row, out, pseudonyms)
+            except BucketError as exc:
+                raise BucketError(f"{name} row {i}: {exc}") from None
+            out[key] = meta
         return out
     return {}
+
+
+def _manifest_row(row: dict, seen: dict, pseudonyms: Pseudonyms) -> tuple[tuple[str, str], SessionMeta]:
+    unknown = set(row) - set(MANIFEST_COLUMNS)
+    if unknown:
+        raise BucketError(f"unknown columns {sorted(map(str, unknown))}; allowed: {', '.join(MANIFEST_COLUMNS)}")
+    clean = {k: _clean(v) for k, v in row.items()}
+    if not clean.get("patient_id") or not clean.get("session_id"):
+        raise BucketError("patient_id and session_id are required")
+    pid, sid = clean["patient_id"], clean["session_id"]
+    key = (validate_id(pid, "patient id", shown=pseudonyms.name(pid)),
+           validate_id(sid, "session id", shown=pseudonyms.name(sid)))
+    if key in seen:
+        raise BucketError(f"session {pseudonyms.patient(pid)}/{pseudonyms.session(pid, sid)} is listed twice")
+    return key, SessionMeta(_parse_time(clean.get("recorded_at")), clean.get("site"), clean.get("trial_arm"),
+                            clean.get("clinician_id"), _parse_channel(clean.get("patient_channel")))

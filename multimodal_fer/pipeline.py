@@ -12,7 +12,6 @@ import functools
 import sys
 import hashlib
 import json
-import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -23,7 +22,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from multimodal_fer import __version__, media, quality, store
+from multimodal_fer import __version__, media, quality, store, workspace
 from multimodal_fer.env import trim_heap
 from multimodal_fer.bucket import Recording, SessionMeta
 from multimodal_fer.face.stream import empty_frames, run_face
@@ -61,6 +60,11 @@ def stage(name: str):
         raise StageError(name, f"{type(exc).__name__}: {exc}") from exc
 
 
+MAX_SAMPLE_FPS = 60.0  # frames per second: more than a video has
+TRUNCATION_SLACK_S = 1.0  # seconds a decode may fall short of the declared duration (codec padding, rounding)
+TRUNCATION_SHARE = 0.9  # share of the declared duration that must decode on longer recordings
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
     sample_fps: float = media.SAMPLE_FPS
@@ -68,6 +72,29 @@ class PipelineOptions:
     fusion: FusionOptions = field(default_factory=FusionOptions)
     store_transcripts: bool = True
     redact_transcripts: bool = False  # store names, phone numbers and dates as [NAME], [PHONE], [DATE]
+
+    def __post_init__(self) -> None:
+        fps = self.sample_fps
+        if not isinstance(fps, (int, float)) or not 0 < fps <= MAX_SAMPLE_FPS or fps != fps:
+            raise ValueError(f"sample_fps must be above 0 and at most {MAX_SAMPLE_FPS:g} frames per second, "
+                             f"got {fps!r}")
+
+
+def check_decoded_duration(decoded_s: float, declared_s: float) -> None:
+    """Refuse a recording whose streams decode to clearly less than its container declares.
+
+    A truncated file, or one still being written, often opens and decodes its first part only;
+    loading it would store a short session under the declared duration.
+
+    Raises
+    ------
+    StageError
+        At stage ``split`` when ``declared_s - decoded_s`` exceeds both ``TRUNCATION_SLACK_S``
+        and ``(1 - TRUNCATION_SHARE) * declared_s``.
+    """
+    if declared_s > 0 and declared_s - decoded_s > max(TRUNCATION_SLACK_S, (1 - TRUNCATION_SHARE) * declared_s):
+        raise StageError("split", f"truncated or still being written: {decoded_s:.1f} s of the declared "
+                                  f"{declared_s:.1f} s could be decoded")
 
 
 @dataclass(frozen=True)
@@ -215,7 +242,7 @@ def analyze_recording(
     # approaches the slower of the two, not their sum.
     say(f"{recording.patient_id}/{recording.session_id}: face ({info.duration_s:.1f} s at {options.sample_fps:g} fps) "
         f"and voice, concurrently")
-    tmp = tempfile.TemporaryDirectory(prefix="mfer-")
+    tmp = workspace.temp_dir("audio-")  # reclaimed on the next start if this process is killed
     wav = Path(tmp.name) / "audio.wav"  # written once, then read in blocks and chunks: flat memory
     channels_wav = Path(tmp.name) / "channels.wav" if meta.patient_channel is not None else None
     segments_ready: Future = Future()  # speech segments, handed from the audio path to the face thread
@@ -270,9 +297,11 @@ def analyze_recording(
     finally:
         pool.shutdown(wait=True)
         tmp.cleanup()
-    duration = max(info.duration_s, audio_s, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
-    if duration <= 0:
+    decoded = max(audio_s, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
+    if decoded <= 0:
         raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
+    check_decoded_duration(decoded, info.duration_s)
+    duration = max(info.duration_s, decoded)
     voice = pd.DataFrame(vprobs, columns=VOICE_COLS)
     voice.insert(0, "end_s", [e for _, e in patient_chunks])
     voice.insert(0, "start_s", [s for s, _ in patient_chunks])

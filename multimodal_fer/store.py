@@ -9,6 +9,7 @@ half-loaded session is never visible.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import json
 import time
 from datetime import datetime
@@ -138,7 +139,7 @@ def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
         elif c.type == "BOOLEAN":
             data[c.name] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else bool(v) for v in values]
         else:
-            data[c.name] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+            data[c.name] = [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values]
     return pa.Table.from_pydict(data, schema=arrow_schema(t))
 
 
@@ -196,19 +197,29 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
                 con.execute(f"INSERT INTO sessions ({cols}) SELECT * REPLACE (? AS run_id) FROM read_parquet(?)", [run_id, str(path)])
             else:
                 con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(path)])
-        now = datetime.now()
-        con.execute(
-            """INSERT INTO patients (patient_id, site, trial_arm, first_loaded_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (patient_id) DO UPDATE SET
-                 site = COALESCE(excluded.site, patients.site),
-                 trial_arm = COALESCE(excluded.trial_arm, patients.trial_arm)""",
-            [patient, s.get("site"), s.get("trial_arm"), now])
+        _upsert_patient(con, f"SELECT patient_id, site, trial_arm FROM read_parquet('{_sql_text(staged_dir / 'sessions.parquet')}')")
         con.execute("DELETE FROM quarantine WHERE source_uri = ?", [s["source_uri"]])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     return str(sha)
+
+
+def _sql_text(value) -> str:
+    """A string literal's body for SQL (single quotes doubled)."""
+    return str(value).replace("'", "''")
+
+
+def _upsert_patient(con, select_sql: str, params: list | None = None) -> None:
+    """Insert the patients that ``select_sql`` (patient_id, site, trial_arm) names, or update their site and
+    arm; a missing (NULL) site or arm never overwrites a known one."""
+    con.execute(
+        f"""INSERT INTO patients (patient_id, site, trial_arm, first_loaded_at)
+            SELECT patient_id, site, trial_arm, now()::TIMESTAMP FROM ({select_sql})
+            ON CONFLICT (patient_id) DO UPDATE SET
+              site = COALESCE(excluded.site, patients.site),
+              trial_arm = COALESCE(excluded.trial_arm, patients.trial_arm)""", params or [])
 
 
 def quarantine(con, *, source_uri: str, stage: str, reason: str, error_type: str, pipeline_version: str,
@@ -257,3 +268,117 @@ def record_run(con, row: dict) -> None:
 
 def model_versions_json(versions: dict[str, str]) -> str:
     return json.dumps(versions, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a loaded recording's rows say it is."""
+
+    patient_id: str
+    session_id: str
+    source_uri: str
+    pipeline_version: str
+
+
+def loaded_locations(con) -> dict[str, Location]:
+    """``{recording_sha256: Location}`` of every loaded session."""
+    rows = con.execute("SELECT recording_sha256, patient_id, session_id, source_uri, pipeline_version FROM sessions")
+    return {sha: Location(p, s, u, v) for sha, p, s, u, v in rows.fetchall()}
+
+
+def known_objects(con) -> dict[str, tuple[int, str, str]]:
+    """``{source_uri: (size_bytes, modified, recording_sha256)}``: what each object was when last hashed."""
+    rows = con.execute("SELECT source_uri, size_bytes, modified, recording_sha256 FROM objects").fetchall()
+    return {u: (int(n), m, sha) for u, n, m, sha in rows}
+
+
+def remember_objects(con, rows: list[dict], *, run_id: str) -> None:
+    """Record (or update) the hash of each object read in this run: ``source_uri, size_bytes, modified,
+    recording_sha256`` per row."""
+    if not rows:
+        return
+    frame = pd.DataFrame(rows).assign(hashed_at=datetime.now(), run_id=run_id)
+    con.register("_o", conform("objects", frame))
+    try:
+        con.execute("INSERT OR REPLACE INTO objects SELECT * FROM _o")
+    finally:
+        con.unregister("_o")
+
+
+def rehome(con, sha: str, *, patient_id: str, session_id: str, source_uri: str, recorded_at=None, site=None,
+           trial_arm=None, clinician_id=None) -> Location:
+    """Move a loaded recording to the patient and session of the folder it now lies in (one transaction).
+
+    The analysis does not change, only where it belongs: its ``sessions`` row takes the new ids,
+    URI and (where given) manifest metadata; an older recording loaded at the new place is
+    replaced, as a new recording there would replace it; the new place's quarantine entries are
+    cleared. Returns where it was.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        old = con.execute("SELECT patient_id, session_id, source_uri, pipeline_version FROM sessions "
+                          "WHERE recording_sha256 = ?", [sha]).fetchone()
+        if old is None:
+            raise KeyError(f"recording {sha[:12]} is not loaded")
+        stale = [r[0] for r in con.execute("SELECT recording_sha256 FROM sessions WHERE patient_id = ? AND session_id = ? "
+                                           "AND recording_sha256 <> ?", [patient_id, session_id, sha]).fetchall()]
+        for name in PER_RECORDING:
+            for other in stale:
+                con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [other])
+        con.execute("""UPDATE sessions SET patient_id = ?, session_id = ?, source_uri = ?,
+                         recorded_at = COALESCE(?, recorded_at), site = COALESCE(?, site),
+                         trial_arm = COALESCE(?, trial_arm), clinician_id = COALESCE(?, clinician_id)
+                       WHERE recording_sha256 = ?""",
+                    [patient_id, session_id, source_uri, recorded_at, site, trial_arm, clinician_id, sha])
+        _upsert_patient(con, "SELECT ?::VARCHAR AS patient_id, ?::VARCHAR AS site, ?::VARCHAR AS trial_arm",
+                        [patient_id, site, trial_arm])
+        con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return Location(*old)
+
+
+class SettingsMismatch(ValueError):
+    """A run whose settings disagree with what the warehouse was built with."""
+
+
+PSEUDONYM_SETTING = "pseudonym_key_fingerprint"
+ALIAS_PATTERN = "^p_[0-9a-f]{16}$"  # a patient pseudonym (multimodal_fer.pseudonyms)
+
+
+def agree_pseudonyms(con, fingerprint: str) -> None:
+    """Refuse a run whose pseudonym key (by fingerprint; ``'none'`` without a key) is not the one
+    the warehouse was built with, so raw ids and pseudonyms, or two keys' pseudonyms, never mix.
+
+    The first run records its fingerprint. A warehouse from before fingerprints were recorded is
+    judged by its patient ids: all pseudonyms (a key was used) or none (no key).
+
+    Raises
+    ------
+    SettingsMismatch
+        With a message that says which key the warehouse needs.
+    """
+    row = con.execute("SELECT value FROM settings WHERE name = ?", [PSEUDONYM_SETTING]).fetchone()
+    if row is None:
+        n, aliases = con.execute("SELECT count(*), count(*) FILTER (WHERE regexp_matches(patient_id, ?)) "
+                                 "FROM sessions", [ALIAS_PATTERN]).fetchone()
+        have = None if n == 0 else "pseudonymised" if aliases == n else "none" if aliases == 0 else "mixed"
+        want = "none" if fingerprint == "none" else "pseudonymised"
+        if have not in (None, want):
+            raise SettingsMismatch(_mismatch(have, fingerprint))
+        con.execute("INSERT INTO settings VALUES (?, ?, ?)", [PSEUDONYM_SETTING, fingerprint, datetime.now()])
+    elif row[0] != fingerprint:
+        raise SettingsMismatch(_mismatch(row[0], fingerprint))
+
+
+def _mismatch(have: str, want: str) -> str:
+    if have == "none":
+        return ("this warehouse stores patient and session ids as they are; a run with MFER_PSEUDONYM_KEY would mix "
+                "them with pseudonyms: use a new warehouse (--db) for pseudonymised data")
+    if want == "none":
+        return ("this warehouse stores pseudonymised ids; set MFER_PSEUDONYM_KEY to the key it was built with "
+                "(a run without it would store raw ids beside the pseudonyms)")
+    return ("MFER_PSEUDONYM_KEY is not the key this warehouse was built with (its pseudonyms would not match): "
+            "set the original key, or use a new warehouse (--db)")

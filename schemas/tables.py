@@ -249,7 +249,7 @@ QUARANTINE = Table(
         Column("patient_id", "VARCHAR", "Patient id, when the path gave a valid one"),
         Column("session_id", "VARCHAR", "Session id, when the path gave a valid one"),
         Column("stage", "VARCHAR", "Where it failed", nullable=False,
-               allowed=("discover", "split", "face", "voice", "transcript", "fusion", "validate", "load")),
+               allowed=("discover", "plan", "split", "face", "voice", "transcript", "fusion", "validate", "load")),
         Column("reason", "VARCHAR", "What went wrong, for a person", nullable=False),
         Column("error_type", "VARCHAR", "Exception class", nullable=False),
         Column("pipeline_version", "VARCHAR", "Pipeline version that tried", nullable=False),
@@ -282,7 +282,9 @@ AUDIT = Table(
     (
         Column("event_id", "VARCHAR", "Unique id of the event", nullable=False),
         Column("at", "TIMESTAMP", "When", nullable=False),
-        Column("action", "VARCHAR", "What happened to the recording", nullable=False, allowed=("loaded", "quarantined")),
+        Column("action", "VARCHAR", "What happened to the recording: loaded, quarantined, or rehomed (moved to "
+               "another patient or session folder: its rows now carry the new ids)", nullable=False,
+               allowed=("loaded", "quarantined", "rehomed")),
         Column("recording_sha256", "VARCHAR", "SHA-256 of the recording (NULL when unreadable)"),
         Column("source_uri", "VARCHAR", "Where it was read from (pseudonymised when ids are)", nullable=False),
         Column("run_id", "VARCHAR", "The run", nullable=False),
@@ -294,9 +296,37 @@ AUDIT = Table(
     ("event_id",),
 )
 
+OBJECTS = Table(
+    "objects",
+    "Every recording object seen in a bucket, with the size and modification stamp it had when its bytes were "
+    "hashed: an object whose size and stamp are unchanged is not read again.",
+    (
+        Column("source_uri", "VARCHAR", "Where the object is (pseudonymised when ids are)", nullable=False),
+        Column("size_bytes", "BIGINT", "Size when hashed, bytes", nullable=False, min=0),
+        Column("modified", "VARCHAR", "Modification stamp when hashed: mtime in ns (folder), ETag (object store)",
+               nullable=False),
+        Column("recording_sha256", "VARCHAR", "SHA-256 of its bytes", nullable=False),
+        Column("hashed_at", "TIMESTAMP", "When its bytes were read", nullable=False),
+        Column("run_id", "VARCHAR", "The run that read them", nullable=False),
+    ),
+    ("source_uri",),
+)
+
+SETTINGS = Table(
+    "settings",
+    "Facts about the warehouse itself that every run must agree with (e.g. the pseudonym key's fingerprint).",
+    (
+        Column("name", "VARCHAR", "Setting", nullable=False, allowed=("pseudonym_key_fingerprint",)),
+        Column("value", "VARCHAR", "Value ('none': ids are stored as they are in the bucket)", nullable=False),
+        Column("set_at", "TIMESTAMP", "When it was first recorded", nullable=False),
+    ),
+    ("name",),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (PATIENTS, SESSIONS, FRAMES, WINDOWS, UTTERANCES, WORDS, SUMMARIES, MOMENTS, QUARANTINE, RUNS, AUDIT)
+    for t in (PATIENTS, SESSIONS, FRAMES, WINDOWS, UTTERANCES, WORDS, SUMMARIES, MOMENTS, QUARANTINE, RUNS, AUDIT,
+              OBJECTS, SETTINGS)
 }
 
 #: Tables a worker writes as Parquet for each recording (the loader reads them).

@@ -1,9 +1,12 @@
 import json
+import os
+from datetime import datetime
 
 import fsspec
 import pytest
 
 from multimodal_fer import bucket
+from multimodal_fer.pseudonyms import Pseudonyms, pseudonym
 
 
 def _touch(root, rel, data=b"x"):
@@ -89,6 +92,7 @@ def test_manifest_names_the_patient_audio_channel(tmp_path):
     ("patient_id,session_id\nP1,S1\nP1,S1\n", "listed twice"),
     ("patient_id,session_id,patient_channel\nP1,S1,left\n", "patient_channel 'left' is not a channel index"),
     ("patient_id,session_id,patient_channel\nP1,S1,-1\n", "is not a channel index"),
+    ("patient_id,session_id,recorded_at\nP1,S1,2999-01-01\n", "in the future"),
 ])
 def test_malformed_manifest_names_the_problem(tmp_path, text, message):
     (tmp_path / "manifest.csv").write_text(text)
@@ -102,11 +106,81 @@ def test_missing_bucket_is_a_clear_error(tmp_path):
 
 
 def test_pseudonyms_are_keyed_stable_and_hide_the_id(tmp_path):
-    rec = bucket.Recording(str(tmp_path / "alice-smith" / "S1.mp4"), "alice-smith", "S1", 1)
-    a = bucket.pseudonymise(rec, "secret-key")
-    assert a.patient_id == bucket.pseudonymise(rec, "secret-key").patient_id != bucket.pseudonymise(rec, "other").patient_id
-    assert a.patient_id.startswith("p_") and len(a.patient_id) == 18
-    assert "alice" not in a.stored_uri and a.stored_uri.endswith(f"/{a.patient_id}/S1.mp4")
-    assert a.uri == rec.uri  # the file is still read from where it is
-    bucket.validate_id(a.patient_id, "patient id")
-    assert bucket.pseudonymise(rec, None) == rec
+    (tmp_path / "alice-smith").mkdir()
+    (tmp_path / "alice-smith" / "visit-2026-01-02.mp4").write_bytes(b"x")
+    (tmp_path / "alice-smith" / "bad name.mp4").write_bytes(b"x")
+    (tmp_path / "alice-smith" / "notes.txt").write_bytes(b"x")
+    key = Pseudonyms("secret-key")
+    (rec,), invalid = bucket.discover(str(tmp_path), key)
+    assert rec.patient_id == pseudonym("alice-smith", "secret-key") == Pseudonyms("secret-key").patient("alice-smith")
+    assert rec.patient_id != Pseudonyms("other").patient("alice-smith")
+    assert rec.patient_id.startswith("p_") and len(rec.patient_id) == 18
+    assert rec.session_id.startswith("s_") and rec.session_id != key.session("bob", "visit-2026-01-02")
+    assert rec.stored_uri.endswith(f"/{rec.patient_id}/{rec.session_id}.mp4")
+    assert rec.uri == str(tmp_path / "alice-smith" / "visit-2026-01-02.mp4")  # still read from where it is
+    bucket.validate_id(rec.patient_id, "patient id")
+    stored = " ".join([rec.stored_uri, rec.patient_id, rec.session_id] + [i.uri + i.reason for i in invalid])
+    for raw in ("alice", "smith", "visit", "2026", "bad name", "notes"):
+        assert raw not in stored.replace(str(tmp_path), ""), raw
+    assert len(invalid) == 2 and any("invalid session id" in i.reason for i in invalid)
+    (plain,), _ = bucket.discover(str(tmp_path))
+    assert (plain.patient_id, plain.session_id, plain.public_uri) == ("alice-smith", "visit-2026-01-02", None)
+    (tmp_path / "manifest.json").write_text(json.dumps([{"patient_id": "P2", "session_id": "S1", "patient_channel": 0}]))
+    assert bucket.read_manifest(str(tmp_path))[("P2", "S1")].patient_channel == 0
+
+
+def test_links_and_special_files_are_quarantined_not_followed(tmp_path):
+    (tmp_path / "P1").mkdir()
+    (tmp_path / "P1" / "S1.mp4").write_bytes(b"real")
+    (tmp_path / "P1" / "S2.mp4").symlink_to(tmp_path / "nowhere.mp4")  # dangling
+    (tmp_path / "P1" / "S3.mp4").symlink_to("/etc/hostname")  # points out of the bucket
+    os.mkfifo(tmp_path / "P1" / "S4.mp4")  # would block a reader forever
+    (tmp_path / "P2").symlink_to(tmp_path / "P1", target_is_directory=True)
+    recs, invalid = bucket.discover(str(tmp_path))
+    assert [(r.patient_id, r.session_id) for r in recs] == [("P1", "S1")]
+    reasons = {i.uri.rsplit("/", 2)[-2] + "/" + i.uri.rsplit("/", 1)[-1]: i.reason for i in invalid}
+    assert "symbolic link" in reasons["P1/S2.mp4"] and "symbolic link" in reasons["P1/S3.mp4"]
+    assert "named pipe" in reasons["P1/S4.mp4"]
+    assert any("P2" in u for u in reasons)  # the linked folder is reported, not walked
+    with pytest.raises(bucket.BucketError, match="not a regular file"):
+        bucket.sha256_of(str(tmp_path / "P1" / "S4.mp4"))  # returns at once instead of blocking
+
+
+def test_a_recording_that_changes_while_hashed_is_refused(tmp_path):
+    (tmp_path / "P1").mkdir()
+    path = tmp_path / "P1" / "S1.mp4"
+    path.write_bytes(b"first part")
+    (rec,), _ = bucket.discover(str(tmp_path))
+    assert len(bucket.hash_recording(rec)) == 64
+    with open(path, "ab") as fh:
+        fh.write(b" and more")  # still being written
+    with pytest.raises(bucket.BucketError, match="changed while it was read"):
+        bucket.hash_recording(rec)
+
+
+def test_manifest_times_are_utc_and_missing_cells_are_null(tmp_path):
+    (tmp_path / "manifest.csv").write_text("patient_id,session_id,recorded_at,site,trial_arm\n"
+                                           "P1,S1,2026-01-02T10:00:00+02:00,nan,\nP1,S2,2026-01-02T10:00:00Z,NULL,arm\n"
+                                           "P1,S3,2026-01-02 10:00,site-a,NaN\n")
+    m = bucket.read_manifest(str(tmp_path))
+    assert m[("P1", "S1")].recorded_at == datetime(2026, 1, 2, 8, 0)  # the offset applied, not dropped
+    assert m[("P1", "S2")].recorded_at == m[("P1", "S3")].recorded_at == datetime(2026, 1, 2, 10, 0)
+    assert (m[("P1", "S1")].site, m[("P1", "S1")].trial_arm, m[("P1", "S2")].site) == (None, None, None)
+    assert (m[("P1", "S3")].site, m[("P1", "S3")].trial_arm) == ("site-a", None)
+
+
+def test_unreadable_manifests_are_one_clear_error(tmp_path):
+    (tmp_path / "manifest.csv").write_bytes("patient_id,session_id,site\nP1,S1,Zürich\n".encode("latin-1"))
+    with pytest.raises(bucket.BucketError, match="not UTF-8"):
+        bucket.read_manifest(str(tmp_path))
+    (tmp_path / "manifest.csv").unlink()
+    os.mkfifo(tmp_path / "manifest.csv")
+    with pytest.raises(bucket.BucketError, match="cannot be read"):
+        bucket.read_manifest(str(tmp_path))  # a pipe: refused at once, never read
+
+
+def test_manifest_errors_name_rows_by_pseudonym(tmp_path):
+    (tmp_path / "manifest.csv").write_text("patient_id,session_id\nalice,S1\nalice,S1\n")
+    with pytest.raises(bucket.BucketError, match="row 2") as err:
+        bucket.read_manifest(str(tmp_path), Pseudonyms("k"))
+    assert "alice" not in str(err.value) and Pseudonyms("k").patient("alice") in str(err.value)
