@@ -47,7 +47,7 @@ def discover_recordings(bucket: str, pseudonyms: Pseudonyms) -> dict:
     return {"recordings": recordings, "invalid": invalid, "manifest": manifest, "manifest_error": manifest_error}
 
 
-@task(name="read-warehouse-state", retries=2, retry_delay_seconds=2, **EPHEMERAL)
+@task(name="read-warehouse-state", **EPHEMERAL)
 def read_warehouse_state(db: str, version: str, fingerprint: str) -> dict:
     """Check the run's pseudonym key against the warehouse's; what is loaded, quarantined and already hashed."""
     con = store.connect(db)

@@ -57,7 +57,23 @@ def _flow_parameters(args) -> dict:
             "retry_quarantined": args.retry_quarantined, "redact_transcripts": args.redact}
 
 
+def check_run(args) -> None:
+    """What a run would refuse, refused before it starts: bad options, a warehouse built with another
+    pseudonym key (or none)."""
+    from multimodal_fer import store
+    from multimodal_fer.pipeline import PipelineOptions
+    from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
+
+    PipelineOptions(sample_fps=args.fps)
+    store.check_pseudonyms(args.db, Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None).fingerprint())
+
+
 def cmd_run(args) -> int:
+    try:
+        check_run(args)
+    except ValueError as exc:
+        print(f"mfer: error: {exc}", file=sys.stderr)
+        return 2
     result = _flow(args.dask)(**_flow_parameters(args))
     return 1 if result["quality_failures"] else 0
 

@@ -348,29 +348,43 @@ PSEUDONYM_SETTING = "pseudonym_key_fingerprint"
 ALIAS_PATTERN = "^p_[0-9a-f]{16}$"  # a patient pseudonym (multimodal_fer.pseudonyms)
 
 
-def agree_pseudonyms(con, fingerprint: str) -> None:
+def agree_pseudonyms(con, fingerprint: str, *, record: bool = True) -> None:
     """Refuse a run whose pseudonym key (by fingerprint; ``'none'`` without a key) is not the one
     the warehouse was built with, so raw ids and pseudonyms, or two keys' pseudonyms, never mix.
 
-    The first run records its fingerprint. A warehouse from before fingerprints were recorded is
-    judged by its patient ids: all pseudonyms (a key was used) or none (no key).
+    The first run records its fingerprint (``record``). A warehouse from before fingerprints were
+    recorded is judged by its patient ids: all pseudonyms (a key was used) or none (no key).
 
     Raises
     ------
     SettingsMismatch
         With a message that says which key the warehouse needs.
     """
-    row = con.execute("SELECT value FROM settings WHERE name = ?", [PSEUDONYM_SETTING]).fetchone()
-    if row is None:
-        n, aliases = con.execute("SELECT count(*), count(*) FILTER (WHERE regexp_matches(patient_id, ?)) "
-                                 "FROM sessions", [ALIAS_PATTERN]).fetchone()
-        have = None if n == 0 else "pseudonymised" if aliases == n else "none" if aliases == 0 else "mixed"
-        want = "none" if fingerprint == "none" else "pseudonymised"
-        if have not in (None, want):
-            raise SettingsMismatch(_mismatch(have, fingerprint))
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    row = (con.execute("SELECT value FROM settings WHERE name = ?", [PSEUDONYM_SETTING]).fetchone()
+           if "settings" in tables else None)
+    if row is not None:
+        if row[0] != fingerprint:
+            raise SettingsMismatch(_mismatch(row[0], fingerprint))
+        return
+    n, aliases = (con.execute("SELECT count(*), count(*) FILTER (WHERE regexp_matches(patient_id, ?)) FROM sessions",
+                              [ALIAS_PATTERN]).fetchone() if "sessions" in tables else (0, 0))
+    have = None if n == 0 else "pseudonymised" if aliases == n else "none" if aliases == 0 else "mixed"
+    if have not in (None, "none" if fingerprint == "none" else "pseudonymised"):
+        raise SettingsMismatch(_mismatch(have, fingerprint))
+    if record:
         con.execute("INSERT INTO settings VALUES (?, ?, ?)", [PSEUDONYM_SETTING, fingerprint, datetime.now()])
-    elif row[0] != fingerprint:
-        raise SettingsMismatch(_mismatch(row[0], fingerprint))
+
+
+def check_pseudonyms(db_path: str | Path, fingerprint: str) -> None:
+    """:func:`agree_pseudonyms` on the published warehouse, read-only (nothing to check when there is none yet):
+    lets a command refuse a mismatched key in one line before a run starts."""
+    if Path(db_path).exists():
+        con = connect(db_path, read_only=True)
+        try:
+            agree_pseudonyms(con, fingerprint, record=False)
+        finally:
+            con.close()
 
 
 def _mismatch(have: str, want: str) -> str:

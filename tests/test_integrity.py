@@ -1,0 +1,109 @@
+"""A bucket a careless user or an attacker made, through the real flow: nothing lost, nothing silent.
+
+Duplicates under two patients, a recording moved to the right patient, a dangling link, a named
+pipe, a manifest that is not UTF-8, a truncated file; reruns that read no recording bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import duckdb
+import pytest
+
+from multimodal_fer import bucket as bucket_lib
+from tests.conftest import write_video
+
+pytestmark = pytest.mark.slow
+FPS = 1.0
+
+
+def _run(bucket, db, **kw):
+    from flows.process_bucket import process_bucket
+
+    return process_bucket(bucket=str(bucket), db=str(db), sample_fps=FPS, **kw)
+
+
+def _rows(db, sql):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    bucket = root / "bucket"
+    video = write_video(root / "v.mp4", seconds=2.0, fps=5, size=32)
+    for rel in ("P1/S1.mp4", "P2/S7.mp4"):  # the same bytes under two patients
+        (bucket / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(video, bucket / rel)
+    (bucket / "P1" / "S2.mp4").symlink_to(root / "gone.mp4")  # dangling link
+    os.mkfifo(bucket / "P1" / "S3.mp4")  # a pipe with a video extension
+    (bucket / "manifest.csv").write_bytes("patient_id,session_id,site\nP1,S1,Zürich\n".encode("latin-1"))
+    db = root / "w.duckdb"
+    first = _run(bucket, db)
+    return {"root": root, "bucket": bucket, "db": db, "first": first}
+
+
+def test_bad_entries_are_quarantined_and_the_batch_goes_on(hostile):
+    first, db = hostile["first"], hostile["db"]
+    assert first["n_loaded"] == 1 and not first["quality_failures"]
+    reasons = dict(_rows(db, "SELECT regexp_extract(source_uri, '[^/]+/[^/]+$'), reason FROM v_quarantine"))
+    assert "symbolic link" in reasons["P1/S2.mp4"]
+    assert "named pipe" in reasons["P1/S3.mp4"]
+    assert "not UTF-8" in reasons["bucket/manifest"]
+
+
+def test_the_same_bytes_twice_are_one_session_and_a_reported_duplicate(hostile):
+    db = hostile["db"]
+    assert _rows(db, "SELECT patient_id, session_id FROM sessions") == [("P1", "S1")]
+    (row,) = _rows(db, "SELECT patient_id, session_id, reason, recording_sha256 FROM quarantine WHERE stage = 'plan'")
+    assert row[:2] == ("P2", "S7") and "the same bytes as P1/S1" in row[2]
+    assert row[3] == _rows(db, "SELECT recording_sha256 FROM sessions")[0][0]
+    assert ("quarantined", 4) in _rows(db, "SELECT action, count(*) FROM audit GROUP BY 1")
+
+
+def test_rerun_of_an_unchanged_bucket_reads_no_recording_bytes(hostile, monkeypatch):
+    bucket, db = hostile["bucket"], hostile["db"]
+    reads = []
+    real = bucket_lib._open_regular
+    monkeypatch.setattr(bucket_lib, "_open_regular", lambda uri: reads.append(uri) or real(uri))  # every byte read
+    # new bytes of the same size under the old modification time: only a re-read would notice
+    target = bucket / "P2" / "S7.mp4"
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = _run(bucket, db)
+    assert [u for u in reads if not u.endswith("manifest.csv")] == [] and again["n_hashed"] == 0
+    assert again["n_loaded"] == 0 and again["n_quarantined"] == 0 and again["n_skipped"] == 1
+
+
+def test_a_moved_recording_is_rehomed_without_reanalysis(hostile):
+    bucket, db = hostile["bucket"], hostile["db"]
+    shutil.rmtree(bucket / "P2")
+    (bucket / "P9").mkdir()
+    (bucket / "P1" / "S1.mp4").rename(bucket / "P9" / "S1.mp4")  # misfiled under P1: belongs to P9
+    sha = _rows(db, "SELECT recording_sha256 FROM sessions")[0][0]
+    moved = _run(bucket, db)
+    assert moved["n_rehomed"] == 1 and moved["n_loaded"] == 0
+    assert _rows(db, "SELECT recording_sha256, patient_id, session_id FROM sessions") == [(sha, "P9", "S1")]
+    assert _rows(db, "SELECT count(*) FROM frames WHERE recording_sha256 = ?".replace("?", f"'{sha}'"))[0][0] > 0
+    assert ("rehomed", 1) in _rows(db, "SELECT action, count(*) FROM audit GROUP BY 1")
+    assert _rows(db, "SELECT count(*) FROM v_patient_longitudinal WHERE patient_id = 'P9'") == [(1,)]
+
+
+def test_a_truncated_recording_is_quarantined_not_shortened(tmp_path):
+    bucket = tmp_path / "bucket"
+    (bucket / "P1").mkdir(parents=True)
+    whole = write_video(tmp_path / "w.mkv", seconds=6.0, fps=5, size=32).read_bytes()
+    (bucket / "P1" / "S1.mkv").write_bytes(whole[: len(whole) // 5])  # a copy cut off at a fifth
+    result = _run(bucket, tmp_path / "w.duckdb")
+    assert result["n_loaded"] == 0 and result["n_quarantined"] == 1
+    (reason,) = _rows(tmp_path / "w.duckdb", "SELECT reason FROM quarantine")[0]
+    assert "truncated or still being written" in reason and "of the declared 6.0 s" in reason, reason
