@@ -107,3 +107,14 @@ def test_a_truncated_recording_is_quarantined_not_shortened(tmp_path):
     assert result["n_loaded"] == 0 and result["n_quarantined"] == 1
     (reason,) = _rows(tmp_path / "w.duckdb", "SELECT reason FROM quarantine")[0]
     assert "truncated or still being written" in reason and "of the declared 6.0 s" in reason, reason
+
+
+@pytest.mark.parametrize("fps", ["0", "-2", "nan", "1000"])
+def test_an_impossible_frame_rate_is_refused_before_the_run(tmp_path, capsys, fps):
+    from multimodal_fer.cli import main
+
+    (tmp_path / "bucket" / "P1").mkdir(parents=True)
+    assert main(["run", str(tmp_path / "bucket"), "--db", str(tmp_path / "w.duckdb"), "--fps", fps]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "sample_fps must be above 0" in err
+    assert not (tmp_path / "w.duckdb").exists()

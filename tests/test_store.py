@@ -110,3 +110,43 @@ def test_validation_after_a_run_checks_that_runs_rows(tmp_path):
     failing = {r.table: r for r in quality.validate_warehouse(con, run_id="r1") if not r.success}
     assert list(failing) == ["frames"] and "mouth_open: expect_column_values_to_be_between" in failing["frames"].failures[0]
     assert not all(r.success for r in quality.validate_warehouse(con))  # mfer validate: every row
+
+
+def test_a_session_without_metadata_never_stores_nan_or_overwrites_a_site(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    store.load_recording(con, stage(tmp_path, "a" * 64, session="S1"), run_id="r1")  # no site, no arm
+    assert con.execute("SELECT site, trial_arm FROM patients").fetchall() == [(None, None)]
+    con.execute("UPDATE patients SET site = 'site-a'")
+    store.load_recording(con, stage(tmp_path, "b" * 64, session="S2"), run_id="r2")
+    assert con.execute("SELECT site, trial_arm FROM patients").fetchall() == [("site-a", None)]
+    assert con.execute("SELECT count(*) FROM sessions WHERE site = 'nan' OR trial_arm = 'nan'").fetchone()[0] == 0
+
+
+def test_rehome_moves_a_session_without_touching_its_rows(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    store.load_recording(con, stage(tmp_path, "a" * 64, patient="P1", session="S1"), run_id="r1")
+    store.load_recording(con, stage(tmp_path, "b" * 64, patient="P2", session="S1"), run_id="r1")  # older one there
+    before = con.execute("SELECT count(*) FROM frames WHERE recording_sha256 = ?", ["a" * 64]).fetchone()[0]
+    old = store.rehome(con, "a" * 64, patient_id="P2", session_id="S1", source_uri="/b/P2/S1.mp4", site="site-b")
+    assert (old.patient_id, old.session_id) == ("P1", "S1")
+    assert con.execute("SELECT recording_sha256, patient_id, session_id, source_uri, site FROM sessions").fetchall() == [
+        ("a" * 64, "P2", "S1", "/b/P2/S1.mp4", "site-b")]
+    assert con.execute("SELECT count(*) FROM frames WHERE recording_sha256 = ?", ["a" * 64]).fetchone()[0] == before
+    assert con.execute("SELECT count(*) FROM frames WHERE recording_sha256 = ?", ["b" * 64]).fetchone()[0] == 0
+    with pytest.raises(KeyError):
+        store.rehome(con, "c" * 64, patient_id="P3", session_id="S1", source_uri="/b/P3/S1.mp4")
+
+
+def test_a_warehouse_keeps_to_one_pseudonym_key(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    store.agree_pseudonyms(con, "k_1")
+    store.agree_pseudonyms(con, "k_1")
+    for other in ("none", "k_2"):
+        with pytest.raises(store.SettingsMismatch):
+            store.agree_pseudonyms(con, other)
+    legacy = store.connect(tmp_path / "legacy.duckdb")  # raw ids loaded before fingerprints were recorded
+    store.load_recording(legacy, stage(tmp_path, "a" * 64, patient="P1"), run_id="r1")
+    with pytest.raises(store.SettingsMismatch, match="new warehouse"):
+        store.agree_pseudonyms(legacy, "k_1")
+    store.agree_pseudonyms(legacy, "none")
+    assert legacy.execute("SELECT value FROM settings").fetchall() == [("none",)]
