@@ -76,7 +76,7 @@ def test_s3_listing_and_streaming_reads(s3, tmp_path):
 
 
 @pytest.mark.slow
-def test_flow_on_an_s3_bucket(s3, tmp_path):
+def test_flow_on_an_s3_bucket(s3, tmp_path, monkeypatch):
     from flows.process_bucket import process_bucket
 
     local = make_demo_bucket(tmp_path / "local", sessions=SESSIONS[:2], progress=lambda m: None)
@@ -90,8 +90,12 @@ def test_flow_on_an_s3_bucket(s3, tmp_path):
     rows = con.execute("SELECT source_uri, site FROM sessions ORDER BY 1").fetchall()
     assert rows == [("s3://mfer-bucket/demo/P001/S01.mp4", "site-a"), ("s3://mfer-bucket/demo/P001/S02.mp4", "site-a")]
     con.close()
+    reads = []
+    real = bucket_lib._open_regular
+    monkeypatch.setattr(bucket_lib, "_open_regular", lambda uri: reads.append(uri) or real(uri))  # every byte read
     again = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), sample_fps=2.0)
     assert again["n_loaded"] == 0 and again["n_skipped"] == 2
+    assert [u for u in reads if not u.endswith("manifest.csv")] == [] and again["n_hashed"] == 0  # objects index
 
 
 def _table(db, sql):
