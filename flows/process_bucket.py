@@ -206,8 +206,9 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     db : str
         DuckDB file (created if missing).
     staging : str, optional
-        Where workers write Parquet (default: this process's scratch folder, reclaimed after a crash).
-        Each recording's staged files are removed once it is loaded.
+        Where workers write Parquet, in a folder ``mfer-<run id>`` of its own (default: this process's
+        scratch folder). Each recording's staged files are removed once it is loaded, the run's folder at
+        its end, and a killed run's folder by the next run.
     sample_fps, asr_model, store_transcripts, redact_transcripts
         Pipeline settings (they are part of the pipeline version). ``redact_transcripts`` stores
         names, phone numbers and dates as ``[NAME]``, ``[PHONE]``, ``[DATE]`` (the text model still
@@ -245,8 +246,9 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan.todo)} to process, "
               f"{len(plan.skipped)} already done, {len(plan.rehome)} moved, {len(plan.duplicates)} duplicate(s), "
               f"{len(found['invalid'])} not following the convention, {len(fresh)} read to hash")
-        with workspace.temp_dir("staging-") as tmp:
-            results, failed = _analyse(plan.todo, found["manifest"], staging or tmp, options)
+        with workspace.owned_dir(Path(staging) if staging else workspace.process_dir(), f"mfer-{run_id}",
+                                 prefix="mfer-run-") as staging_dir:
+            results, failed = _analyse(plan.todo, found["manifest"], str(staging_dir), options)
             counts = load_warehouse(db, results, quarantines + failed, plan.rehome, fresh, found["manifest"], run_id,
                                     version, model_versions)
         failures = validate_warehouse(db, run_id)

@@ -10,6 +10,7 @@ lock nobody holds any more: temp and staging space is reclaimed on the next star
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -31,14 +32,16 @@ def root() -> Path:
     return Path(tempfile.gettempdir()) / WORK_DIR_NAME
 
 
-def reclaim() -> list[Path]:
-    """Remove the scratch folders of processes that have ended; returns what was removed."""
-    removed = []
-    base = root()
+def reclaim(base: Path | None = None, *, prefix: str = "") -> list[Path]:
+    """Remove the folders under ``base`` (default :func:`root`) whose names start with ``prefix`` and
+    whose owner process has ended; returns what was removed."""
+    removed: list[Path] = []
+    base = base or root()
     if not base.is_dir():
         return removed
     for folder in base.iterdir():
-        if not folder.is_dir() or folder.is_symlink() or (_held and folder == _held[1]):
+        name = folder.name.removeprefix(NEW_PREFIX)
+        if not name.startswith(prefix) or not folder.is_dir() or folder.is_symlink() or (_held and folder == _held[1]):
             continue
         if folder.name.startswith(NEW_PREFIX) and time.time() - folder.stat().st_mtime < NEW_GRACE_S:
             continue  # another process is creating it right now
@@ -54,17 +57,36 @@ def reclaim() -> list[Path]:
     return removed
 
 
+def _locked_folder(base: Path, name: str) -> tuple[Path, object]:
+    """Create ``base/name`` with its lock held by this process (locked before it gets the name
+    :func:`reclaim` looks at)."""
+    new = base / f"{NEW_PREFIX}{name}"
+    new.mkdir(parents=True, mode=0o700)
+    fh = open(new / LOCK_NAME, "a")  # noqa: SIM115 - held open while the folder is in use
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return new.rename(base / name), fh
+
+
+@contextlib.contextmanager
+def owned_dir(base: Path, name: str, *, prefix: str):
+    """A folder ``base/name`` that this process owns for the ``with`` block and removes after it; one left
+    by a killed owner is removed by the next ``owned_dir`` with the same ``prefix`` under ``base`` (e.g. a
+    run's staging folder in a shared ``--staging`` folder). Only names starting with ``prefix`` are touched."""
+    reclaim(base, prefix=prefix)
+    folder, fh = _locked_folder(base, name)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        fh.close()
+
+
 def process_dir() -> Path:
     """This process's scratch folder (created, locked and the stale ones reclaimed on first use)."""
     global _held
     if _held is None or _held[0] != os.getpid():  # first use, or a forked child
         reclaim()
-        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        new = root() / f"{NEW_PREFIX}{name}"  # locked before it gets the name reclaim() looks at
-        new.mkdir(parents=True, mode=0o700)
-        fh = open(new / LOCK_NAME, "a")  # noqa: SIM115 - held open for the life of the process
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        folder = new.rename(root() / name)
+        folder, fh = _locked_folder(root(), f"{os.getpid()}-{uuid.uuid4().hex[:8]}")  # held for the process's life
         _held = (os.getpid(), folder, fh)
     return _held[1]
 

@@ -27,3 +27,26 @@ def test_a_killed_process_leaves_nothing_for_good(tmp_path, monkeypatch):
     with workspace.temp_dir("x-") as tmp:
         assert tmp.startswith(str(workspace.process_dir()))
     assert [p.name for p in workspace.root().iterdir()] == [workspace.process_dir().name]
+
+
+OWNER = ("from multimodal_fer import workspace; import sys, time, pathlib; "
+         "ctx = workspace.owned_dir(pathlib.Path(sys.argv[1]), 'mfer-run-1', prefix='mfer-run-'); d = ctx.__enter__(); "
+         "(d / 'sessions.parquet').write_bytes(b'ids'); print(d, flush=True); time.sleep(120)")
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run_and_nothing_else(tmp_path):
+    staging = tmp_path / "staging"
+    (staging / "users-own-folder").mkdir(parents=True)
+    child = subprocess.Popen([sys.executable, "-c", OWNER, str(staging)], stdout=subprocess.PIPE, text=True)
+    try:
+        left = child.stdout.readline().strip()
+        with workspace.owned_dir(staging, "mfer-run-2", prefix="mfer-run-") as mine:
+            assert (staging / "mfer-run-1" / "sessions.parquet").exists()  # its owner is alive: kept
+            assert mine.is_dir()
+    finally:
+        child.kill()
+        child.wait()
+    assert not mine.exists()  # removed at the end of the block
+    with workspace.owned_dir(staging, "mfer-run-3", prefix="mfer-run-"):
+        assert not (staging / left.rsplit("/", 1)[-1]).exists()  # its owner was killed: reclaimed
+    assert [p.name for p in staging.iterdir()] == ["users-own-folder"]
