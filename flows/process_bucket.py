@@ -149,7 +149,7 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     variable ``MFER_PSEUDONYM_KEY`` is set.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    with store.run_lock(db, timeout_s=lock_timeout_s):
+    with store.publishing(db, timeout_s=lock_timeout_s) as work:  # readers keep the last published state
         started = datetime.now()
         options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts,
                                   redact_transcripts=redact_transcripts)
@@ -169,7 +169,7 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         if found["manifest_error"]:
             quarantines.append({"source_uri": f"{bucket.rstrip('/')}/manifest", "stage": "discover",
                                 "reason": f"manifest ignored: {found['manifest_error']}", "error_type": "BucketError"})
-        plan = plan_work(db, recordings, version, retry_quarantined)
+        plan = plan_work(work, recordings, version, retry_quarantined)
         if not retry_quarantined:  # convention breaches already on record for this version: nothing new to say
             quarantines = [q for q in quarantines if (q["source_uri"], None) not in plan["quarantined"]]
         todo = plan["todo"]
@@ -191,12 +191,12 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
                                         "error_type": result["error_type"], "recording_sha256": sha,
                                         "patient_id": rec.patient_id, "session_id": rec.session_id})
                 results.append(result)
-            counts = load_warehouse(db, results, quarantines, run_id, version, model_versions)
-        failures = validate_warehouse(db, run_id)
+            counts = load_warehouse(work, results, quarantines, run_id, version, model_versions)
+        failures = validate_warehouse(work, run_id)
         summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
                    "n_discovered": len(found["recordings"]), "n_skipped": len(plan["skipped"]),
                    "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
-        record_run(db, summary)
+        record_run(work, summary)
     print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan['skipped'])}; "
           f"data quality {'ok' if not failures else 'FAILED'}")
     return {**summary, "quality_failures": failures,

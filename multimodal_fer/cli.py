@@ -73,7 +73,8 @@ def _console_without_failure_records() -> None:
     def keep(record: logging.LogRecord) -> bool:
         return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
 
-    loggers = [logging.getLogger(), *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger))]
+    loggers = [logging.getLogger(),
+               *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger))]
     for handler in {h for x in loggers for h in x.handlers if isinstance(h, PrefectConsoleHandler)}:
         handler.addFilter(keep)
 
