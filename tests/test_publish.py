@@ -3,6 +3,7 @@ held open in another process never blocks or breaks a load, and keeps reading a 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -143,6 +144,40 @@ def test_a_wal_left_by_an_older_version_is_folded_in_first(tmp_path, staged):
         _load(work, staged["b"], "r2")
     assert _state(db) == (2, 0, 0)
     _only_published(db)
+
+
+LOOPING_READER = textwrap.dedent("""
+    import json, os, sys, duckdb
+    seen = set()
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[2]):  # open, read, close, as fast as it can, while runs publish
+        con = duckdb.connect(sys.argv[1], read_only=True)
+        seen.add(con.execute("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM patients)").fetchone())
+        con.close()
+    print(json.dumps(sorted(seen)))
+""")
+
+
+def test_readers_opening_during_publishes_always_see_a_whole_state(tmp_path, staged):
+    db = tmp_path / "w.duckdb"
+    with store.publishing(db, timeout_s=5) as work:
+        _load(work, staged["a"], "r1")
+    stop = tmp_path / "stop"
+    proc = subprocess.Popen([sys.executable, "-c", LOOPING_READER, str(db), str(stop)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    for i in range(8):  # each publish adds or replaces the second session: 1 or 2 sessions, never in between
+        with store.publishing(db, timeout_s=5) as work:
+            if i % 2:
+                _load(work, staged["b"], f"r{i}")
+            else:
+                con = store.connect(work)
+                con.execute("DELETE FROM sessions WHERE session_id = 'S1'")
+                con.close()
+    stop.touch()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == [[1, 1], [2, 1]], out  # both states seen, nothing else
 
 
 @pytest.mark.slow
