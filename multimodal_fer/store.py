@@ -171,8 +171,8 @@ def publishing(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float 
     changes the file under a reader. Under :func:`run_lock` (one writer at a time) the context:
 
     1. discards a working copy left by a killed run (``<db>.next`` and its WAL);
-    2. copies ``db_path`` to the working copy (or creates a new warehouse) and brings its tables and
-       views up to date (:func:`init_db`);
+    2. copies ``db_path`` to the working copy, with its permission bits (or creates a new warehouse),
+       and brings its tables and views up to date (:func:`init_db`);
     3. yields the working copy's path: every connection that writes (or reads) during the run opens it;
     4. on exit, normal or by an exception (each recording was its own committed transaction, so what
        was loaded is consistent), checkpoints it (no WAL), fsyncs it and ``os.replace``-s it over
@@ -198,6 +198,7 @@ def publishing(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float 
             _fold_wal(db_path)
             if db_path.exists():
                 shutil.copyfile(db_path, work)
+                shutil.copymode(db_path, work)  # the published file keeps its permissions (who may read it)
             connect(work).close()
         except BaseException:
             _discard(work)

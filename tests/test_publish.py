@@ -112,6 +112,16 @@ def test_a_killed_runs_working_copy_is_discarded(tmp_path, staged):
     _only_published(db)
 
 
+def test_the_published_file_keeps_its_permissions(tmp_path, staged):
+    db = tmp_path / "w.duckdb"
+    with store.publishing(db, timeout_s=5) as work:
+        _load(work, staged["a"], "r1")
+    db.chmod(0o640)  # an administrator's choice: not readable by others
+    with store.publishing(db, timeout_s=5) as work:
+        _load(work, staged["b"], "r2")
+    assert db.stat().st_mode & 0o777 == 0o640 and _state(db) == (2, 0, 0)
+
+
 def test_an_exception_still_publishes_the_committed_recordings(tmp_path, staged):
     db = tmp_path / "w.duckdb"
     with pytest.raises(RuntimeError, match="the batch broke"):
