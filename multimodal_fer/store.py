@@ -215,9 +215,19 @@ def _discard(work: Path) -> None:
 
 
 def _fold_wal(db_path: Path) -> None:
-    """Checkpoint a WAL left beside the published file by an older version that wrote it in place."""
+    """Checkpoint a WAL left beside the published file by an older version that wrote it in place.
+
+    This one-time step opens the published file read-write, so it fails (DuckDB's lock error) while
+    a reader holds it open; the next run tries again.
+    """
+    import duckdb
+
     if Path(f"{db_path}.wal").exists():
-        connect(db_path).close()  # DuckDB replays the WAL and checkpoints it on close
+        con = duckdb.connect(str(db_path))  # DuckDB replays the WAL; the checkpoint writes it into the file
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
 
 
 def _fsync(path: Path) -> None:
@@ -232,6 +242,8 @@ def _publish(work: Path, db_path: Path) -> None:
     """Checkpoint the working copy, make it durable and rename it over the published file."""
     import duckdb
 
+    if not work.exists():
+        raise FileNotFoundError(f"the working copy {work} is gone; {db_path} is unchanged")
     con = duckdb.connect(str(work))  # a connection left open in this process would be shared, not blocked
     try:
         con.execute("CHECKPOINT")
