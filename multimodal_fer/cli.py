@@ -60,29 +60,31 @@ def _flow_parameters(args) -> dict:
             "retry_quarantined": args.retry_quarantined, "redact_transcripts": args.redact}
 
 
-def _console_without_failure_records() -> None:
-    """Keep Prefect's records of a failed task or flow (the error again, with its traceback) off the console.
+def _not_a_failure_record(record) -> bool:
+    """Console filter: drop Prefect's records of a failed task or flow (the error again, with its traceback)."""
+    import logging
 
-    ``mfer`` prints the error as one line; ``--debug`` keeps them, and Prefect's API handler (a
-    server's UI) always gets them.
+    return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+
+
+def _console_failure_records(show: bool) -> None:
+    """Show Prefect's failure records on the console (``--debug``) or not: ``mfer`` prints the error as one line.
+
+    Only the console handlers change; Prefect's API handler (a server's UI) always gets the records.
     """
     import logging
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    def keep(record: logging.LogRecord) -> bool:
-        return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
-
     loggers = [logging.getLogger(),
                *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger))]
     for handler in {h for x in loggers for h in x.handlers if isinstance(h, PrefectConsoleHandler)}:
-        handler.addFilter(keep)
+        (handler.removeFilter if show else handler.addFilter)(_not_a_failure_record)  # addFilter adds it once
 
 
 def cmd_run(args) -> int:
     flow = _flow(args.dask)
-    if not getattr(args, "debug", False):
-        _console_without_failure_records()
+    _console_failure_records(show=getattr(args, "debug", False))
     result = flow(**_flow_parameters(args))
     return 1 if result["quality_failures"] else 0
 
