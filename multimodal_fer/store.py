@@ -180,7 +180,9 @@ def publishing(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float 
        opens the new file.
 
     The cost is one full copy of the warehouse per run (and twice its size on disk while a reader
-    holds the old file open). A tiny write (one row) is fine too; it pays the same copy.
+    holds the old file open). Any other write to the warehouse, however small (one row), goes
+    through this context too: it pays the same copy, and waits for a run in progress (``timeout_s``)
+    instead of being overwritten when that run publishes.
 
     Raises
     ------
