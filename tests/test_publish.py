@@ -86,8 +86,8 @@ def test_a_reader_in_another_process_neither_blocks_nor_sees_a_half_run(tmp_path
         with store.publishing(db, timeout_s=5) as work:
             _load(work, staged["b"], "r2")
             con = store.connect(work)
-            store.record_run(con, {"run_id": "r2", "bucket": "b", "started_at": "2026-01-01", "finished_at": "2026-01-01",
-                                   "n_discovered": 1, "n_skipped": 0, "n_loaded": 1, "n_quarantined": 0,
+            store.record_run(con, {"run_id": "r2", "bucket": "b", "started_at": "2026-01-01",
+                                   "finished_at": "2026-01-01", "n_discovered": 1, "n_skipped": 0, "n_loaded": 1, "n_quarantined": 0,
                                    "pipeline_version": "v1"})
             con.close()
             assert reader.again() == (1, 0, 0)  # mid-run: the published state
