@@ -230,12 +230,12 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts,
                               redact_transcripts=redact_transcripts)
     pseudonyms = Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None)
-    with store.run_lock(db, timeout_s=lock_timeout_s):
+    with store.publishing(db, timeout_s=lock_timeout_s) as work:  # readers keep the last published state
         started = datetime.now()
         models = load_models(options.asr)
         version = pipeline_version(options, models)
         model_versions = store.model_versions_json(models.versions)
-        state = read_warehouse_state(db, version, pseudonyms.fingerprint())
+        state = read_warehouse_state(work, version, pseudonyms.fingerprint())
         found = discover_recordings(bucket, pseudonyms)
         hashed, fresh, unreadable = hash_all(found["recordings"], state["objects"])
         plan = planning.plan(hashed, loaded=state["loaded"], quarantined=state["quarantined"], version=version,
@@ -249,13 +249,13 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         with workspace.owned_dir(Path(staging) if staging else workspace.process_dir(), f"mfer-{run_id}",
                                  prefix="mfer-run-") as staging_dir:
             results, failed = _analyse(plan.todo, found["manifest"], str(staging_dir), options)
-            counts = load_warehouse(db, results, quarantines + failed, plan.rehome, fresh, found["manifest"], run_id,
+            counts = load_warehouse(work, results, quarantines + failed, plan.rehome, fresh, found["manifest"], run_id,
                                     version, model_versions)
-        failures = validate_warehouse(db, run_id)
+        failures = validate_warehouse(work, run_id)
         summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
                    "n_discovered": len(found["recordings"]), "n_skipped": len(plan.skipped),
                    "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
-        record_run(db, summary)
+        record_run(work, summary)
     print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
           f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}")
     return {**summary, "quality_failures": failures, "n_rehomed": counts["rehomed"], "n_hashed": len(fresh),

@@ -12,6 +12,9 @@
     mfer report [--db ...] [--out report] [--patient ID]
                                                 timelines and trends as PNG + one self-contained HTML page
     mfer ddl                                    the warehouse DDL generated from schemas/
+
+An error is one line on stderr (``mfer: error: ...``) and exit status 2 (1 means: done, but the data-quality
+checks failed); ``mfer --debug COMMAND ...`` shows the Python traceback instead.
 """
 
 from __future__ import annotations
@@ -68,13 +71,33 @@ def check_run(args) -> None:
     store.check_pseudonyms(args.db, Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None).fingerprint())
 
 
+def _not_a_failure_record(record) -> bool:
+    """Console filter: drop Prefect's records of a failed task or flow (the error again, with its traceback)."""
+    import logging
+
+    return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+
+
+def _console_failure_records(show: bool) -> None:
+    """Show Prefect's failure records on the console (``--debug``) or not: ``mfer`` prints the error as one line.
+
+    Only the console handlers change; Prefect's API handler (a server's UI) always gets the records.
+    """
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(),
+               *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger))]
+    for handler in {h for x in loggers for h in x.handlers if isinstance(h, PrefectConsoleHandler)}:
+        (handler.removeFilter if show else handler.addFilter)(_not_a_failure_record)  # addFilter adds it once
+
+
 def cmd_run(args) -> int:
-    try:
-        check_run(args)
-    except ValueError as exc:
-        print(f"mfer: error: {exc}", file=sys.stderr)
-        return 2
-    result = _flow(args.dask)(**_flow_parameters(args))
+    check_run(args)
+    flow = _flow(args.dask)
+    _console_failure_records(show=getattr(args, "debug", False))
+    result = flow(**_flow_parameters(args))
     return 1 if result["quality_failures"] else 0
 
 
@@ -130,11 +153,7 @@ def cmd_serve(args) -> int:
 def cmd_sql(args) -> int:
     from multimodal_fer import store
 
-    con = store.connect(args.db, read_only=True)
-    try:
-        _print_df(con.sql(args.query).df(), max_rows=args.max_rows)
-    finally:
-        con.close()
+    _print_df(store.query(args.db, args.query), max_rows=args.max_rows)
     return 0
 
 
@@ -142,7 +161,7 @@ def cmd_status(args) -> int:
     from multimodal_fer import store
     from schemas import TABLES
 
-    con = store.connect(args.db, read_only=True)
+    con = store.connect_readonly(args.db)
     try:
         print(f"warehouse {args.db}")
         for name in TABLES:
@@ -160,7 +179,7 @@ def cmd_status(args) -> int:
 def cmd_validate(args) -> int:
     from multimodal_fer import quality, store
 
-    con = store.connect(args.db, read_only=True)
+    con = store.connect_readonly(args.db)
     try:
         reports = quality.validate_warehouse(con)
     finally:
@@ -183,7 +202,7 @@ def cmd_demo(args) -> int:
     rc = cmd_run(args_run)
     from multimodal_fer import store
 
-    con = store.connect(db, read_only=True)
+    con = store.connect_readonly(db)
     try:
         print("\nPer-session summary (v_session_summary):")
         _print_df(con.sql("SELECT patient_id, session_id, recorded_at, dominant_emotion, valence_mean, arousal_mean, "
@@ -234,7 +253,7 @@ def cmd_report(args) -> int:
     from multimodal_fer import store
     from multimodal_fer.report import write_report
 
-    con = store.connect(args.db, read_only=True)
+    con = store.connect_readonly(args.db)
     try:
         page = write_report(con, Path(args.out), patient_id=args.patient)
     finally:
@@ -253,6 +272,7 @@ def cmd_ddl(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mfer", description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (else one line)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def db_arg(sp):
@@ -320,15 +340,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user causes and can fix: bad options or input, a missing or busy file, a refused query.
+
+    ``OSError`` covers ``FileNotFoundError``, ``PermissionError`` and ``TimeoutError``; ``ValueError``
+    covers ``BucketError``, ``MediaError`` and ``QueryRefused``.
+    """
+    import duckdb
+
+    return OSError, ValueError, duckdb.Error
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; an error is one line on stderr (with ``--debug``: the traceback) and exit status 2.
+
+    An expected error (:func:`_expected_errors`) shows its message; another one its type too, as a bug.
+    """
     from multimodal_fer.env import apply_defaults
 
     apply_defaults()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except FileNotFoundError as exc:
-        print(f"mfer: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("mfer: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error is one readable line unless --debug
+        if args.debug:
+            raise
+        if isinstance(exc, _expected_errors()):
+            print(f"mfer: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        print(f"mfer: error: {type(exc).__name__}: {_one_line(exc)} (mfer --debug ... shows the traceback)",
+              file=sys.stderr)
         return 2
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 import json
+import os
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -29,18 +32,93 @@ VIEWS_DIR = REPO_DIR / "warehouse"
 
 
 def connect(db_path: str | Path, *, read_only: bool = False):
-    """Open the warehouse (creating tables and views unless read-only)."""
+    """Open the warehouse: read-write (creating tables and views), or read-only through :func:`connect_readonly`."""
+    import duckdb
+
+    if read_only:
+        return connect_readonly(db_path)
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path))
+    init_db(con)
+    return con
+
+
+#: Run on every read-only connection, in this order: the last one locks the others, so that a
+#: query cannot turn them back on (``SET``, ``RESET`` and ``PRAGMA`` of any setting are refused).
+READ_ONLY_SETTINGS = (
+    "SET enable_external_access = false",  # no file but the warehouse: COPY TO, EXPORT, ATTACH, read_*, glob
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET allow_community_extensions = false",
+    "SET lock_configuration = true",
+)
+
+#: The statement types ``mfer sql`` runs (SELECT includes WITH, FROM-first, VALUES, TABLE, SHOW, DESCRIBE,
+#: SUMMARIZE and the read-only PRAGMAs such as ``table_info``, which DuckDB rewrites to a SELECT).
+QUERY_STATEMENT_TYPES = ("SELECT",)
+
+
+class QueryRefused(ValueError):
+    """A text given to :func:`query` that is not exactly one read-only query."""
+
+
+def connect_readonly(db_path: str | Path):
+    """Open the warehouse read-only, with no access to anything but its own file.
+
+    After the file is opened read-only, :data:`READ_ONLY_SETTINGS` switch off external access (no
+    other file can be read, written or attached), extension installing and loading, then lock the
+    configuration. DuckDB keeps one database instance per file and process, so the settings hold for
+    every connection to this file in this process until the last one is closed.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no warehouse at ``db_path``.
+    duckdb.Error
+        If DuckDB cannot open it (not a DuckDB file, a writer holds it, ...).
+    """
     import duckdb
 
     db_path = Path(db_path)
-    if read_only and not db_path.exists():
+    if not db_path.exists():
         raise FileNotFoundError(f"no warehouse at {db_path}: run `mfer run BUCKET --db {db_path}` first")
-    if not read_only:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path), read_only=read_only)
-    if not read_only:
-        init_db(con)
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        if con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:  # already open and locked here
+            if con.execute("SELECT current_setting('enable_external_access')").fetchone()[0]:
+                raise RuntimeError(f"{db_path} is already open in this process with external access on")
+        else:
+            for statement in READ_ONLY_SETTINGS:
+                con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def query(db_path: str | Path, sql: str) -> pd.DataFrame:
+    """Run exactly one read-only query (the text as given) on a :func:`connect_readonly` connection.
+
+    Raises
+    ------
+    QueryRefused
+        If ``sql`` holds no statement, more than one, or one that is not a query (COPY, SET, CALL, ...).
+    duckdb.Error
+        DuckDB's own error: a syntax error, a refused file access, a write to the read-only file, ...
+    """
+    con = connect_readonly(db_path)
+    try:
+        kinds = [s.type.name for s in con.extract_statements(sql)]
+        if len(kinds) != 1:
+            raise QueryRefused(f"expected exactly one query, got {len(kinds)} statements"
+                               + (f" ({', '.join(kinds)})" if kinds else ""))
+        if kinds[0] not in QUERY_STATEMENT_TYPES:
+            raise QueryRefused(f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, "
+                               f"not {kinds[0]}")
+        return con.sql(sql).df()
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager
@@ -78,6 +156,110 @@ def run_lock(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float = 
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def working_path(db_path: str | Path) -> Path:
+    """The private working copy a run writes (``<db>.next``), published over ``db_path`` at its end."""
+    return Path(f"{db_path}.next")
+
+
+@contextlib.contextmanager
+def publishing(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float = 1.0) -> Iterator[Path]:
+    """Write the warehouse as a private working copy, then publish it over ``db_path`` in one rename.
+
+    Readers (``mfer sql``, ``status``, ``report``, a DuckDB shell, a BI tool) only ever open
+    ``db_path``; a writer never does, so a reader never blocks or breaks a run, and a run never
+    changes the file under a reader. Under :func:`run_lock` (one writer at a time) the context:
+
+    1. discards a working copy left by a killed run (``<db>.next`` and its WAL);
+    2. copies ``db_path`` to the working copy, with its permission bits (or creates a new warehouse),
+       and brings its tables and views up to date (:func:`init_db`);
+    3. yields the working copy's path: every connection that writes (or reads) during the run opens it;
+    4. on exit, normal or by an exception (each recording was its own committed transaction, so what
+       was loaded is consistent), checkpoints it (no WAL), fsyncs it and ``os.replace``-s it over
+       ``db_path``. A reader that has the old file open keeps reading the old state; the next one
+       opens the new file.
+
+    The cost is one full copy of the warehouse per run (and twice its size on disk while a reader
+    holds the old file open). Any other write to the warehouse, however small (one row), goes
+    through this context too: it pays the same copy, and waits for a run in progress (``timeout_s``)
+    instead of being overwritten when that run publishes.
+
+    Raises
+    ------
+    TimeoutError
+        If another run holds the lock for longer than ``timeout_s``.
+    duckdb.Error
+        If the published file is not a readable warehouse, or the working copy cannot be checkpointed;
+        nothing is published then, and ``db_path`` is unchanged.
+    """
+    db_path = Path(db_path)
+    work = working_path(db_path)
+    with run_lock(db_path, timeout_s=timeout_s, poll_s=poll_s):
+        _discard(work)
+        try:
+            _fold_wal(db_path)
+            if db_path.exists():
+                shutil.copyfile(db_path, work)
+                shutil.copymode(db_path, work)  # the published file keeps its permissions (who may read it)
+            connect(work).close()
+        except BaseException:
+            _discard(work)
+            raise
+        try:
+            yield work
+        finally:
+            _publish(work, db_path)
+
+
+def _discard(work: Path) -> None:
+    for path in (work, Path(f"{work}.wal")):
+        path.unlink(missing_ok=True)
+
+
+def _fold_wal(db_path: Path) -> None:
+    """Checkpoint a WAL left beside the published file by an older version that wrote it in place.
+
+    This one-time step opens the published file read-write, so it fails (DuckDB's lock error) while
+    a reader holds it open; the next run tries again.
+    """
+    import duckdb
+
+    if Path(f"{db_path}.wal").exists():
+        con = duckdb.connect(str(db_path))  # DuckDB replays the WAL; the checkpoint writes it into the file
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(work: Path, db_path: Path) -> None:
+    """Checkpoint the working copy, make it durable and rename it over the published file."""
+    import duckdb
+
+    if not work.exists():
+        raise FileNotFoundError(f"the working copy {work} is gone; {db_path} is unchanged")
+    con = duckdb.connect(str(work))  # a connection left open in this process would be shared, not blocked
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    wal = Path(f"{work}.wal")
+    if wal.exists() and wal.stat().st_size:
+        raise RuntimeError(f"{wal} was not checkpointed (a connection to the working copy is still open?); "
+                           f"{db_path} is unchanged")
+    wal.unlink(missing_ok=True)
+    _fsync(work)
+    os.replace(work, db_path)
+    _fsync(db_path.parent)
 
 
 def view_sql() -> dict[str, str]:

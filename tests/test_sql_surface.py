@@ -1,0 +1,169 @@
+"""The read-only SQL surface: `mfer sql` (and every read-only connection) touches nothing but the warehouse file.
+
+Real hostile SQL through the real CLI and real DuckDB; each is refused with one line, exit status 2 and no
+side effect. The same statements are also refused by the locked-down connection itself (defence in depth:
+not only by `mfer sql`'s one-query rule).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from multimodal_fer import cli, store
+from tests.test_store import stage
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A warehouse with one loaded session (made once: staging runs the data-quality checks)."""
+    tmp = tmp_path_factory.mktemp("template")
+    db = tmp / "w.duckdb"
+    con = store.connect(db)
+    store.load_recording(con, stage(tmp / "staged", "a" * 64), run_id="r1")
+    con.close()
+    return db
+
+
+@pytest.fixture
+def warehouse(template, tmp_path):
+    """A copy of the template warehouse, another DuckDB file beside it, and their contents' hashes."""
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(template, db)
+    other = tmp_path / "other.duckdb"
+    c = duckdb.connect(str(other))
+    c.execute("CREATE TABLE t AS SELECT 42 AS answer")
+    c.close()
+    return {"db": db, "other": other, "tmp": tmp_path, "sha": _sha(db), "other_sha": _sha(other)}
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _hostile(w) -> dict[str, str]:
+    tmp, db = w["tmp"], w["db"]
+    return {
+        "copy to a file": f"COPY (SELECT 1) TO '{tmp / 'x.csv'}'",
+        "export database": f"EXPORT DATABASE '{tmp / 'd'}'",
+        "copy over the warehouse": f"COPY sessions TO '{db}'",
+        "attach another file and delete": f"ATTACH '{w['other']}' AS o; DELETE FROM o.t",
+        "attach another file": f"ATTACH '{w['other']}' AS o",
+        "read_text": "SELECT * FROM read_text('/etc/passwd')",
+        "glob": "SELECT * FROM glob('/*')",
+        "read_csv": "SELECT * FROM read_csv('/etc/passwd')",
+        "read_parquet": f"SELECT * FROM read_parquet('{tmp / '*.parquet'}')",
+        "a path as a table": "SELECT * FROM '/etc/passwd'",
+        "external access back on": "SET enable_external_access = true",
+        "set a setting": "SET memory_limit = '1GB'",
+        "reset a setting": "RESET memory_limit",
+        "pragma a setting": "PRAGMA memory_limit = '1GB'",
+        "install": "INSTALL httpfs",
+        "load": "LOAD httpfs",
+        "create": "CREATE TABLE x AS SELECT 1",
+        "delete": "DELETE FROM sessions",
+        "update": "UPDATE sessions SET duration_s = 0",
+        "drop": "DROP VIEW v_session_summary",
+        "checkpoint": "CHECKPOINT",
+        "two statements": f"SELECT 1; COPY (SELECT 1) TO '{tmp / 'y.csv'}'",
+    }
+
+
+CASES = ["copy to a file", "export database", "copy over the warehouse", "attach another file and delete",
+         "attach another file", "read_text", "glob", "read_csv", "read_parquet", "a path as a table",
+         "external access back on", "set a setting", "reset a setting", "pragma a setting", "install", "load", "create",
+         "delete", "update", "drop", "checkpoint", "two statements"]
+
+
+def _no_side_effect(w) -> None:
+    assert _sha(w["db"]) == w["sha"], "the warehouse file changed"
+    assert _sha(w["other"]) == w["other_sha"], "the other DuckDB file changed"
+    assert sorted(p.name for p in w["tmp"].iterdir()) == ["other.duckdb", "w.duckdb"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_mfer_sql_refuses_hostile_sql_in_one_line(warehouse, capsys, case):
+    rc = cli.main(["sql", _hostile(warehouse)[case], "--db", str(warehouse["db"])])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert out == "" and err.count("\n") == 1 and err.startswith("mfer: error: "), err
+    assert "Traceback" not in err and "root:" not in err
+    _no_side_effect(warehouse)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c not in ("checkpoint", "two statements")])
+def test_the_read_only_connection_itself_refuses_them(warehouse, case):
+    """Without `mfer sql`'s one-query rule too: DuckDB refuses each (a status or report connection is as safe)."""
+    con = store.connect_readonly(warehouse["db"])
+    try:
+        with pytest.raises(duckdb.Error):
+            con.execute(_hostile(warehouse)[case]).fetchall()
+        # the lock-down still holds after the refusal
+        assert con.execute("SELECT current_setting('enable_external_access'), "
+                           "current_setting('lock_configuration')").fetchone() == (False, True)
+    finally:
+        con.close()
+    _no_side_effect(warehouse)
+
+
+def test_what_the_read_only_connection_still_allows_is_harmless(warehouse):
+    """Documented in docs/privacy.md: a no-op CHECKPOINT, and temporary objects in memory that die with it."""
+    con = store.connect_readonly(warehouse["db"])
+    try:
+        con.execute("CHECKPOINT")
+        con.execute("CREATE TEMP TABLE scratch AS SELECT * FROM sessions")
+        assert con.execute("SELECT count(*) FROM scratch").fetchone()[0] == 1
+        with pytest.raises(duckdb.Error):
+            con.execute("ATTACH ':memory:' AS m")
+    finally:
+        con.close()
+    _no_side_effect(warehouse)
+
+
+def test_a_normal_query_still_answers(warehouse, capsys):
+    assert cli.main(["sql", "select count(*) as n from v_session_summary", "--db", str(warehouse["db"])]) == 0
+    assert capsys.readouterr().out.split() == ["n", "1"]
+    assert cli.main(["sql", "describe sessions", "--db", str(warehouse["db"])]) == 0
+    assert "recording_sha256" in capsys.readouterr().out
+    _no_side_effect(warehouse)
+
+
+def test_a_bad_query_is_one_line_and_debug_shows_the_traceback(warehouse):
+    cmd = [sys.executable, "-m", "multimodal_fer.cli", "sql", "selec 1", "--db", str(warehouse["db"])]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == 'mfer: error: Parser Error: syntax error at or near "selec"\n', out.stderr
+    out = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback (most recent call last)" in out.stderr
+    assert "duckdb.duckdb.ParserException" in out.stderr or "ParserException" in out.stderr
+
+
+def test_every_subcommand_reports_an_error_in_one_line(tmp_path, capsys):
+    missing = str(tmp_path / "missing.duckdb")
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"not a duckdb file" * 100)
+    calls = [["sql", "select 1", "--db", missing], ["status", "--db", missing], ["validate", "--db", missing],
+             ["report", "--db", missing, "--out", str(tmp_path / "r")], ["status", "--db", str(garbage)],
+             ["sql", "select 1", "--db", str(garbage)], ["evaluate", "text", str(tmp_path / "missing.csv")]]
+    for argv in calls:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("mfer: error: ") and "Traceback" not in err, (argv, err)
+    with pytest.raises(FileNotFoundError):
+        cli.main(["--debug", "status", "--db", missing])
+    assert not (tmp_path / "missing.duckdb").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_one_line_too(tmp_path):
+    """`mfer run` on a missing bucket: one line, not the flow's and Prefect's tracebacks (they are --debug's)."""
+    cmd = [sys.executable, "-m", "multimodal_fer.cli", "run", str(tmp_path / "no-bucket"),
+           "--db", str(tmp_path / "w.duckdb")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2
+    assert out.stderr == f"mfer: error: bucket not found: {tmp_path / 'no-bucket'}\n", out.stderr
