@@ -10,7 +10,9 @@
     mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
                                                 KIND: face | voice | asr | text | av
     mfer report [--db ...] [--out report] [--patient ID]
-                                                timelines and trends as PNG + one self-contained HTML page
+                                                cohort overview, patient and session pages (interactive HTML)
+    mfer export [--db ...] (--table T | --view V | --query SQL) --out PATH [--format csv|parquet]
+                [--per-patient] [--force]       rows to CSV / Parquet for R, SAS, Excel (audited)
     mfer ddl                                    the warehouse DDL generated from schemas/
 """
 
@@ -227,6 +229,20 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from multimodal_fer.export import ExportError, export
+
+    try:
+        done = export(args.db, args.out, table=args.table, view=args.view, query=args.query, fmt=args.format,
+                      per_patient=args.per_patient, force=args.force)
+    except ExportError as exc:
+        print(f"mfer export: {exc}", file=sys.stderr)
+        return 2
+    where = f"{len(done.files)} files in {done.out}" if args.per_patient else str(done.out)
+    print(f"exported {done.n_rows} rows of {done.source} to {where} ({done.fmt}); recorded in the audit table")
+    return 0
+
+
 def cmd_ddl(args) -> int:
     from schemas.ddl import all_ddl
 
@@ -298,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="report", help="output folder (default %(default)s)")
     rp.add_argument("--patient", help="only this patient")
     rp.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("export", help="a table, view or read-only query to CSV or Parquet (recorded in the audit)")
+    db_arg(ex)
+    what = ex.add_mutually_exclusive_group(required=True)
+    what.add_argument("--table", help="a warehouse table, e.g. session_summaries")
+    what.add_argument("--view", help="a warehouse view, e.g. v_utterances")
+    what.add_argument("--query", help="one SELECT statement")
+    ex.add_argument("--out", required=True, help="file to write (with --per-patient: a folder, one file per patient)")
+    ex.add_argument("--format", choices=("csv", "parquet"), help="default: parquet for .parquet/.pq, else csv")
+    ex.add_argument("--per-patient", action="store_true", help="one file per patient_id into the --out folder")
+    ex.add_argument("--force", action="store_true", help="replace an existing --out")
+    ex.set_defaults(func=cmd_export)
 
     ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
     ddl.set_defaults(func=cmd_ddl)
