@@ -68,7 +68,7 @@ VIEW_COLUMNS: dict[str, str] = {
     "speaking_share_change": "speaking_share - the baseline's",
     "valence_trend_per_session": "Least-squares slope of valence_mean per session, over all the patient's sessions",
     "n_sessions": "Number of sessions of the patient",
-    "flag_sustained_negative_shift": "Session >= 3 and the last three sessions all at least 0.15 below baseline valence",
+    "flag_sustained_negative_shift": "Session >= 3 and the last three sessions all > 0.15 below baseline valence",
     "flag_falling_engagement": "Session >= 3 and speaking share 0.2 or expressivity 0.15 below baseline",
 }
 

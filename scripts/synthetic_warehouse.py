@@ -62,7 +62,7 @@ def session_targets(kind: str, n_sessions: int, rng) -> tuple[np.ndarray, np.nda
 
 
 def _probs(rng, n: int, bias: np.ndarray | float, noise: float = 1.0) -> np.ndarray:
-    """``n`` rows of probabilities over EMOTIONS, leaning towards positive valence with ``bias`` (negative: negative)."""
+    """``n`` rows of probabilities over EMOTIONS, leaning to positive valence with ``bias`` (negative: negative)."""
     logits = 1.2 * np.asarray(bias, float).reshape(-1, 1) * VALENCE_VECTOR + rng.normal(0, noise, (n, len(EMOTIONS)))
     logits[:, 0] += 0.8  # neutral is the most common expression
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -176,7 +176,8 @@ def _summary(sha: str, windows: pd.DataFrame, utts: pd.DataFrame, frames: pd.Dat
            "n_turns": len(patient), "pause_count": len(gaps), "pause_mean_s": float(gaps.mean()) if len(gaps) else None,
            "speech_rate_wps": float(patient["n_words"].sum() / speaking_s) if speaking_s else None,
            "f0_mean_hz": windows["f0_mean_hz"].mean(), "f0_std_hz": windows["f0_mean_hz"].std(),
-           "face_coverage": float(frames["face_found"].mean()), "speech_coverage": float(windows["speech_ratio"].mean()),
+           "face_coverage": float(frames["face_found"].mean()),
+           "speech_coverage": float(windows["speech_ratio"].mean()),
            "n_windows": len(windows), "n_windows_signal": len(sig)}
     return row
 
@@ -195,7 +196,8 @@ def _moments(sha: str, windows: pd.DataFrame, utts: pd.DataFrame, n: int = 3) ->
             said = utts[(utts["speaker"] == "patient") & (utts["end_s"] > s) & (utts["start_s"] < e)]["text"]
             label = windows.loc[max(0, idx - 2):idx + 2, "fused_label"].dropna()
             out.append({"recording_sha256": sha, "kind": kind, "rank": len(taken), "start_s": s, "end_s": e,
-                        "valence": float(np.clip(order[idx], -1, 1)), "label": label.mode()[0] if len(label) else "neutral",
+                        "valence": float(np.clip(order[idx], -1, 1)),
+                        "label": label.mode()[0] if len(label) else "neutral",
                         "words": " / ".join(said) or None})
             if len(taken) == n:
                 break
