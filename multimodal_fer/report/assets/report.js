@@ -91,14 +91,17 @@
                   yaxis: {domain: [0.4, 1], range: [0, 100], title: {text: 'fused expressed emotion (%)'}},
                   yaxis2: {domain: [0, 0.32], range: [-1, 1], title: {text: 'valence'}, zeroline: true}};
     return draw(el, traces, layout, el.id).then(function () {
-      showHashTime(el);
-      window.addEventListener('hashchange', function () { showHashTime(el); });
+      showHashTime(el, x);
+      window.addEventListener('hashchange', function () { showHashTime(el, x); });
     });
   }
 
-  function showHashTime(el) {  // session.html#t=SECONDS opens the hover label at that moment (links of the tables)
+  function showHashTime(el, x) {  // session.html#t=SECONDS opens the hover label of the window nearest that time
     var m = /#t=([0-9.]+)/.exec(window.location.hash);
-    if (m) Plotly.Fx.hover(el, {xval: parseFloat(m[1])}, 'xy');
+    if (!m || !x.length) return;
+    var t = parseFloat(m[1]), best = x[0];
+    x.forEach(function (v) { if (Math.abs(v - t) < Math.abs(best - t)) best = v; });
+    Plotly.Fx.hover(el, {xval: best}, 'xy');
   }
 
   function trend(el, d) {
