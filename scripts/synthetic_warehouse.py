@@ -247,12 +247,16 @@ def _quarantine_row(pid: str, now: datetime) -> dict:
 
 
 def build(db: str | Path, *, n_patients: int = 100, n_sessions: int = 10, minutes: float = 30.0,
-          window_s: float = 1.0, frame_fps: float = 1.0, quarantine_every: int = 6, seed: int = 0) -> Path:
+          window_s: float = 1.0, frame_fps: float = 1.0, quarantine_every: int = 6, seed: int = 0,
+          pseudonym_key: str | None = None) -> Path:
     """Write a synthetic warehouse at ``db`` (which must not exist yet); returns its path.
 
     Patient ``P001`` … with ``n_sessions`` sessions of ``minutes`` each, 1-s windows and face frames sampled
-    at ``frame_fps`` (1 by default, not the pipeline's 5, to keep 100 × 10 × 30 min small).
+    at ``frame_fps`` (1 by default, not the pipeline's 5, to keep 100 × 10 × 30 min small). With
+    ``pseudonym_key`` the warehouse holds keyed pseudonyms instead, as a run with ``MFER_PSEUDONYM_KEY`` would.
     """
+    from multimodal_fer.bucket import pseudonym
+
     db = Path(db)
     if db.exists():
         raise FileExistsError(f"{db} exists")
@@ -262,6 +266,7 @@ def build(db: str | Path, *, n_patients: int = 100, n_sessions: int = 10, minute
     try:
         for i in range(n_patients):
             pid, site, arm = f"P{i + 1:03d}", SITES[i % len(SITES)], ARMS[(i // len(SITES)) % len(ARMS)]
+            pid = pseudonym(pid, pseudonym_key) if pseudonym_key else pid
             bias, speak = session_targets(course(i), n_sessions, rng)
             parts = [_session(rng, pid, k, bias=bias[k], speak=speak[k], minutes=minutes, window_s=window_s,
                               frame_fps=frame_fps, site=site, arm=arm) for k in range(n_sessions)]

@@ -109,12 +109,25 @@ def test_a_session_page_holds_only_its_own_rows(report):
     assert page.count("<tr class=") == len(words)  # the utterance table: this session's rows only
 
 
+def test_pseudonymised_warehouse_shows_only_pseudonyms(tmp_path):
+    from scripts.synthetic_warehouse import build as build_warehouse
+
+    db = build_warehouse(tmp_path / "w.duckdb", n_patients=3, n_sessions=3, minutes=1.0, pseudonym_key="k" * 32)
+    out = tmp_path / "report"
+    assert main(["report", "--db", str(db), "--out", str(out)]) == 0
+    listed = browser.rows((out / "index.html").read_text(), "cohort", "patient")
+    assert len(listed) == 3 and all(re.fullmatch(r"p_[0-9a-f]{16}", p) for p in listed)
+    assert sorted(p.stem for p in out.glob("patients/*.html")) == sorted(listed)
+    assert not any(re.search(r"P00[1-3]", p.read_text()) for p in out.rglob("*.html"))
+
+
 @pytest.mark.slow
 def test_pages_render_in_chromium_without_errors(report, tmp_path):
     out, con = report
     profile = tmp_path / "chrome"
     dom = browser.check_page(out / "index.html", profile, charts=0)
     assert browser.rows(dom, "cohort", "patient") == expected_order(con)
+    assert re.search(r"id=\"f-count\">12<", dom), "the site / arm filter script did not run"
     first = expected_order(con)[0]
     browser.check_page(out / "patients" / f"{first}.html", profile, charts=1)
     start, end, words = con.execute(

@@ -63,10 +63,9 @@ def write_patient(con, out_dir: Path, row) -> int:
     _write(out_dir / pages.patient_href(pid),
            pages.patient_page(row, sessions, quarantined, data.trend_payload(sessions, links)))
     streams = data.patient_streams(con, pid)
-    by_sha = {k: {name: df[df["recording_sha256"] == k] for name, df in streams.items()}
-              for k in sessions["recording_sha256"]}
+    groups = {name: dict(iter(df.groupby("recording_sha256", sort=False))) for name, df in streams.items()}
     for s in sessions.itertuples():
-        part = by_sha[s.recording_sha256]
+        part = {name: g.get(s.recording_sha256, streams[name].iloc[:0]) for name, g in groups.items()}
         timeline = data.timeline_payload(part["windows"], part["utterances"], part["moments"])
         _write(out_dir / pages.session_href(pid, s.session_id),
                pages.session_page(pid, s, timeline, part["utterances"], part["moments"]))

@@ -158,13 +158,15 @@ def timeline_payload(windows: pd.DataFrame, utterances: pd.DataFrame, moments: p
     start = windows["window_start_s"].to_numpy(float)
     end = windows["window_end_s"].to_numpy(float)
     valence = windows["valence"].to_numpy(float)
+    probs = windows[[f"p_{s}_{e}" for s in STREAMS for e in EMOTIONS]].to_numpy(float)  # one copy, sliced below
+    n = len(EMOTIONS)
     return {
         "emotions": list(EMOTIONS),
         "start": np.round(start, 2).tolist(),
         "end": np.round(end, 2).tolist(),
         "signal": windows["signal"].map({s: i for i, s in enumerate(SIGNALS)}).fillna(0).astype(int).tolist(),
         "valence": [None if np.isnan(v) else round(float(v), 3) for v in valence],
-        **{s: _percent(windows[[f"p_{s}_{e}" for e in EMOTIONS]].to_numpy(float)) for s in STREAMS},
+        **{s: _percent(probs[:, i * n:(i + 1) * n]) for i, s in enumerate(STREAMS)},
         "bands": speaking_bands(start, end, windows["patient_speaking"].to_numpy(bool)),
         "utterances": [[round(float(r.start_s), 2), round(float(r.end_s), 2), r.speaker, text_or_none(r.text)]
                        for r in utterances.itertuples()],

@@ -134,7 +134,7 @@ def _utterance_rows(utterances: pd.DataFrame) -> list[str]:
 def _moment_rows(moments: pd.DataFrame) -> list[str]:
     return [f"<tr><td>{esc(r.kind)}</td><td class='num'>{int(r.rank)}</td><td>{_at(r.start_s, r.end_s)}</td>"
             f"{num(r.valence)}<td>{esc(r.label)}</td><td class='words'>{esc(text_or_none(r.words) or '–')}</td></tr>"
-            for r in moments.sort_values(["kind", "rank"]).itertuples()]
+            for r in moments.itertuples()]  # ordered by kind and rank when read
 
 
 def session_page(pid: str, s, timeline: dict, utterances: pd.DataFrame, moments: pd.DataFrame) -> str:
