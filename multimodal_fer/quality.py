@@ -26,7 +26,8 @@ from schemas import TABLES, Table
 PROB_SUM_TOLERANCE = 1e-3  # probabilities must sum to 1 ± this
 
 #: Views that carry a fact table's rows with who, when and where (``warehouse/v_*.sql``): view -> base table.
-FACT_VIEWS: dict[str, str] = {"v_emotion_windows": "emotion_windows", "v_utterances": "utterances", "v_frames": "frames"}
+FACT_VIEWS: dict[str, str] = {"v_emotion_windows": "emotion_windows", "v_utterances": "utterances",
+                              "v_frames": "frames"}
 #: Columns a fact view joins from ``sessions`` that must never be NULL (a row without them is an orphan).
 FACT_VIEW_KEYS = ("patient_id", "session_id")
 

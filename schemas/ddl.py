@@ -119,8 +119,8 @@ def views_markdown() -> list[str]:
             columns = _collapse([(r[0], r[1]) for r in con.execute(f"DESCRIBE {name}").fetchall()])
             lines += [f"## `{name}`", "", comment, "", "| column | type | description |", "|---|---|---|"]
             read = _read_tables(sql)
-            lines += [f"| {c if c.startswith('…') else f'`{c}`'} | {typ} | {_describe_column(c, read) if typ else ''} |"
-                      for c, typ in columns]
+            lines += [f"| {c if c.startswith('…') else f'`{c}`'} | {typ} | "
+                      f"{_describe_column(c, read) if typ else ''} |" for c, typ in columns]
             lines.append("")
         return lines
     finally:
