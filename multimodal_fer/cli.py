@@ -10,7 +10,9 @@
     mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
                                                 KIND: face | voice | asr | text | av
     mfer report [--db ...] [--out report] [--patient ID]
-                                                timelines and trends as PNG + one self-contained HTML page
+                                                cohort overview, patient and session pages (interactive HTML)
+    mfer export [--db ...] (--table T | --view V | --query SQL) --out PATH [--format csv|parquet]
+                [--per-patient] [--force]       rows to CSV / Parquet for R, SAS, Excel (audited)
     mfer ddl                                    the warehouse DDL generated from schemas/
 
 An error is one line on stderr (``mfer: error: ...``) and exit status 2 (1 means: done, but the data-quality
@@ -251,14 +253,29 @@ def cmd_evaluate(args) -> int:
 
 def cmd_report(args) -> int:
     from multimodal_fer import store
-    from multimodal_fer.report import write_report
+    from multimodal_fer.report import build
 
     con = store.connect_readonly(args.db)
     try:
-        page = write_report(con, Path(args.out), patient_id=args.patient)
+        done = build(con, Path(args.out), patient_id=args.patient)
     finally:
         con.close()
-    print(f"wrote {page} (and PNGs beside it)")
+    print(f"wrote {done.index}: {done.n_patients} patients, {done.n_sessions} sessions in {done.seconds:.1f} s "
+          "(open it in a browser; no network needed)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from multimodal_fer.export import ExportError, export
+
+    try:
+        done = export(args.db, args.out, table=args.table, view=args.view, query=args.query, fmt=args.format,
+                      per_patient=args.per_patient, force=args.force)
+    except ExportError as exc:
+        print(f"mfer export: {exc}", file=sys.stderr)
+        return 2
+    where = f"{len(done.files)} files in {done.out}" if args.per_patient else str(done.out)
+    print(f"exported {done.n_rows} rows of {done.source} to {where} ({done.fmt}); recorded in the audit table")
     return 0
 
 
@@ -267,6 +284,20 @@ def cmd_ddl(args) -> int:
 
     print(all_ddl())
     return 0
+
+
+def _export_parser(sub, db_arg) -> None:
+    ex = sub.add_parser("export", help="a table, view or read-only query to CSV or Parquet (recorded in the audit)")
+    db_arg(ex)
+    what = ex.add_mutually_exclusive_group(required=True)
+    what.add_argument("--table", help="a warehouse table, e.g. session_summaries")
+    what.add_argument("--view", help="a warehouse view, e.g. v_utterances")
+    what.add_argument("--query", help="one SELECT statement")
+    ex.add_argument("--out", required=True, help="file to write (with --per-patient: a folder, one file per patient)")
+    ex.add_argument("--format", choices=("csv", "parquet"), help="default: parquet for .parquet/.pq, else csv")
+    ex.add_argument("--per-patient", action="store_true", help="one file per patient_id into the --out folder")
+    ex.add_argument("--force", action="store_true", help="replace an existing --out")
+    ex.set_defaults(func=cmd_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,12 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole")
     ev.set_defaults(func=cmd_evaluate)
 
-    rp = sub.add_parser("report", help="per-session timelines and per-patient trends (PNG + self-contained HTML)")
+    rp = sub.add_parser("report", help="cohort overview, patient and session pages (interactive HTML, offline)")
     db_arg(rp)
     rp.add_argument("--out", default="report", help="output folder (default %(default)s)")
     rp.add_argument("--patient", help="only this patient")
     rp.set_defaults(func=cmd_report)
 
+    _export_parser(sub, db_arg)
     ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
     ddl.set_defaults(func=cmd_ddl)
     return p

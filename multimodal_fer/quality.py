@@ -25,6 +25,12 @@ from schemas import TABLES, Table
 
 PROB_SUM_TOLERANCE = 1e-3  # probabilities must sum to 1 ± this
 
+#: Views that carry a fact table's rows with who, when and where (``warehouse/v_*.sql``): view -> base table.
+FACT_VIEWS: dict[str, str] = {"v_emotion_windows": "emotion_windows", "v_utterances": "utterances",
+                              "v_frames": "frames"}
+#: Columns a fact view joins from ``sessions`` that must never be NULL (a row without them is an orphan).
+FACT_VIEW_KEYS = ("patient_id", "session_id")
+
 
 @dataclass(frozen=True)
 class QualityReport:
@@ -138,20 +144,45 @@ def validate_warehouse(con, tables: tuple[str, ...] | None = None, *, run_id: st
     With ``run_id``, the per-recording tables are validated on the rows of the recordings that
     run loaded (so the cost and memory of the check after each batch do not grow with the
     warehouse; DuckDB's primary keys keep the whole tables unique); the small run-level tables
-    are validated whole. Without it, every row of every table (``mfer validate``, CI).
+    are validated whole. Without it, every row of every table (``mfer validate``, CI). Either way
+    the fact views (:data:`FACT_VIEWS`) are checked whole by :func:`validate_view` (counts, cheap).
     """
     from schemas.tables import PER_RECORDING
 
     names = tables or tuple(TABLES)
     reports = []
     for name in names:
+        if name in FACT_VIEWS:
+            reports.append(validate_view(con, name))
+            continue
         if run_id is not None and name in PER_RECORDING:
             df = con.execute(f"SELECT * FROM {name} WHERE recording_sha256 IN "
                              "(SELECT recording_sha256 FROM sessions WHERE run_id = ?)", [run_id]).df()
         else:
             df = con.sql(f"SELECT * FROM {name}").df()
         reports.append(validate_frame(name, df))
+    if tables is None:
+        reports += [validate_view(con, v) for v in FACT_VIEWS]
     return reports
+
+
+def validate_view(con, view: str) -> QualityReport:
+    """A fact view (:data:`FACT_VIEWS`) holds exactly its base table's rows, each with its patient and session.
+
+    Fewer or more rows than the base table would mean the join lost or duplicated rows; a NULL
+    ``patient_id`` or ``session_id`` means a row whose recording has no session (an orphan).
+    """
+    base = FACT_VIEWS[view]
+    n_view = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+    n_base = con.execute(f"SELECT count(*) FROM {base}").fetchone()[0]
+    failures = []
+    if n_view != n_base:
+        failures.append(f"row count: expect_table_row_count_to_equal({base}={n_base}): observed {n_view}")
+    for col in FACT_VIEW_KEYS:
+        n_null = con.execute(f"SELECT count(*) FROM {view} WHERE {col} IS NULL").fetchone()[0]
+        if n_null:
+            failures.append(f"{col}: expect_column_values_to_not_be_null: {n_null} unexpected value(s)")
+    return QualityReport(view, n_view, 1 + len(FACT_VIEW_KEYS), tuple(failures))
 
 
 def check_frame(table_name: str, df: pd.DataFrame) -> QualityReport:

@@ -422,8 +422,8 @@ def quarantine(con, *, source_uri: str, stage: str, reason: str, error_type: str
 
 
 def audit(con, *, action: str, source_uri: str, run_id: str, pipeline_version: str, model_versions: str,
-          recording_sha256: str | None = None) -> None:
-    """Append one audit event (who/what processed which recording with which models)."""
+          recording_sha256: str | None = None, target_uri: str | None = None, n_rows: int | None = None) -> None:
+    """Append one audit event (who/what processed which recording with which models, or exported what)."""
     import getpass
     import socket
     import uuid
@@ -431,12 +431,32 @@ def audit(con, *, action: str, source_uri: str, run_id: str, pipeline_version: s
     row = pd.DataFrame([{"event_id": uuid.uuid4().hex, "at": datetime.now(), "action": action,
                          "recording_sha256": recording_sha256, "source_uri": source_uri, "run_id": run_id,
                          "os_user": getpass.getuser(), "host": socket.gethostname(),
-                         "pipeline_version": pipeline_version, "model_versions": model_versions}])
+                         "pipeline_version": pipeline_version, "model_versions": model_versions,
+                         "target_uri": target_uri, "n_rows": n_rows}])
     con.register("_a", conform("audit", row))
     try:
-        con.execute("INSERT INTO audit SELECT * FROM _a")
+        cols = ", ".join(f'"{c}"' for c in TABLES["audit"].column_names)
+        con.execute(f"INSERT INTO audit ({cols}) SELECT {cols} FROM _a")
     finally:
         con.unregister("_a")
+
+
+def record_export(db_path: str | Path, *, source_uri: str, target_uri: str, n_rows: int) -> None:
+    """Record one ``mfer export`` in the audit table (the one place exports are written down).
+
+    ``source_uri``: what was exported (``table:NAME``, ``view:NAME``, ``query:SQL``); ``target_uri``: where.
+    """
+    import uuid
+
+    from multimodal_fer import __version__
+
+    with publishing(db_path) as work:  # waits for a run in progress; readers are never blocked
+        con = connect(work)
+        try:
+            audit(con, action="exported", source_uri=source_uri, run_id=f"export-{uuid.uuid4().hex[:12]}",
+                  pipeline_version=f"mfer-{__version__}", model_versions="{}", target_uri=target_uri, n_rows=n_rows)
+        finally:
+            con.close()
 
 
 def record_run(con, row: dict) -> None:

@@ -278,20 +278,24 @@ RUNS = Table(
 
 AUDIT = Table(
     "audit",
-    "Who and what processed which recording, with which model versions (append-only).",
+    "Who and what processed which recording, with which model versions, and who exported what (append-only).",
     (
         Column("event_id", "VARCHAR", "Unique id of the event", nullable=False),
         Column("at", "TIMESTAMP", "When", nullable=False),
-        Column("action", "VARCHAR", "What happened to the recording: loaded, quarantined, or rehomed (moved to "
-               "another patient or session folder: its rows now carry the new ids)", nullable=False,
-               allowed=("loaded", "quarantined", "rehomed")),
-        Column("recording_sha256", "VARCHAR", "SHA-256 of the recording (NULL when unreadable)"),
-        Column("source_uri", "VARCHAR", "Where it was read from (pseudonymised when ids are)", nullable=False),
-        Column("run_id", "VARCHAR", "The run", nullable=False),
-        Column("os_user", "VARCHAR", "Operating-system user that ran the flow", nullable=False),
-        Column("host", "VARCHAR", "Machine that ran the flow", nullable=False),
-        Column("pipeline_version", "VARCHAR", "Pipeline version", nullable=False),
-        Column("model_versions", "VARCHAR", "JSON: the version of every model", nullable=False),
+        Column("action", "VARCHAR", "What happened: a recording was loaded, quarantined or rehomed (moved to another "
+               "patient or session folder: its rows now carry the new ids), or rows were exported (`mfer export`)",
+               nullable=False, allowed=("loaded", "quarantined", "rehomed", "exported")),
+        Column("recording_sha256", "VARCHAR", "SHA-256 of the recording (NULL when unreadable, and for exports)"),
+        Column("source_uri", "VARCHAR", "Where it was read from (pseudonymised when ids are); for an export what "
+               "was exported: table:NAME, view:NAME or query:SQL", nullable=False),
+        Column("run_id", "VARCHAR", "The run (export-… for an export)", nullable=False),
+        Column("os_user", "VARCHAR", "Operating-system user that ran the flow or the export", nullable=False),
+        Column("host", "VARCHAR", "Machine that ran the flow or the export", nullable=False),
+        Column("pipeline_version", "VARCHAR", "Pipeline version (for an export: mfer-<package version>)",
+               nullable=False),
+        Column("model_versions", "VARCHAR", "JSON: the version of every model ({} for an export)", nullable=False),
+        Column("target_uri", "VARCHAR", "Export: the file or folder written (NULL for other actions)"),
+        Column("n_rows", "BIGINT", "Export: the number of rows written (NULL for other actions)", min=0),
     ),
     ("event_id",),
 )

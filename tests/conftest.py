@@ -107,3 +107,12 @@ def hopper_obs(hopper_rgb):
 def hopper(hopper_rgb, hopper_obs):
     """``(rgb, observation)`` of the portrait."""
     return hopper_rgb, hopper_obs
+
+
+# ----------------------------------------------------------------------------- a synthetic warehouse
+@pytest.fixture(scope="session")
+def synthetic_db(tmp_path_factory) -> Path:
+    """A small synthetic warehouse (no models run): 12 patients × 5 sessions of 2 minutes. Do not write to it."""
+    from scripts.synthetic_warehouse import build
+
+    return build(tmp_path_factory.mktemp("synthetic") / "warehouse.duckdb", n_patients=12, n_sessions=5, minutes=2.0)

@@ -57,6 +57,7 @@ def test_docs_are_generated_from_schemas():
 
 def test_views_exist(con):
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    assert {"v_session_summary", "v_patient_longitudinal", "v_quarantine"} <= views
+    assert {"v_session_summary", "v_patient_longitudinal", "v_quarantine", "v_emotion_windows", "v_utterances",
+            "v_frames"} <= views
     for v in views:
         con.execute(f"SELECT * FROM {v}").fetchall()  # binds on empty tables
