@@ -3,10 +3,10 @@ pretrained mini-Xception, on the same test images.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_benchmark.py [--data DIR] [--out benchmarks/results/face_benchmark.json]
 
-Test images (the splits of ``multimodal_fer.face.train``, never trained or tuned on):
+Test images (the splits of ``training.face``, never trained or tuned on):
 FER2013 ``PublicTest``, CK+48 and muxspace held-out subjects (``GroupShuffleSplit`` by subject).
 Landmarks, features and crops come from the training cache (``.cache/face/``; built by
-``python -m multimodal_fer.face.train``).
+``python -m training.face``).
 
 Contenders:
 
@@ -141,7 +141,7 @@ def video_timing(model, clips: list[Path], fps: float = 5.0) -> dict:
 def summary(proba: np.ndarray, y: np.ndarray, scored: np.ndarray, found: np.ndarray | None = None) -> dict:
     """Accuracy (7 / 5 classes), macro-F1 of the ``scored`` rows (the rest = errors) and the
     accuracy on the ``found`` (landmark) rows."""
-    from multimodal_fer.face.train import evaluate_proba
+    from training.face import evaluate_proba
 
     r = evaluate_proba(proba, y, scored, found)
     return {"acc7": r["7class"]["accuracy"], "macro_f1_7": r["7class"]["macro_f1"],
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from multimodal_fer.face import train as T
+    from training import face as T
     from multimodal_fer.face.model import FaceModel
 
     model = FaceModel.load()

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from multimodal_fer.text.emotion import TextEmotionModel
-    from multimodal_fer.text.train import load_goemotions, load_meld, scores
+    from training.text import load_goemotions, load_meld, scores
 
     t0 = time.perf_counter()
     model = TextEmotionModel.load(kind=args.kind, threads=args.threads)

@@ -48,7 +48,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def ravdess_cv() -> dict:
-    from multimodal_fer.voice import train as T
+    from training import voice as T
 
     labels = T.load_labels(RAVDESS)
     x = T.load_features(RAVDESS, labels)

@@ -18,6 +18,7 @@ from multimodal_fer.face.stream import FRAME_COLUMNS, expressivity, frames_table
 from multimodal_fer.fusion import FACE_COLS
 from multimodal_fer.labels import EMOTIONS
 from tests.conftest import needs_shared
+from training import face_cnn
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_cnn_state_roundtrip_and_mirror_averaging():
     crops = rng.integers(0, 256, (5, CROP_SIZE, CROP_SIZE), dtype=np.uint8)
     p = cnn.predict_proba(net, crops)
     assert p.shape == (5, 7) and np.allclose(p.sum(1), 1.0)
-    again = cnn.from_state(cnn.to_state(net), (4, 8, 8))
+    again = cnn.from_state(face_cnn.to_state(net), (4, 8, 8))
     np.testing.assert_allclose(cnn.predict_proba(again, crops), p, atol=1e-6)
     # averaging with the mirror image makes the output invariant to mirroring ...
     np.testing.assert_allclose(cnn.predict_proba(net, crops[:, :, ::-1]), p, atol=1e-6)
@@ -95,8 +96,8 @@ def test_cnn_learns_a_trivial_pattern():
     for i in range(n):
         half = slice(0, CROP_SIZE // 2) if y[i] == 0 else slice(CROP_SIZE // 2, CROP_SIZE)
         crops[i, half] += 150
-    net, hist = cnn.train_cnn(crops[:64], y[:64], val_crops=crops[64:], val_y=y[64:], epochs=8,
-                              batch=16, lr=1e-2, widths=(4, 8, 8), log=lambda *a: None)
+    net, hist = face_cnn.train_cnn(crops[:64], y[:64], val_crops=crops[64:], val_y=y[64:], epochs=8,
+                                   batch=16, lr=1e-2, widths=(4, 8, 8), log=lambda *a: None)
     assert len(hist) == 8 and hist[0]["val_accuracy"] <= 0.6 and hist[-1]["val_accuracy"] >= 0.9
     assert (cnn.predict_proba(net, crops[64:]).argmax(1) == y[64:]).mean() >= 0.9
 
@@ -155,7 +156,7 @@ def test_projection_interpolates_the_stored_map(model, hopper):
 
 @pytest.mark.slow
 def test_fit_embedding_separates_labelled_clusters():
-    from multimodal_fer.face.embedding import fit_embedding
+    from training.face_embedding import fit_embedding
 
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 100)

@@ -10,6 +10,7 @@ from multimodal_fer.face import cnn
 from multimodal_fer.face import crop as C
 from multimodal_fer.face.landmarks import eyes_from_detector
 from multimodal_fer.face.model import FaceModel
+from training import face_cnn
 
 
 def _mesh_eyes(obs) -> np.ndarray:
@@ -109,7 +110,7 @@ def test_evaluate_scores_images_without_landmarks(tmp_path, hopper, monkeypatch)
 
 
 def test_evaluate_proba_counts_fallback_rows():
-    from multimodal_fer.face.train import evaluate_proba
+    from training.face import evaluate_proba
 
     y = np.array([0, 1, 2, 3])
     proba = np.full((4, 7), np.nan)
@@ -129,17 +130,17 @@ def test_augment_erases_rectangles_of_noise():
     x = torch.zeros(64, 1, 48, 48)
     kw = {"rot_deg": 0.0, "scale": 0.0, "shift": 0.0}
     gen = torch.Generator().manual_seed(0)
-    plain = cnn.augment(x, gen, erase_p=0.0, **kw)
+    plain = face_cnn.augment(x, gen, erase_p=0.0, **kw)
     assert torch.allclose(plain, plain[:, :, :, :1].expand_as(plain))  # constant rows: no erasing
-    erased = cnn.augment(x, torch.Generator().manual_seed(0), erase_p=1.0, erase_area=(0.05, 0.05), **kw)
+    erased = face_cnn.augment(x, torch.Generator().manual_seed(0), erase_p=1.0, erase_area=(0.05, 0.05), **kw)
     changed = (erased != erased[:, :, :1, :1]).flatten(1).float().mean(1)
     assert ((changed > 0.02) & (changed < 0.09)).all()  # ~5 % of the pixels, every crop
-    some = cnn.augment(x, torch.Generator().manual_seed(0), erase_p=0.5, **kw)
+    some = face_cnn.augment(x, torch.Generator().manual_seed(0), erase_p=0.5, **kw)
     hit = ((some != some[:, :, :1, :1]).flatten(1).float().mean(1) > 0.005).float().mean()
     assert 0.25 < hit < 0.75
 
 
-@pytest.mark.parametrize("bf16", [False] + ([True] if cnn.bf16_supported() else []))
+@pytest.mark.parametrize("bf16", [False] + ([True] if face_cnn.bf16_supported() else []))
 def test_cnn_training_precisions(bf16):
     """float32 and (where the CPU has it) bfloat16 training both learn a trivial pattern; the
     returned network is float32, contiguous and predicts without autocast."""
@@ -150,9 +151,9 @@ def test_cnn_training_precisions(bf16):
     for i in range(n):
         crops[i, (slice(0, 24) if y[i] == 0 else slice(24, 48))] += 150
     seen = []
-    net, hist = cnn.train_cnn(crops[:64], y[:64], val_crops=crops[64:], val_y=y[64:], epochs=8, batch=16,
-                              lr=1e-2, widths=(4, 8, 8), bf16=bf16, log=lambda *a: None,
-                              checkpoint=lambda ep, _n, h: seen.append(ep))
+    net, hist = face_cnn.train_cnn(crops[:64], y[:64], val_crops=crops[64:], val_y=y[64:], epochs=8, batch=16,
+                                   lr=1e-2, widths=(4, 8, 8), bf16=bf16, log=lambda *a: None,
+                                   checkpoint=lambda ep, _n, h: seen.append(ep))
     assert seen == list(range(1, 9)) and all(h["bf16"] == bf16 for h in hist)
     assert hist[-1]["val_accuracy"] >= 0.9
     assert next(net.parameters()).dtype.is_floating_point and next(net.parameters()).dtype.itemsize == 4

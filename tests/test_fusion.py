@@ -235,7 +235,7 @@ def test_recording_inputs_keeps_what_fuse_saw():
 def test_defaults_are_the_measured_reliabilities():
     """FusionOptions' reliabilities are Cohen's κ of the committed models' held-out confusion matrices:
     retraining a model without updating them fails here."""
-    from multimodal_fer.fusion_params import reliabilities
+    from training.fusion_params import reliabilities
 
     for stream, r in reliabilities().items():
         assert round(r["kappa"], 3) == getattr(OPT, f"reliability_{stream}"), stream
@@ -243,7 +243,7 @@ def test_defaults_are_the_measured_reliabilities():
 
 @pytest.mark.shared_data
 def test_defaults_are_the_training_priors():
-    from multimodal_fer.fusion_params import training_priors
+    from training.fusion_params import training_priors
     from tests.conftest import needs_shared
 
     needs_shared("faces", "fer2013", "labels.csv")

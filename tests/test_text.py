@@ -176,7 +176,7 @@ def text_model():
     from multimodal_fer.text.emotion import TextEmotionModel
 
     if not (TEXT_ARTEFACTS / "head.npz").is_file():
-        pytest.fail("the committed text head is missing: run python -m multimodal_fer.text.train")
+        pytest.fail("the committed text head is missing: run python -m training.text")
     # the default model: the fine-tuned one when committed, else the head
     return TextEmotionModel.load()
 
@@ -248,7 +248,7 @@ def test_vader_valence():
 
 
 def test_goemotions_mapping_fixed_names():
-    from multimodal_fer.text.train import GOEMOTIONS_EKMAN, goemotions_canonical
+    from training.text import GOEMOTIONS_EKMAN, goemotions_canonical
 
     assert len(GOEMOTIONS_EKMAN) == 28
     assert goemotions_canonical("amusement") == "happy"
@@ -268,7 +268,7 @@ def test_goemotions_mapping_fixed_names():
 @needs_goemotions
 def test_goemotions_mapping_covers_data_labels():
     from multimodal_fer.labels import to_canonical
-    from multimodal_fer.text.train import GOEMOTIONS_EKMAN, goemotions_canonical, goemotions_fine_names
+    from training.text import GOEMOTIONS_EKMAN, goemotions_canonical, goemotions_fine_names
 
     names = goemotions_fine_names(SHARED_DATA)
     assert len(names) == 28

@@ -116,7 +116,7 @@ def test_committed_model_reproduces_meld_dev_numbers():
     """Loading the committed artefacts gives the MELD dev numbers of metrics.json (about 1 minute)."""
     from multimodal_fer.paths import SHARED_DATA
     from multimodal_fer.text.emotion import TextEmotionModel
-    from multimodal_fer.text.train import load_meld, scores
+    from training.text import load_meld, scores
 
     needs_shared("text", "meld", "dev_sent_emo.csv")
     m = _metrics()

@@ -136,7 +136,7 @@ def test_vad_finds_speech_before_appended_silence():
 @pytest.fixture(scope="module")
 def model() -> VoiceModel:
     if not (VOICE_ARTEFACTS / ARTEFACT_FILE).exists():
-        pytest.fail("committed voice artefact missing: run python -m multimodal_fer.voice.train")
+        pytest.fail("committed voice artefact missing: run python -m training.voice")
     return VoiceModel.load()
 
 

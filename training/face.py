@@ -2,7 +2,7 @@
 
 Usage::
 
-    OMP_NUM_THREADS=1 python -m multimodal_fer.face.train [--data DIR] [--out DIR]
+    OMP_NUM_THREADS=1 python -m training.face [--data DIR] [--out DIR]
 
 ``--data`` is the ``faces`` folder of the shared data (default ``SHARED_DATA / "faces"``:
 ``fer2013/``, ``ckplus48/``, ``muxspace/``, each with a ``labels.csv``). Landmarks and features
@@ -53,7 +53,7 @@ SEED = 0  # every split and model
 TEST_SUBJECT_FRACTION = 0.25  # of CK+48 / muxspace subjects held out for testing
 N_FOLDS = 3  # folds for the out-of-fold predictions that train the meta-model
 NO_FACE = -1  # "prediction" for an image where no face was found (always an error)
-TRAIN_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m multimodal_fer.face.train"
+TRAIN_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.face"
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -283,13 +283,13 @@ def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_
 
     Returns
     -------
-    state : dict of float32 numpy arrays (:func:`~multimodal_fer.face.cnn.to_state`)
+    state : dict of float32 numpy arrays (:func:`~training.face_cnn.to_state`)
     history : list of per-epoch dicts
     """
     import joblib
     import torch
 
-    from multimodal_fer.face import cnn
+    from training import face_cnn
 
     r = CNN_RECIPE
     key = _sha(json.dumps(r, sort_keys=True).encode() + crops.tobytes() + y.tobytes() + val_crops.tobytes())
@@ -300,13 +300,13 @@ def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_
         return saved["state"], saved["history"]
     torch.set_num_threads(os.cpu_count() or 1)
     progress = cache.with_suffix(".progress.json")
-    net, hist = cnn.train_cnn(crops, y, val_crops=val_crops, val_y=val_y, epochs=r["epochs"], batch=r["batch"],
-                              lr=r["lr"], weight_decay=r["weight_decay"], seed=r["seed"], widths=r["widths"],
-                              time_budget_s=r["time_budget_s"],
-                              augment_options={**r["augment"], "erase_area": tuple(r["augment"]["erase_area"])},
-                              checkpoint=lambda ep, _net, h: progress.write_text(json.dumps(h, indent=1)),
-                              log=log)
-    state = cnn.to_state(net)
+    net, hist = face_cnn.train_cnn(crops, y, val_crops=val_crops, val_y=val_y, epochs=r["epochs"], batch=r["batch"],
+                                   lr=r["lr"], weight_decay=r["weight_decay"], seed=r["seed"], widths=r["widths"],
+                                   time_budget_s=r["time_budget_s"],
+                                   augment_options={**r["augment"], "erase_area": tuple(r["augment"]["erase_area"])},
+                                   checkpoint=lambda ep, _net, h: progress.write_text(json.dumps(h, indent=1)),
+                                   log=log)
+    state = face_cnn.to_state(net)
     joblib.dump({"state": state, "history": hist, "recipe": r}, cache)
     return state, hist
 
@@ -641,7 +641,7 @@ def train(data: Path, out: Path, *, log=print) -> dict:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     from multimodal_fer.face import cnn
-    from multimodal_fer.face.embedding import fit_embedding
+    from training.face_embedding import fit_embedding
 
     t_start = time.perf_counter()
     corpora, crops, splits, _ = load_corpora(data, log=log)

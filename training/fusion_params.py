@@ -1,7 +1,7 @@
 """Where the fusion defaults come from: each stream's reliability and training prior, recomputed.
 
-    python -m multimodal_fer.fusion_params        # prints them next to the FusionOptions defaults
-    python -m multimodal_fer.fusion_params --heldout [--face-cache DIR]   # + what dividing by the prior costs
+    python -m training.fusion_params        # prints them next to the FusionOptions defaults
+    python -m training.fusion_params --heldout [--face-cache DIR]   # + what dividing by the prior costs
 
 - reliability: Cohen's κ from the held-out confusion matrix in each model's committed
   ``metrics.json`` (:data:`RELIABILITY_SOURCES`): agreement beyond chance, so a model does not
@@ -67,8 +67,8 @@ def _counts(labels) -> np.ndarray:
 
 def training_priors(data: Path = SHARED_DATA) -> dict[str, np.ndarray]:
     """Label distribution each model was trained on (see the FusionOptions comments)."""
-    from multimodal_fer.face.train import subject_split
-    from multimodal_fer.text.train import selection_sets
+    from training.face import subject_split
+    from training.text import selection_sets
 
     fer = pd.read_csv(data / "faces" / "fer2013" / "labels.csv")
     face = _counts(fer.loc[fer["usage"] == "Training", "label"])
@@ -95,11 +95,11 @@ def heldout_prior_check(face_cache: Path | None = None) -> dict[str, dict]:
     text: MELD dev through the committed text model.
     """
     from multimodal_fer.evaluation import classification_metrics
-    from multimodal_fer.face import train as face_train
+    from training import face as face_train
     from multimodal_fer.face.model import FaceModel
     from multimodal_fer.fusion import FusionOptions
     from multimodal_fer.text.emotion import TextEmotionModel
-    from multimodal_fer.text.train import load_meld
+    from training.text import load_meld
 
     o = FusionOptions()
     cache = Path(face_cache) if face_cache else face_train.CACHE_DIR

@@ -2,14 +2,14 @@
 
 Usage::
 
-    python -m multimodal_fer.text.train [--data DIR] [--out DIR]
+    python -m training.text [--data DIR] [--out DIR]
 
 Data (``DIR`` defaults to :data:`multimodal_fer.paths.SHARED_DATA`): MELD train + dev,
 EmoryNLP train, GoEmotions train + dev. Model selection uses a validation split carved from
 MELD *train* (by dialogue); MELD dev and GoEmotions dev are only ever used for the final,
 reported evaluation. Embeddings are cached under ``.cache/text/`` (never committed).
 
-Then fine-tunes the top layers of the encoder (:mod:`multimodal_fer.text.finetune`; candidates in
+Then fine-tunes the top layers of the encoder (:mod:`training.text_finetune`; candidates in
 :data:`FINETUNE_CANDIDATES`, cached under ``.cache/text/ft``) and makes the candidate with the best
 validation weighted-F1 the default model when it beats the frozen-encoder head there.
 
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     ft_results: list[dict] = []
     ft_best: tuple[dict, Path] | None = None
     if not args.no_finetune:
-        from multimodal_fer.text.finetune import FinetuneConfig, candidate_dir, run_candidate
+        from training.text_finetune import FinetuneConfig, candidate_dir, run_candidate
 
         for overrides in FINETUNE_CANDIDATES:
             cfg = FinetuneConfig(**overrides)
@@ -597,7 +597,7 @@ GoEmotions dev {_summary(hf['goemotions_dev_single_label'])}.
 
 ## Reproduce
 ```
-.venv/bin/python -m multimodal_fer.text.train --data ../shared/data --out multimodal_fer/text/artefacts
+.venv/bin/python -m training.text --data ../shared/data --out multimodal_fer/text/artefacts
 .venv/bin/python benchmarks/text_benchmark.py
 ```
 Deterministic (seed {SEED}); embeddings and fine-tuned candidates are cached under `.cache/text/`

@@ -2,7 +2,7 @@
 
 Usage::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m multimodal_fer.voice.train [--data DIR] [--out DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python -m training.voice [--data DIR] [--out DIR]
 
 1. Features (:func:`multimodal_fer.voice.model.voice_features`: acoustic functionals and the
    Whisper-base encoder embedding) of every clip, cached under ``.cache/voice/`` (keyed by the
@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
 
     counts8 = np.bincount(y, minlength=len(RAVDESS_CLASSES))
     counts7 = np.bincount(labels["y7"].to_numpy(), minlength=len(EMOTIONS))
-    command = "OMP_NUM_THREADS=1 .venv/bin/python -m multimodal_fer.voice.train"
+    command = "OMP_NUM_THREADS=1 .venv/bin/python -m training.voice"
     if args.data != DEFAULT_DATA:
         command += f" --data {args.data}"
     if args.out != VOICE_ARTEFACTS:
