@@ -31,7 +31,7 @@ PROFILES = {"default": {"fps": 5.0, "asr_model": "base"}, "fast": {"fps": 2.0, "
 
 
 def make_long(minutes: float, cache: Path) -> Path:
-    from multimodal_fer.demo import SESSIONS, DemoSession, make_recording
+    from scripts.demo_bucket import SESSIONS, DemoSession, make_recording
 
     path = cache / f"long_{minutes:g}min.mp4"
     if path.exists():

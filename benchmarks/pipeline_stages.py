@@ -35,7 +35,7 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="mfer-bench-")
     files = [Path(f) for f in args.files]
     if not files:
-        from multimodal_fer.demo import make_demo_bucket
+        from scripts.demo_bucket import make_demo_bucket
 
         root = make_demo_bucket(Path(tmp.name) / "bucket", progress=lambda m: None)
         files = sorted(root.glob("*/*.mp4"))

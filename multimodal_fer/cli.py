@@ -1,4 +1,4 @@
-"""``mfer``: run the bucket flow, query the warehouse, check its state, build the demo.
+"""``mfer``: run the bucket flow, query the warehouse, check its state.
 
     mfer run BUCKET [--db warehouse.duckdb]     process new recordings of a bucket
     mfer serve BUCKET [--db ...] [--cron "0 2 * * *"] [--timezone UTC]
@@ -6,7 +6,6 @@
     mfer sql "SELECT ..." [--db ...]            query the warehouse (read-only)
     mfer status [--db ...]                      sessions, runs, quarantine, data quality
     mfer validate [--db ...]                    run the data-quality suites (exit 1 on failure)
-    mfer demo [--dir demo]                      synthetic demo bucket → flow → longitudinal rows
     mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
                                                 KIND: face | voice | asr | text | av
     mfer report [--db ...] [--out report] [--patient ID]
@@ -193,35 +192,6 @@ def cmd_validate(args) -> int:
     return 0 if all(r.success for r in reports) else 1
 
 
-def cmd_demo(args) -> int:
-    from multimodal_fer.demo import make_demo_bucket
-
-    print("Building the SYNTHETIC demo bucket (public-domain portraits + espeak-ng speech; no real patients).")
-    bucket = make_demo_bucket(Path(args.dir) / "bucket")
-    db = Path(args.dir) / "warehouse.duckdb"
-    args_run = argparse.Namespace(bucket=str(bucket), db=str(db), staging=None, fps=args.fps, asr_model=args.asr_model,
-                                  no_transcripts=False, retry_quarantined=False, dask=None, redact=False)
-    rc = cmd_run(args_run)
-    from multimodal_fer import store
-
-    con = store.connect_readonly(db)
-    try:
-        print("\nPer-session summary (v_session_summary):")
-        _print_df(con.sql("SELECT patient_id, session_id, recorded_at, dominant_emotion, valence_mean, arousal_mean, "
-                          "speaking_time_s, face_coverage FROM v_session_summary").df())
-        print("\nLongitudinal view (v_patient_longitudinal):")
-        _print_df(con.sql("SELECT patient_id, session_index, session_id, dominant_emotion, valence_mean, "
-                          "baseline_valence, valence_change, speaking_share FROM v_patient_longitudinal").df())
-        print("\nNotable moments:")
-        _print_df(con.sql("SELECT s.patient_id, s.session_id, m.kind, round(m.start_s, 1) AS start_s, "
-                          "round(m.valence, 2) AS valence, m.label, m.words FROM moments m JOIN sessions s USING "
-                          "(recording_sha256) WHERE m.rank = 1 ORDER BY 1, 2, 3").df())
-    finally:
-        con.close()
-    print(f"\n{DISCLAIMER}\nQuery it yourself: mfer sql \"select * from v_patient_longitudinal\" --db {db}")
-    return rc
-
-
 #: ``mfer evaluate KIND`` → module whose ``run(labels_csv, *, root, out) -> dict`` evaluates it
 EVALUATORS = {
     "face": "multimodal_fer.face.evaluate",
@@ -345,11 +315,6 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="run the data-quality suites over the warehouse")
     db_arg(v)
     v.set_defaults(func=cmd_validate)
-
-    d = sub.add_parser("demo", help="build the synthetic demo bucket, process it, print rows")
-    d.add_argument("--dir", default="demo", help="where to put the bucket and warehouse (default %(default)s)")
-    pipeline_args(d)
-    d.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser("evaluate", help="evaluate a shipped model on labelled files (prints a table, writes JSON)")
     ev.add_argument("kind", choices=sorted(EVALUATORS))

@@ -26,7 +26,7 @@ SENTENCE = "I have been sleeping badly lately, but the walks with my friends hel
 def make(path: Path, minutes: float) -> float:
     import av
 
-    from multimodal_fer.demo import _espeak
+    from scripts.demo_bucket import _espeak
 
     speech = 0.5 * _espeak(SENTENCE, ("en-us", 160, 50))
     rng = np.random.default_rng(0)

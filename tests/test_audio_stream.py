@@ -92,7 +92,7 @@ def test_chunks_cover_all_speech_within_the_limit():
 @pytest.fixture(scope="module")
 def talk(tmp_path_factory):
     """≈ 40 s: espeak-ng sentences separated by pauses, as a 16 kHz WAV."""
-    from multimodal_fer.demo import _espeak
+    from scripts.demo_bucket import _espeak
 
     sentences = ["Good morning, how have you been since our last visit?",
                  "I have been sleeping badly and I feel tired most days.",
@@ -161,7 +161,7 @@ def _write_stereo(path, left: np.ndarray, right: np.ndarray, sr: int = SR):
 def test_manifest_patient_channel_decides_who_speaks(tmp_path):
     """A stereo session: the clinician on the right channel, then the patient on the left one."""
     from multimodal_fer import bucket
-    from multimodal_fer.demo import _espeak
+    from scripts.demo_bucket import _espeak
     from multimodal_fer.pipeline import PipelineOptions, analyze_recording
     import pandas as pd
 

@@ -7,7 +7,7 @@ import pytest
 
 from multimodal_fer import store
 from multimodal_fer.bucket import Recording, SessionMeta
-from multimodal_fer.demo import _portrait
+from scripts.demo_bucket import _portrait
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
 from tests.conftest import write_video
 
@@ -125,7 +125,7 @@ def test_dark_or_tiny_face_gives_a_result(tmp_path, models, kind):
 def test_redacted_transcripts_keep_times_but_not_names(tmp_path, models):
     from dataclasses import replace
 
-    from multimodal_fer.demo import DemoSession, Turn, make_recording
+    from scripts.demo_bucket import DemoSession, Turn, make_recording
 
     session = DemoSession("P001", "S09", "2026-01-01T00:00:00", "site-a", "arm", "C01", (
         Turn("patient", "Hello, I am Margaret Johnson. My next appointment is on March 12, 2026."),))

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from multimodal_fer import quality
-from multimodal_fer.demo import make_demo_bucket
+from scripts.demo_bucket import make_demo_bucket
 from schemas import TABLES
 from tests.conftest import needs_shared
 

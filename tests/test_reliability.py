@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from multimodal_fer.pseudonyms import Pseudonyms
-from multimodal_fer.demo import SESSIONS, make_demo_bucket
+from scripts.demo_bucket import SESSIONS, make_demo_bucket
 
 pytestmark = pytest.mark.slow
 KEY = "test-pseudonym-key"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from multimodal_fer import bucket as bucket_lib
-from multimodal_fer.demo import SESSIONS, make_demo_bucket
+from scripts.demo_bucket import SESSIONS, make_demo_bucket
 from tests.conftest import write_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

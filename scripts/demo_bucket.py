@@ -6,13 +6,23 @@ scikit-image), animated so that the lips open with the patient's voice. Speech i
 with Debian's ``espeak-ng``: in each session a "clinician" voice asks a question (the portrait's
 lips stay closed) and the "patient" voice answers (the lips move). Videos are H.264 + AAC MP4
 written with PyAV; a ``manifest.csv`` gives dates, sites, arms and clinicians.
+
+README command 1 (``bash scripts/demo.sh``) runs :func:`main`::
+
+    python -m scripts.demo_bucket [--dir demo] [--fps 5] [--asr-model base]
+
+which builds ``<dir>/bucket``, processes it with ``mfer run`` into ``<dir>/warehouse.duckdb`` and
+prints rows of the views. Developer tooling, outside the run-time package (``multimodal_fer``
+never imports it).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,5 +233,52 @@ def make_demo_bucket(root: Path, *, sessions: tuple[DemoSession, ...] = SESSIONS
     (root / "_SYNTHETIC_DEMO_README.txt").write_text(
         "SYNTHETIC DEMO DATA - not real patients.\n"
         "Faces: public-domain portraits shipped in matplotlib (Grace Hopper) and scikit-image (NASA astronaut),\n"
-        "with lips animated by the synthetic voice. Speech: espeak-ng. Made by `mfer demo` (multimodal_fer/demo.py).\n")
+        "with lips animated by the synthetic voice. Speech: espeak-ng.\n"
+        "Made by scripts/demo.sh (scripts/demo_bucket.py).\n")
     return root
+
+
+def print_rows(db: Path) -> None:
+    """The demo's rows: per-session summary, longitudinal view and notable moments."""
+    from multimodal_fer import store
+    from multimodal_fer.cli import _print_df
+
+    con = store.connect_readonly(db)
+    try:
+        print("\nPer-session summary (v_session_summary):")
+        _print_df(con.sql("SELECT patient_id, session_id, recorded_at, dominant_emotion, valence_mean, arousal_mean, "
+                          "speaking_time_s, face_coverage FROM v_session_summary").df())
+        print("\nLongitudinal view (v_patient_longitudinal):")
+        _print_df(con.sql("SELECT patient_id, session_index, session_id, dominant_emotion, valence_mean, "
+                          "baseline_valence, valence_change, speaking_share FROM v_patient_longitudinal").df())
+        print("\nNotable moments:")
+        _print_df(con.sql("SELECT s.patient_id, s.session_id, m.kind, round(m.start_s, 1) AS start_s, "
+                          "round(m.valence, 2) AS valence, m.label, m.words FROM moments m JOIN sessions s USING "
+                          "(recording_sha256) WHERE m.rank = 1 ORDER BY 1, 2, 3").df())
+    finally:
+        con.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Synthetic demo bucket → ``mfer run`` → longitudinal rows (exit status of ``mfer run``)."""
+    from multimodal_fer import cli
+
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo_bucket",
+                                     description="build the synthetic demo bucket, process it, print rows")
+    parser.add_argument("--dir", default="demo", help="where to put the bucket and warehouse (default %(default)s)")
+    parser.add_argument("--fps", default="5.0", help="face frames sampled per second (default 5)")
+    parser.add_argument("--asr-model", default="base", help="base (default), tiny.en, or a model path")
+    args = parser.parse_args(argv)
+    print("Building the SYNTHETIC demo bucket (public-domain portraits + espeak-ng speech; no real patients).")
+    bucket = make_demo_bucket(Path(args.dir) / "bucket")
+    db = Path(args.dir) / "warehouse.duckdb"
+    rc = cli.main(["run", str(bucket), "--db", str(db), "--fps", str(args.fps), "--asr-model", args.asr_model])
+    if not db.exists():
+        return rc
+    print_rows(db)
+    print(f"\n{cli.DISCLAIMER}\nQuery it yourself: mfer sql \"select * from v_patient_longitudinal\" --db {db}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Developer scripts: the demo bucket maker, the synthetic warehouse (importable for tests)."""
