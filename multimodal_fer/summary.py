@@ -19,6 +19,14 @@ def _std(x: pd.Series) -> float:
     return float(x.std(ddof=0)) if len(x) else float("nan")
 
 
+def expressivity(p_face_neutral: pd.Series) -> pd.Series:
+    """Facial expressivity of face frames: ``1 - p(neutral)`` of the face stream, in [0, 1].
+
+    The one definition; ``session_summaries.expressivity_mean`` is its mean over a session's face frames.
+    """
+    return 1.0 - p_face_neutral
+
+
 def summarize(
     windows: pd.DataFrame,
     frames: pd.DataFrame,
@@ -43,7 +51,7 @@ def summarize(
     row["arousal_mean"] = float(sig["arousal"].mean()) if len(sig) else np.nan
     row["arousal_std"] = _std(sig["arousal"]) if len(sig) else np.nan
     faces = frames[frames["face_found"]] if len(frames) else frames
-    row["expressivity_mean"] = float((1.0 - faces["p_face_neutral"]).mean()) if len(faces) else np.nan
+    row["expressivity_mean"] = float(expressivity(faces["p_face_neutral"]).mean()) if len(faces) else np.nan
 
     patient = utterances[utterances["speaker"] == "patient"] if len(utterances) else utterances
     speaking = windows["patient_speaking"] if len(windows) else pd.Series(dtype=bool)

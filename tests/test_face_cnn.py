@@ -14,9 +14,9 @@ from multimodal_fer.face.crop import CROP_SIZE, EYE_DISTANCE, EYE_Y, aligned_cro
 from multimodal_fer.face.embedding import project
 from multimodal_fer.face.features import landmark_features
 from multimodal_fer.face.model import FaceModel
-from multimodal_fer.face.stream import FRAME_COLUMNS, expressivity, frames_table, smooth_probabilities
+from multimodal_fer.face.stream import FRAME_COLUMNS, frames_table
 from multimodal_fer.fusion import FACE_COLS
-from multimodal_fer.labels import EMOTIONS
+from multimodal_fer.summary import expressivity
 from tests.conftest import needs_shared
 from training import face_cnn
 
@@ -170,58 +170,19 @@ def test_fit_embedding_separates_labelled_clusters():
 
 
 # ----------------------------------------------------------------------------- per-frame outputs
-def _frames(probs: list[list[float] | None], dt: float = 0.1) -> pd.DataFrame:
-    rows = []
-    for i, p in enumerate(probs):
-        row = {"t_s": i * dt, "face_found": p is not None, "n_faces": int(p is not None)}
-        if p is not None:
-            row.update(dict(zip(FACE_COLS, p)))
-            best = int(np.argmax(p))
-            row.update(face_label=EMOTIONS[best], face_confidence=p[best])
-        rows.append(row)
-    return pd.DataFrame(rows, columns=FRAME_COLUMNS).astype({"face_found": bool})
+def test_expressivity_is_one_minus_p_neutral():
+    from multimodal_fer.summary import summarize
 
-
-NEUTRAL = [0.9, 0.02, 0.04, 0.01, 0.01, 0.01, 0.01]
-HAPPY = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-HALF = [0.45, 0.51, 0.02, 0.005, 0.005, 0.005, 0.005]
-
-
-def test_expressivity_is_distance_from_own_neutral():
-    df = _frames([NEUTRAL] * 8 + [HALF, HAPPY, None])
-    e = expressivity(df)
-    assert e.shape == (11,)
-    assert np.allclose(e[:8], 0.0, atol=1e-6)  # the calibration frames themselves
-    assert 0.2 < e[8] < e[9] and e[9] > 0.9
-    assert np.isnan(e[10])
-    # relative to the person: a face whose "resting" reading is sad-ish calibrates to that
-    sadish = [0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
-    e2 = expressivity(_frames([sadish] * 5 + [HAPPY]))
-    assert np.allclose(e2[:5], 0.0, atol=1e-6) and e2[5] > 0.9
-    assert np.isnan(expressivity(_frames([None, None]))).all()
-    with pytest.raises(ValueError):
-        expressivity(df, neutral_fraction=0.0)
-
-
-def test_smooth_probabilities_box_window():
-    probs = [NEUTRAL] * 10 + [HAPPY] * 10 + [None]
-    df = _frames(probs)  # 10 fps
-    sm = smooth_probabilities(df, window_s=0.5)  # +-0.25 s: 5 frames
-    p = sm[FACE_COLS].to_numpy(float)
-    assert list(sm.columns) == FRAME_COLUMNS and len(sm) == len(df)
-    assert np.allclose(p[:20].sum(1), 1.0)
-    np.testing.assert_allclose(p[0], NEUTRAL, atol=1e-9)  # far from the change
-    np.testing.assert_allclose(p[19], HAPPY, atol=1e-9)
-    np.testing.assert_allclose(p[10], (2 * np.array(NEUTRAL) + 3 * np.array(HAPPY)) / 5, atol=1e-9)
-    assert sm.loc[9, "face_label"] == "neutral" and sm.loc[10, "face_label"] == "happy"
-    assert sm.loc[10, "face_confidence"] == pytest.approx(p[10].max())
-    assert not sm.loc[20, "face_found"] and np.isnan(p[20]).all()
-    # a window shorter than the frame spacing leaves the values as they were; the input is not changed
-    np.testing.assert_allclose(smooth_probabilities(df, window_s=0.05)[FACE_COLS].to_numpy(float)[:20],
-                               df[FACE_COLS].to_numpy(float)[:20])
-    np.testing.assert_allclose(df[FACE_COLS].to_numpy(float)[10], HAPPY)
-    with pytest.raises(ValueError):
-        smooth_probabilities(df, window_s=0)
+    p = pd.Series([1.0, 0.25, 0.0])
+    np.testing.assert_allclose(expressivity(p), [0.0, 0.75, 1.0])
+    frames = pd.DataFrame({"face_found": [True, True, False], "p_face_neutral": [0.9, 0.5, np.nan]})
+    windows = pd.DataFrame({"signal": ["face"], "fused_label": ["neutral"], "valence": [0.0], "arousal": [0.0],
+                            "patient_speaking": [False], "window_start_s": [0.0], "window_end_s": [1.0],
+                            "f0_mean_hz": [np.nan]})
+    utterances = pd.DataFrame({"speaker": pd.Series(dtype=str), "start_s": pd.Series(dtype=float),
+                               "end_s": pd.Series(dtype=float), "n_words": pd.Series(dtype=int)})
+    row = summarize(windows, frames, utterances, [], duration_s=1.0)
+    assert row["expressivity_mean"] == pytest.approx(0.3)  # the schema's mean over face frames only
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -285,7 +246,5 @@ def test_run_face_on_a_video_uses_the_crop_ensemble(tmp_path, hopper, model):
     p = df[FACE_COLS].to_numpy(float)
     assert np.allclose(p.sum(1), 1.0)
     assert np.diff(df["t_s"].to_numpy()).min() > 0
-    sm = smooth_probabilities(df)
-    assert np.allclose(sm[FACE_COLS].to_numpy(float).sum(1), 1.0)
-    e = expressivity(df)
+    e = expressivity(df.loc[df["face_found"], "p_face_neutral"]).to_numpy(float)
     assert e.shape == (5,) and np.isfinite(e).all() and (e >= 0).all() and (e <= 1).all()

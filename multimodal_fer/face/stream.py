@@ -2,9 +2,7 @@
 per-frame rows.
 
 Owns everything the pipeline needs from the face model family; ``multimodal_fer.pipeline``
-only calls :func:`run_face`. Per-frame post-processing on the resulting table (pure functions,
-no model): :func:`expressivity` (distance from the patient's own neutral face) and
-:func:`smooth_probabilities` (temporal smoothing).
+only calls :func:`run_face`.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ FRAME_COLUMNS = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face
 
 
 FACE_BATCH = 256  # sampled frames whose landmarks, features and crops are held before the model runs
-NEUTRAL_FRACTION = 0.2  # share of a session's face frames (highest p_neutral) that calibrate its neutral
 
 
 def frames_table(observations: list, features: list, model, crops: list | None = None) -> pd.DataFrame:
@@ -106,94 +103,3 @@ def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = No
     if not parts:
         return frames_table([], [], model, None)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-
-
-def _face_probabilities(frames_df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 7) float probabilities (NaN rows where no face) and the (N,) bool face mask."""
-    p = frames_df[FACE_COLS].to_numpy(dtype=np.float64, na_value=np.nan)
-    found = frames_df["face_found"].to_numpy(dtype=bool) & np.isfinite(p).all(axis=1)
-    p[~found] = np.nan
-    return p, found
-
-
-def expressivity(frames_df: pd.DataFrame, *, neutral_fraction: float = NEUTRAL_FRACTION) -> np.ndarray:
-    """How far each frame's expression is from the patient's own neutral face in this session.
-
-    Per-session calibration: the session's neutral is the mean face-probability vector of the
-    ``neutral_fraction`` of face frames with the highest ``p_face_neutral`` (at least one frame).
-    Each frame's expressivity is the Hellinger distance between its probability vector and that
-    neutral vector, in [0, 1] (0: looks like this patient's neutral; 1: no probability mass in
-    common). Being relative to the person's own resting face, it discounts a model bias that is
-    constant for that face (e.g. a resting face the model reads as slightly sad).
-
-    Parameters
-    ----------
-    frames_df : DataFrame
-        :data:`FRAME_COLUMNS` rows of one session (only ``face_found`` and :data:`FACE_COLS` are read).
-    neutral_fraction : float in (0, 1]
-
-    Returns
-    -------
-    np.ndarray, shape (N,), float64
-        NaN for frames without a face (all NaN when the session has no face).
-    """
-    if not 0 < neutral_fraction <= 1:
-        raise ValueError("neutral_fraction must be in (0, 1]")
-    p, found = _face_probabilities(frames_df)
-    out = np.full(len(frames_df), np.nan)
-    if not found.any():
-        return out
-    pf = p[found]
-    k = max(1, int(np.ceil(neutral_fraction * len(pf))))
-    neutral_col = EMOTIONS.index("neutral")
-    calm = np.argsort(-pf[:, neutral_col], kind="stable")[:k]
-    ref = pf[calm].mean(axis=0)
-    bc = np.sqrt(np.clip(pf, 0, None) * np.clip(ref, 0, None)[None, :]).sum(axis=1)  # Bhattacharyya coefficient
-    out[found] = np.sqrt(np.clip(1.0 - bc, 0.0, 1.0))
-    return out
-
-
-def smooth_probabilities(frames_df: pd.DataFrame, *, window_s: float = 1.0) -> pd.DataFrame:
-    """Temporal smoothing of the face probabilities.
-
-    Each face frame gets the mean probability vector of the face frames whose ``t_s`` lies within
-    ``window_s / 2`` of its own (a centred box window in time, so irregular sampling and gaps are
-    handled; frames without a face neither contribute nor receive values). Rows still sum to 1;
-    ``face_label`` and ``face_confidence`` are recomputed from the smoothed probabilities.
-
-    Parameters
-    ----------
-    frames_df : DataFrame
-        :data:`FRAME_COLUMNS` rows of one session, any order of ``t_s``.
-    window_s : float
-        Window length in seconds (> 0); a window shorter than the frame spacing changes nothing.
-
-    Returns
-    -------
-    DataFrame
-        A copy of ``frames_df`` (same index and columns) with smoothed :data:`FACE_COLS`.
-    """
-    if not window_s > 0:
-        raise ValueError("window_s must be > 0")
-    out = frames_df.copy()
-    p, found = _face_probabilities(frames_df)
-    if not found.any():
-        return out
-    t = frames_df["t_s"].to_numpy(dtype=np.float64)[found]
-    pf = p[found]
-    order = np.argsort(t, kind="stable")
-    ts, ps = t[order], pf[order]
-    csum = np.vstack([np.zeros((1, ps.shape[1])), np.cumsum(ps, axis=0)])
-    lo = np.searchsorted(ts, ts - window_s / 2 - 1e-9, side="left")
-    hi = np.searchsorted(ts, ts + window_s / 2 + 1e-9, side="right")
-    sm_sorted = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
-    sm = np.empty_like(sm_sorted)
-    sm[order] = sm_sorted
-    sm /= sm.sum(axis=1, keepdims=True)
-    idx = np.flatnonzero(found)
-    out.loc[out.index[idx], FACE_COLS] = sm
-    if "face_label" in out:
-        best = sm.argmax(axis=1)
-        out.loc[out.index[idx], "face_label"] = [EMOTIONS[b] for b in best]
-        out.loc[out.index[idx], "face_confidence"] = sm[np.arange(len(sm)), best]
-    return out
