@@ -9,15 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-EMOTIONS: tuple[str, ...] = (
-    "neutral",
-    "happy",
-    "sad",
-    "angry",
-    "fearful",
-    "disgusted",
-    "surprised",
-)
+from schemas.labels import EMOTIONS  # noqa: F401 - the canonical order is defined with the warehouse schema
+
 N_EMOTIONS = len(EMOTIONS)
 
 #: The 5-class view used by the published landmark approach.

@@ -32,11 +32,12 @@ def arrow_schema(t: Table) -> pa.Schema:
     return pa.schema([pa.field(c.name, _ARROW[c.type], nullable=c.nullable) for c in t.columns])
 
 
-def tables_markdown() -> str:
+def tables_markdown(con, views: dict[str, str]) -> str:
     """``docs/tables.md``: every table and view and their columns, generated from the schemas and the views'
-    SQL (kept in sync by a test)."""
+    SQL (kept in sync by a test). ``con``: a DuckDB connection holding the tables and ``views``
+    (``{name: SELECT …}``); ``scripts/tables_doc.py`` makes both with the run-time store."""
     lines = ["# Warehouse tables", "",
-             ("Generated from `schemas/tables.py` and `warehouse/v_*.sql` by `python -m schemas > docs/tables.md`; "
+             ("Generated from `schemas/tables.py` and `warehouse/v_*.sql` by `python -m scripts.tables_doc > docs/tables.md`; "
               "do not edit by hand."),
              "Every number describes *expressed* emotion, not a person's inner state.", ""]
     for t in TABLES.values():
@@ -53,7 +54,7 @@ def tables_markdown() -> str:
             lines += ["", "Each row's probabilities sum to 1 (or are all NULL): "
                       + "; ".join(f"`{g[0].rsplit('_', 1)[0]}_*`" for g in t.probability_groups) + "."]
         lines.append("")
-    return "\n".join(lines + views_markdown())
+    return "\n".join(lines + views_markdown(con, views))
 
 
 #: Descriptions of view columns computed in SQL (the others are described by the table they come from).
@@ -104,27 +105,19 @@ def _collapse(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return columns
 
 
-def views_markdown() -> list[str]:
-    """The views of ``warehouse/v_*.sql``: their leading comment, and their columns as DuckDB binds them."""
-    import duckdb
-
-    from multimodal_fer import store
-
-    con = duckdb.connect(":memory:")
-    try:
-        store.init_db(con)
-        lines = ["# Views", "", "Defined in `warehouse/v_*.sql` (one view per file); columns as DuckDB binds them.", ""]
-        for name, sql in store.view_sql().items():
-            comment = " ".join(ln.removeprefix("--").strip() for ln in _leading_comment(sql))
-            columns = _collapse([(r[0], r[1]) for r in con.execute(f"DESCRIBE {name}").fetchall()])
-            lines += [f"## `{name}`", "", comment, "", "| column | type | description |", "|---|---|---|"]
-            read = _read_tables(sql)
-            lines += [f"| {c if c.startswith('…') else f'`{c}`'} | {typ} | "
-                      f"{_describe_column(c, read) if typ else ''} |" for c, typ in columns]
-            lines.append("")
-        return lines
-    finally:
-        con.close()
+def views_markdown(con, views: dict[str, str]) -> list[str]:
+    """The views of ``warehouse/v_*.sql``: their leading comment, and their columns as DuckDB binds them
+    in ``con``."""
+    lines = ["# Views", "", "Defined in `warehouse/v_*.sql` (one view per file); columns as DuckDB binds them.", ""]
+    for name, sql in views.items():
+        comment = " ".join(ln.removeprefix("--").strip() for ln in _leading_comment(sql))
+        columns = _collapse([(r[0], r[1]) for r in con.execute(f"DESCRIBE {name}").fetchall()])
+        lines += [f"## `{name}`", "", comment, "", "| column | type | description |", "|---|---|---|"]
+        read = _read_tables(sql)
+        lines += [f"| {c if c.startswith('…') else f'`{c}`'} | {typ} | "
+                  f"{_describe_column(c, read) if typ else ''} |" for c, typ in columns]
+        lines.append("")
+    return lines
 
 
 def _leading_comment(sql: str) -> list[str]:

@@ -3,14 +3,14 @@
 Every column has a DuckDB type, a nullability, a description (rendered into docs/tables.md) and,
 where it has one, a valid range or a set of allowed values (turned into data-quality expectations).
 Probability columns come in blocks of seven, one per canonical emotion, in
-:data:`multimodal_fer.labels.EMOTIONS` order.
+:data:`schemas.labels.EMOTIONS` order (re-exported as ``multimodal_fer.labels.EMOTIONS``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from multimodal_fer.labels import EMOTIONS
+from schemas.labels import EMOTIONS
 
 PIPELINE_SCHEMA_VERSION = 1  # bump when a table changes shape
 

@@ -7,7 +7,7 @@ import pytest
 
 from multimodal_fer import quality, store
 from schemas import TABLES, arrow_schema
-from schemas.ddl import tables_markdown
+from scripts.tables_doc import tables_doc
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "tables.md"
 
@@ -52,7 +52,7 @@ def test_suite_covers_every_column(name):
 
 
 def test_docs_are_generated_from_schemas():
-    assert DOCS.read_text() == tables_markdown(), "run: python -m schemas > docs/tables.md"
+    assert DOCS.read_text() == tables_doc(), "run: python -m scripts.tables_doc > docs/tables.md"
 
 
 def test_views_exist(con):

@@ -1,3 +1,0 @@
-from schemas.ddl import tables_markdown
-
-print(tables_markdown(), end="")
