@@ -14,8 +14,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("multimodal_fer", "training", "scripts", "flows", "schemas")
 FORBIDDEN_IN_RUNTIME = {"training", "scripts", "flows", "prefect", "prefect_dask"}
