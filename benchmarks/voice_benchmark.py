@@ -12,8 +12,7 @@
    :func:`multimodal_fer.voice.evaluate.run`.
 3. Timings on one core: the shipped model on 3 s chunks (what the pipeline does per patient
    chunk) and prosody for 10 minutes of audio (RAVDESS sentences joined with pauses): VAD,
-   ``frame_prosody`` + ``window_prosody`` (the pipeline's), ``clinical_frames`` +
-   ``segment_prosody`` + ``window_prosody_clinical``. Target: prosody < 30 s per 10 minutes.
+   ``frame_prosody`` + ``window_prosody`` (the pipeline's). Target: prosody < 30 s per 10 minutes.
 
 Prints tables and writes JSON. Sections whose data is absent are skipped and say so.
 """
@@ -137,8 +136,7 @@ def long_audio(minutes: float = 10.0) -> tuple[np.ndarray, str]:
 
 def timings() -> dict:
     from multimodal_fer.voice.model import VoiceModel, clip_features, speech_embedding
-    from multimodal_fer.voice.prosody import (clinical_frames, frame_prosody, segment_prosody,
-                                              window_prosody, window_prosody_clinical)
+    from multimodal_fer.voice.prosody import frame_prosody, window_prosody
     from multimodal_fer.voice.vad import speech_segments
 
     y, source = long_audio(10.0)
@@ -147,19 +145,13 @@ def timings() -> dict:
     # warm up (imports, ONNX session, numba) on a short piece: not counted
     w = y[: 16000 * 5]
     speech_segments(w)
-    clinical_frames(w, [(0.0, 5.0)])
+    window_prosody(frame_prosody(w), [(0.0, 5.0)], duration_s=5.0, window_s=1.0)
     t = time.perf_counter(); segs = speech_segments(y); out["vad_s"] = time.perf_counter() - t
     t = time.perf_counter()
     window_prosody(frame_prosody(y), segs, duration_s=dur, window_s=1.0)
     out["pipeline_prosody_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    frames = clinical_frames(y, segs)
-    seg = segment_prosody(frames, segs)
-    win = window_prosody_clinical(frames, segs, duration_s=dur, window_s=10.0)
-    out["clinical_prosody_s"] = time.perf_counter() - t
-    out["n_segments"], out["n_windows_10s"] = len(seg), len(win)
-    out["total_prosody_s"] = out["vad_s"] + out["pipeline_prosody_s"] + out["clinical_prosody_s"]
-    out["speech_rate_median_syll_per_s"] = float(np.nanmedian(seg["articulation_rate_syll_per_s"]))
+    out["n_segments"] = len(segs)
+    out["total_prosody_s"] = out["vad_s"] + out["pipeline_prosody_s"]
     # the emotion model per 3 s chunk (what the pipeline calls on patient speech)
     model = VoiceModel.load()
     chunks = [y[i * 48000:(i + 1) * 48000] for i in range(2, 42)]
@@ -172,7 +164,7 @@ def timings() -> dict:
     out["embedding_ms_per_3s_chunk"] = 1000 * (time.perf_counter() - t) / 20
     out["model_version"] = model.version
     print(f"\nTimings on one thread ({dur / 60:.1f} min of audio: {source})")
-    for k in ("vad_s", "pipeline_prosody_s", "clinical_prosody_s", "total_prosody_s"):
+    for k in ("vad_s", "pipeline_prosody_s", "total_prosody_s"):
         print(f"  {k:<32}{out[k]:>8.2f} s")
     print(f"  prosody target < 30 s per 10 min: {'met' if out['total_prosody_s'] < 30 else 'NOT met'}")
     for k in ("model_ms_per_3s_chunk", "functionals_ms_per_3s_chunk", "embedding_ms_per_3s_chunk"):

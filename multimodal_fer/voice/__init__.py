@@ -12,34 +12,24 @@ from multimodal_fer.voice.model import (
     voice_features,
 )
 from multimodal_fer.voice.prosody import (
-    CLINICAL_COLUMNS,
     HOP_S,
     PROSODY_WINDOW_COLUMNS,
     SR,
-    clinical_frames,
     frame_prosody,
-    pause_stats,
-    segment_prosody,
     window_prosody,
-    window_prosody_clinical,
 )
 from multimodal_fer.voice.vad import speech_segments
 
 __all__ = [
-    "CLINICAL_COLUMNS",
     "HOP_S",
     "PROSODY_WINDOW_COLUMNS",
     "RAVDESS_CLASSES",
     "SR",
     "VoiceModel",
-    "clinical_frames",
     "clip_features",
     "frame_prosody",
-    "pause_stats",
-    "segment_prosody",
     "speech_embedding",
     "speech_segments",
     "voice_features",
     "window_prosody",
-    "window_prosody_clinical",
 ]
