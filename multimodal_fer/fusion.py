@@ -55,7 +55,7 @@ VOICE_COLS = [f"p_voice_{e}" for e in EMOTIONS]
 TEXT_COLS = [f"p_text_{e}" for e in EMOTIONS]
 FUSED_COLS = [f"p_fused_{e}" for e in EMOTIONS]
 
-# --- Where the defaults come from (recomputed by `python -m training.fusion_params`; a test
+# --- Where the defaults come from (recomputed by the fit in training/, see docs/fusion.md; a test
 # --- fails when a model's committed metrics or its training labels no longer give these numbers).
 #: Reliability = Cohen's κ (agreement beyond chance) of each model on its own held-out test, from the
 #: confusion matrices in the committed ``metrics.json`` of each model (see docs/models.md):
