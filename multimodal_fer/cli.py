@@ -51,7 +51,7 @@ def dask_runner(spec: str):
 
 
 def _flow(dask: str | None):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     return process_bucket.with_options(task_runner=dask_runner(dask)) if dask else process_bucket
 
@@ -161,7 +161,7 @@ def cmd_sql(args) -> int:
 
 def cmd_status(args) -> int:
     from multimodal_fer import store
-    from schemas import TABLES
+    from multimodal_fer_schemas import TABLES
 
     con = store.connect_readonly(args.db)
     try:
@@ -280,7 +280,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_ddl(args) -> int:
-    from schemas.ddl import all_ddl
+    from multimodal_fer_schemas.ddl import all_ddl
 
     print(all_ddl())
     return 0
@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_args(r)
     r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
     r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
-    r.add_argument("--redact", action="store_true", help="store transcripts with names, phone numbers and dates redacted")
+    r.add_argument("--redact", action="store_true",
+                   help="store transcripts with names, phone numbers and dates redacted")
     r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
     r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
     r.set_defaults(func=cmd_run)

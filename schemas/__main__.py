@@ -1,3 +1,3 @@
-from schemas.ddl import tables_markdown
+from multimodal_fer_schemas.ddl import tables_markdown
 
 print(tables_markdown(), end="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.tables import TABLES, Table
+from multimodal_fer_schemas.tables import TABLES, Table
 
 _ARROW = {
     "VARCHAR": pa.string(),
@@ -36,8 +36,8 @@ def tables_markdown() -> str:
     """``docs/tables.md``: every table and view and their columns, generated from the schemas and the views'
     SQL (kept in sync by a test)."""
     lines = ["# Warehouse tables", "",
-             ("Generated from `schemas/tables.py` and `warehouse/v_*.sql` by `python -m schemas > docs/tables.md`; "
-              "do not edit by hand."),
+             ("Generated from `schemas/tables.py` and `warehouse/v_*.sql` by "
+              "`python -m multimodal_fer_schemas > docs/tables.md`; do not edit by hand."),
              "Every number describes *expressed* emotion, not a person's inner state.", ""]
     for t in TABLES.values():
         lines += [f"## `{t.name}`", "", t.description, "", f"Primary key: `{', '.join(t.primary_key)}`", "",

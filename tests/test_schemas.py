@@ -6,8 +6,8 @@ import duckdb
 import pytest
 
 from multimodal_fer import quality, store
-from schemas import TABLES, arrow_schema
-from schemas.ddl import tables_markdown
+from multimodal_fer_schemas import TABLES, arrow_schema
+from multimodal_fer_schemas.ddl import tables_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "tables.md"
 
@@ -52,7 +52,7 @@ def test_suite_covers_every_column(name):
 
 
 def test_docs_are_generated_from_schemas():
-    assert DOCS.read_text() == tables_markdown(), "run: python -m schemas > docs/tables.md"
+    assert DOCS.read_text() == tables_markdown(), "run: python -m multimodal_fer_schemas > docs/tables.md"
 
 
 def test_views_exist(con):
