@@ -9,9 +9,9 @@ earliest start time of the container's video and audio streams.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -158,7 +158,8 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
                 next_t = (np.floor(t * fps + 1e-6) + 1) * step
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
-                raise MediaError(f"video stream is corrupt after {max(last_t, 0):.1f} s ({type(exc).__name__}: {exc})") from exc
+                raise MediaError(f"video stream is corrupt after {max(last_t, 0):.1f} s "
+                                 f"({type(exc).__name__}: {exc})") from exc
             raise
 
 
@@ -196,9 +197,10 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
     if not info.has_audio:
         return 0.0
     split = patient_channel is not None
+    channel = patient_channel if patient_channel is not None else 0  # the patient's channel when split
     if split:
         n_ch = int(info.audio_channels or 1)
-        if not 0 <= int(patient_channel) < n_ch or n_ch < 2 or channels_path is None:
+        if not 0 <= int(channel) < n_ch or n_ch < 2 or channels_path is None:
             raise MediaError(f"the manifest names patient audio channel {patient_channel}, but the audio track has "
                              f"{n_ch} channel(s); a separate patient channel needs a track with at least 2")
         resampler = av.AudioResampler(format="fltp", rate=sr)  # keep the channels apart
@@ -212,8 +214,8 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
         data = rframe.to_ndarray().astype(np.float32, copy=False)
         if not split:
             return data.reshape(-1, 1)
-        pat = data[int(patient_channel)]
-        others = np.delete(data, int(patient_channel), axis=0).mean(axis=0)
+        pat = data[int(channel)]
+        others = np.delete(data, int(channel), axis=0).mean(axis=0)
         return np.stack([data.mean(axis=0), pat, others], axis=1)
 
     width = 3 if split else 1
@@ -254,7 +256,8 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
                 buf.append(as_rows(rframe))
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
-                raise MediaError(f"audio stream is corrupt after {written / sr:.1f} s ({type(exc).__name__}: {exc})") from exc
+                raise MediaError(f"audio stream is corrupt after {written / sr:.1f} s "
+                                 f"({type(exc).__name__}: {exc})") from exc
             raise
         flush()
     return written / sr

@@ -210,7 +210,7 @@ def check_frame(table_name: str, df: pd.DataFrame) -> QualityReport:
             if kind == "expect_column_to_exist" or col.startswith("__sum_"):
                 failures.append(f"{what}{kind}: column missing")
             continue
-        values = frame[col] if col is not None else None
+        values = frame[col] if col is not None else pd.Series(dtype=object)  # read by the column expectations only
         if kind == "expect_column_to_exist":
             bad = None
         elif kind == "expect_column_values_to_not_be_null":

@@ -125,7 +125,8 @@ def test_installed_wheel_runs_a_bucket_end_to_end_views_included(wheel, tmp_path
 
     write_video(tmp_path / "bucket" / "P001" / "S01.mp4", seconds=2.0)
     # recorded_at: the report cannot yet show a session without one ("NaTType does not support strftime")
-    (tmp_path / "bucket" / "manifest.csv").write_text("patient_id,session_id,recorded_at\nP001,S01,2026-01-05T10:00:00\n")
+    manifest = "patient_id,session_id,recorded_at\nP001,S01,2026-01-05T10:00:00\n"
+    (tmp_path / "bucket" / "manifest.csv").write_text(manifest)
     db = tmp_path / "w.duckdb"
     mfer = str(venv / "bin" / "mfer")
     run = subprocess.run([mfer, "run", str(tmp_path / "bucket"), "--db", str(db), "--fps", "1"],

@@ -218,7 +218,8 @@ def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None 
         history.append(rec)
         if checkpoint is not None:
             checkpoint(ep, net, history)
-        log(f"  cnn epoch {ep}/{epochs}: {rec}", flush=True) if log is print else log(f"  cnn epoch {ep}/{epochs}: {rec}")
+        message = f"  cnn epoch {ep}/{epochs}: {rec}"
+        log(message, flush=True) if log is print else log(message)
         if ep == 1 and time_budget_s is not None:
             per_epoch = time.perf_counter() - t_start
             fit = max(2, int(time_budget_s // max(per_epoch, 1e-3)))

@@ -79,7 +79,9 @@ def score_images(model, paths: list[Path], *, fallback: bool = True,
 
     has_cnn = getattr(model, "has_cnn", False)
     feats, crops, found = [], [], np.zeros(len(paths), dtype=bool)
-    fb_rows, fb_crops, sources = [], [], [None] * len(paths)
+    fb_rows: list[int] = []
+    fb_crops: list[np.ndarray] = []
+    sources: list[str | None] = [None] * len(paths)
     for i, p in enumerate(paths):
         rgb = load_image(p)
         if rgb is None:
@@ -89,7 +91,8 @@ def score_images(model, paths: list[Path], *, fallback: bool = True,
             if fallback and has_cnn:
                 crop, src = fallback_crop(rgb, face_crops=face_crops)
                 if crop is not None:
-                    fb_rows.append(i), fb_crops.append(crop)
+                    fb_rows.append(i)
+                    fb_crops.append(crop)
                     sources[i] = src
             continue
         found[i] = True
@@ -132,7 +135,8 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
         :func:`multimodal_fer.evaluation.classification_metrics` over
         :data:`~multimodal_fer.labels.EMOTIONS`; not scored = no prediction = error),
         ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns),
-        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
+        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical
+        class), ``model_version``,
         ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
     """
     from multimodal_fer.face.model import FaceModel

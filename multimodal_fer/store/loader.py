@@ -31,7 +31,7 @@ def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
     unknown = set(df.columns) - set(t.column_names)
     if unknown:
         raise ValueError(f"{table_name}: columns not in the schema: {sorted(unknown)}")
-    data = {}
+    data: dict[str, list] = {}
     for c in t.columns:
         if c.name not in df.columns:
             if not c.nullable and len(df):

@@ -68,8 +68,8 @@ def connect_readonly(db_path: str | Path):
         raise FileNotFoundError(f"no warehouse at {db_path}: run `mfer run BUCKET --db {db_path}` first")
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        if con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:  # already open and locked here
-            if con.execute("SELECT current_setting('enable_external_access')").fetchone()[0]:
+        if _setting(con, "lock_configuration"):  # already open and locked here
+            if _setting(con, "enable_external_access"):
                 raise RuntimeError(f"{db_path} is already open in this process with external access on")
         else:
             for statement in READ_ONLY_SETTINGS:
@@ -78,6 +78,13 @@ def connect_readonly(db_path: str | Path):
         con.close()
         raise
     return con
+
+
+def _setting(con, name: str):
+    """The current value of one DuckDB setting."""
+    row = con.execute(f"SELECT current_setting('{name}')").fetchone()
+    assert row is not None  # a SELECT of one value has one row
+    return row[0]
 
 
 def query(db_path: str | Path, sql: str) -> pd.DataFrame:
