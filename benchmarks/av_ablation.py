@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flows  # noqa: E402,F401 - offline environment defaults
+import multimodal_fer_flows  # noqa: E402,F401 - offline environment defaults
 from multimodal_fer.evaluate_av import run  # noqa: E402
 from multimodal_fer.paths import SHARED_DATA  # noqa: E402
 

@@ -49,7 +49,7 @@ def make_long(minutes: float, cache: Path) -> Path:
 
 def measure(path: str, profile: str) -> dict:
     """Run in a fresh process (see main): analysis, then each path alone."""
-    import flows  # noqa: F401 - offline defaults
+    import multimodal_fer_flows  # noqa: F401 - offline defaults
     from multimodal_fer import bucket, media
     from multimodal_fer.face.stream import run_face
     from multimodal_fer.pipeline import PipelineOptions, analyze_recording, load_models

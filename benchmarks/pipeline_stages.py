@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flows  # noqa: E402,F401 - environment defaults (offline, caches)
+import multimodal_fer_flows  # noqa: E402,F401 - environment defaults (offline, caches)
 from multimodal_fer import bucket, media  # noqa: E402
 from multimodal_fer.pipeline import PipelineOptions, analyze_recording, load_models  # noqa: E402
 from multimodal_fer.text.asr import AsrOptions  # noqa: E402

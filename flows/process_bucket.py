@@ -22,14 +22,14 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-import flows  # noqa: F401 - environment defaults
-from flows.process_recording import analyze_one
+import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import planning, quality, store, workspace
 from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
 from multimodal_fer.planning import Quarantined
 from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
 from multimodal_fer.text.asr import AsrOptions
+from multimodal_fer_flows.process_recording import analyze_one
 
 EPHEMERAL = {"persist_result": False, "cache_policy": NO_CACHE}  # nothing a task returns is written to disk
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 
-import flows  # noqa: F401 - environment defaults
+import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import workspace
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models

@@ -13,32 +13,30 @@ audio channel that carries only the patient's microphone, e.g. 0 = left).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import os
-import re
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
+from multimodal_fer.manifest import (  # noqa: F401 - ids and manifest rules, re-exported as bucket.X
+    ID_PATTERN,
+    MANIFEST_COLUMNS,
+    MANIFEST_NAMES,
+    MAX_AUDIO_CHANNEL,
+    MAX_MANIFEST_BYTES,
+    BucketError,
+    SessionMeta,
+    parse_manifest,
+    validate_id,
+)
 from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms, pseudonym  # noqa: F401 - re-exported
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg")
 RECORDING_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
-MANIFEST_NAMES = ("manifest.csv", "manifest.json")
-MANIFEST_COLUMNS = ("patient_id", "session_id", "recorded_at", "site", "trial_arm", "clinician_id", "patient_channel")
-MAX_AUDIO_CHANNEL = 63  # highest channel index a manifest may name
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HASH_CHUNK = 1 << 20  # 1 MiB
 READ_BLOCK = 8 << 20  # 8 MiB: object-store read-ahead, so big objects never sit in memory whole
-
-
-class BucketError(ValueError):
-    """A key, id or manifest that violates the bucket convention."""
 
 
 @dataclass(frozen=True)
@@ -61,27 +59,6 @@ class Invalid:
     reason: str
     patient_id: str | None = None
     session_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SessionMeta:
-    recorded_at: datetime | None = None
-    site: str | None = None
-    trial_arm: str | None = None
-    clinician_id: str | None = None
-    patient_channel: int | None = None  # audio channel of the patient's own microphone (None: mixed audio)
-
-
-def validate_id(value: str, what: str, *, shown: str | None = None) -> str:
-    """Return ``value`` if it is a safe id, else raise :class:`BucketError`.
-
-    Safe ids are 1–128 ASCII letters, digits, ``_``, ``.`` and ``-``, starting with a letter
-    or digit (so no ``..``, no slashes, no hidden files, no odd unicode). ``shown`` is how the
-    message names the value (its alias when ids are pseudonymised).
-    """
-    if not isinstance(value, str) or not ID_PATTERN.match(value) or ".." in value:
-        raise BucketError(f"invalid {what} {shown if shown is not None else value!r}: use 1-128 characters from A-Z a-z 0-9 _ . - starting with a letter or digit")
-    return value
 
 
 def _fs(bucket: str):
@@ -316,60 +293,6 @@ def fetch_local(uri: str, dest_dir: Path) -> Path:
     return dest
 
 
-MISSING = {"", "nan", "null", "none", "n/a", "na"}  # manifest cells that mean "not given" (any case)
-MAX_FUTURE_S = 86_400.0  # 1 day: a recorded_at further ahead than this (clock skew allowed) is an error
-MAX_MANIFEST_BYTES = 64 << 20  # 64 MiB
-
-
-def _clean(value) -> str | None:
-    """A manifest cell as text, or ``None`` for a missing value (empty, NaN, null, ``nan``)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    text = str(value).strip()
-    return None if text.lower() in MISSING else text
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    """An ISO date/time as naive UTC: an offset is applied (``+02:00`` → two hours earlier), a time
-    without one is taken as UTC. Dates more than a day in the future are refused."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BucketError(f"recorded_at {value!r} is not an ISO date/time") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    if (parsed - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds() > MAX_FUTURE_S:
-        raise BucketError(f"recorded_at {value!r} is in the future")
-    return parsed
-
-
-def _parse_channel(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) > MAX_AUDIO_CHANNEL:
-        raise BucketError(f"patient_channel {value!r} is not a channel index 0-{MAX_AUDIO_CHANNEL}")
-    return int(value)
-
-
-def _manifest_rows(name: str, data: bytes) -> list[dict]:
-    try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BucketError(f"{name}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
-    try:
-        if name.endswith(".csv"):
-            return list(csv.DictReader(io.StringIO(raw)))
-        loaded = json.loads(raw)
-    except (csv.Error, json.JSONDecodeError) as exc:
-        raise BucketError(f"{name}: cannot be parsed ({exc})") from exc
-    rows = loaded.get("sessions", loaded) if isinstance(loaded, dict) else loaded
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise BucketError(f"{name}: expected a list of objects (or {{'sessions': [...]}})")
-    return rows
-
-
 def read_manifest(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> dict[tuple[str, str], SessionMeta]:
     """Read ``manifest.csv`` / ``manifest.json`` of a bucket ({} when there is none).
 
@@ -394,28 +317,5 @@ def read_manifest(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> dict[tu
             raise BucketError(f"{name}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
         if len(data) > MAX_MANIFEST_BYTES:
             raise BucketError(f"{name}: larger than {MAX_MANIFEST_BYTES >> 20} MiB")
-        out: dict[tuple[str, str], SessionMeta] = {}
-        for i, row in enumerate(_manifest_rows(name, data), start=1):
-            try:
-                key, meta = _manifest_row(row, out, pseudonyms)
-            except BucketError as exc:
-                raise BucketError(f"{name} row {i}: {exc}") from None
-            out[key] = meta
-        return out
+        return parse_manifest(name, data, pseudonyms)
     return {}
-
-
-def _manifest_row(row: dict, seen: dict, pseudonyms: Pseudonyms) -> tuple[tuple[str, str], SessionMeta]:
-    unknown = set(row) - set(MANIFEST_COLUMNS)
-    if unknown:
-        raise BucketError(f"unknown columns {sorted(map(str, unknown))}; allowed: {', '.join(MANIFEST_COLUMNS)}")
-    clean = {k: _clean(v) for k, v in row.items()}
-    if not clean.get("patient_id") or not clean.get("session_id"):
-        raise BucketError("patient_id and session_id are required")
-    pid, sid = clean["patient_id"], clean["session_id"]
-    key = (validate_id(pid, "patient id", shown=pseudonyms.name(pid)),
-           validate_id(sid, "session id", shown=pseudonyms.name(sid)))
-    if key in seen:
-        raise BucketError(f"session {pseudonyms.patient(pid)}/{pseudonyms.session(pid, sid)} is listed twice")
-    return key, SessionMeta(_parse_time(clean.get("recorded_at")), clean.get("site"), clean.get("trial_arm"),
-                            clean.get("clinician_id"), _parse_channel(clean.get("patient_channel")))

@@ -50,7 +50,7 @@ def dask_runner(spec: str):
 
 
 def _flow(dask: str | None):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     return process_bucket.with_options(task_runner=dask_runner(dask)) if dask else process_bucket
 
@@ -160,7 +160,7 @@ def cmd_sql(args) -> int:
 
 def cmd_status(args) -> int:
     from multimodal_fer import store
-    from schemas import TABLES
+    from multimodal_fer_schemas import TABLES
 
     con = store.connect_readonly(args.db)
     try:
@@ -250,7 +250,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_ddl(args) -> int:
-    from schemas.ddl import all_ddl
+    from multimodal_fer_schemas.ddl import all_ddl
 
     print(all_ddl())
     return 0
@@ -270,26 +270,25 @@ def _export_parser(sub, db_arg) -> None:
     ex.set_defaults(func=cmd_export)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mfer", description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (else one line)")
-    sub = p.add_subparsers(dest="command", required=True)
+def _db_arg(sp) -> None:
+    sp.add_argument("--db", default=os.environ.get("MFER_DB", DEFAULT_DB), help="DuckDB file (default %(default)s)")
 
-    def db_arg(sp):
-        sp.add_argument("--db", default=os.environ.get("MFER_DB", DEFAULT_DB), help="DuckDB file (default %(default)s)")
 
-    def pipeline_args(sp):
-        sp.add_argument("--fps", type=float, default=5.0, help="face frames sampled per second (default 5)")
-        sp.add_argument("--asr-model", default="base", help="base (default), tiny.en, or a model path")
+def _pipeline_args(sp) -> None:
+    sp.add_argument("--fps", type=float, default=5.0, help="face frames sampled per second (default 5)")
+    sp.add_argument("--asr-model", default="base", help="base (default), tiny.en, or a model path")
 
+
+def _run_parsers(sub) -> None:
+    """``mfer run`` and ``mfer serve`` (the same options, plus a schedule)."""
     r = sub.add_parser("run", help="process the new recordings of a bucket into the warehouse")
     r.add_argument("bucket", help="folder or fsspec URL: <bucket>/<patient_id>/<session_id>.<ext>")
-    db_arg(r)
-    pipeline_args(r)
+    _db_arg(r)
+    _pipeline_args(r)
     r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
     r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
-    r.add_argument("--redact", action="store_true", help="store transcripts with names, phone numbers and dates redacted")
+    r.add_argument("--redact", action="store_true",
+                   help="store transcripts with names, phone numbers and dates redacted")
     r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
     r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
     r.set_defaults(func=cmd_run)
@@ -302,18 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--name", default="nightly", help="deployment name (default %(default)s)")
     sv.set_defaults(func=cmd_serve)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mfer", description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (else one line)")
+    sub = p.add_subparsers(dest="command", required=True)
+    _run_parsers(sub)
+
     s = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
     s.add_argument("query")
-    db_arg(s)
+    _db_arg(s)
     s.add_argument("--max-rows", type=int, default=40)
     s.set_defaults(func=cmd_sql)
 
     st = sub.add_parser("status", help="tables, last runs and quarantine")
-    db_arg(st)
+    _db_arg(st)
     st.set_defaults(func=cmd_status)
 
     v = sub.add_parser("validate", help="run the data-quality suites over the warehouse")
-    db_arg(v)
+    _db_arg(v)
     v.set_defaults(func=cmd_validate)
 
     ev = sub.add_parser("evaluate", help="evaluate a shipped model on labelled files (prints a table, writes JSON)")
@@ -326,12 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="cohort overview, patient and session pages (interactive HTML, offline)")
-    db_arg(rp)
+    _db_arg(rp)
     rp.add_argument("--out", default="report", help="output folder (default %(default)s)")
     rp.add_argument("--patient", help="only this patient")
     rp.set_defaults(func=cmd_report)
 
-    _export_parser(sub, db_arg)
+    _export_parser(sub, _db_arg)
     ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
     ddl.set_defaults(func=cmd_ddl)
     return p

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
+from typing import Literal
 
 
 def apply_defaults() -> None:
@@ -28,7 +30,7 @@ def apply_defaults() -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
 
 
-_LIBC = None
+_LIBC: ctypes.CDLL | Literal[False] | None = None  # None: not looked up yet; False: not glibc
 
 
 def trim_heap() -> None:
@@ -42,8 +44,6 @@ def trim_heap() -> None:
     global _LIBC
     if _LIBC is None:
         try:
-            import ctypes
-
             _LIBC = ctypes.CDLL("libc.so.6")
             _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
         except (OSError, AttributeError):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -68,7 +68,8 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
         "n": int(n),
         "accuracy": round(float(np.trace(cm[:, :k]) / n), 4) if n else float("nan"),
         "macro_f1": round(float(np.mean(np.array(f1s)[present])), 4) if present.any() else float("nan"),
-        "weighted_f1": round(float(np.dot(f1s, supports_a) / supports_a.sum()), 4) if supports_a.sum() else float("nan"),
+        "weighted_f1": (round(float(np.dot(f1s, supports_a) / supports_a.sum()), 4) if supports_a.sum()
+                        else float("nan")),
         "per_class": per_class,
         "confusion": {"labels": classes + [NO_PREDICTION], "matrix": cm.tolist()},
     }

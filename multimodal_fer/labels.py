@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.labels import EMOTIONS  # noqa: F401 - the canonical order is defined with the warehouse schema
+from multimodal_fer_schemas.labels import EMOTIONS  # noqa: F401 - the canonical order is defined with the warehouse schema
 
 N_EMOTIONS = len(EMOTIONS)
 

@@ -9,9 +9,9 @@ earliest start time of the container's video and audio streams.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -145,21 +145,27 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
                 t = float(frame.time) - info.origin_s
                 if t + 1e-6 < next_t or t <= last_t:
                     continue
-                width, height = frame.width, frame.height
-                if max_side and max(width, height) > max_side:
-                    scale = max_side / max(width, height)
-                    width, height = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
-                rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-                rotation = int(round(frame.rotation or 0)) % 360  # counter-clockwise degrees to display upright
-                if rotation:
-                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
                 last_t = max(t, 0.0)
-                yield last_t, rgb
+                yield last_t, _upright_rgb(frame, max_side)
                 next_t = (np.floor(t * fps + 1e-6) + 1) * step
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
-                raise MediaError(f"video stream is corrupt after {max(last_t, 0):.1f} s ({type(exc).__name__}: {exc})") from exc
+                raise MediaError(f"video stream is corrupt after {max(last_t, 0):.1f} s "
+                                 f"({type(exc).__name__}: {exc})") from exc
             raise
+
+
+def _upright_rgb(frame, max_side: int | None) -> np.ndarray:
+    """A decoded frame as RGB, its longer side at most ``max_side`` pixels, rotated to display upright."""
+    width, height = frame.width, frame.height
+    if max_side and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        width, height = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
+    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    rotation = int(round(frame.rotation or 0)) % 360  # counter-clockwise degrees to display upright
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return rgb
 
 
 def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR, chunk_s: float = 30.0,
@@ -188,76 +194,96 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
     MediaError
         Corrupt audio, or a ``patient_channel`` the track does not have.
     """
-    import av
     import soundfile as sf
 
     info = info or probe(path)
-    wav_path = Path(wav_path)
     if not info.has_audio:
         return 0.0
-    split = patient_channel is not None
-    if split:
-        n_ch = int(info.audio_channels or 1)
-        if not 0 <= int(patient_channel) < n_ch or n_ch < 2 or channels_path is None:
-            raise MediaError(f"the manifest names patient audio channel {patient_channel}, but the audio track has "
-                             f"{n_ch} channel(s); a separate patient channel needs a track with at least 2")
-        resampler = av.AudioResampler(format="fltp", rate=sr)  # keep the channels apart
-    else:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-    written = 0
-    buf: list[np.ndarray] = []  # each (n, 1) mono or (n, 3) [mix, patient, other]
-    buffered = 0
-
-    def as_rows(rframe) -> np.ndarray:
-        data = rframe.to_ndarray().astype(np.float32, copy=False)
-        if not split:
-            return data.reshape(-1, 1)
-        pat = data[int(patient_channel)]
-        others = np.delete(data, int(patient_channel), axis=0).mean(axis=0)
-        return np.stack([data.mean(axis=0), pat, others], axis=1)
-
-    width = 3 if split else 1
+    channel = patient_channel
+    resampler = _audio_resampler(info, sr, channel, channels_path)
     with contextlib.ExitStack() as stack:
         container = stack.enter_context(_open(path))
         out = stack.enter_context(sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16"))
         chan = (stack.enter_context(sf.SoundFile(str(channels_path), "w", samplerate=sr, channels=2, subtype="PCM_16"))
-                if split else None)
+                if channel is not None else None)
+        sink = _WavSink(out, chan)
         stream = container.streams.audio[0]
         offset = int(round((_start(stream) - info.origin_s) * sr))  # >0: pad, <0: drop
         if offset > 0:
-            buf.append(np.zeros((offset, width), dtype=np.float32))
-            buffered += offset
-        to_drop = max(-offset, 0)
-
-        def flush() -> None:
-            nonlocal buf, buffered, written
-            if buf:
-                data = np.concatenate(buf)
-                out.write(data[:, 0])
-                if chan is not None:
-                    chan.write(data[:, 1:])
-                written += len(data)
-            buf, buffered = [], 0
-
+            sink.add(np.zeros((offset, 1 if channel is None else 3), dtype=np.float32))
         try:
-            for frame in container.decode(stream):
-                for rframe in resampler.resample(frame):
-                    data = as_rows(rframe)
-                    if to_drop:
-                        cut = min(to_drop, len(data))
-                        data, to_drop = data[cut:], to_drop - cut
-                    buf.append(data)
-                    buffered += len(data)
-                    if buffered >= chunk_s * sr:
-                        flush()
-            for rframe in resampler.resample(None):
-                buf.append(as_rows(rframe))
+            _decode_into(sink, container, stream, resampler, channel, to_drop=max(-offset, 0), flush_rows=chunk_s * sr)
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
-                raise MediaError(f"audio stream is corrupt after {written / sr:.1f} s ({type(exc).__name__}: {exc})") from exc
+                raise MediaError(f"audio stream is corrupt after {sink.written / sr:.1f} s "
+                                 f"({type(exc).__name__}: {exc})") from exc
             raise
-        flush()
-    return written / sr
+        sink.flush()
+    return sink.written / sr
+
+
+def _decode_into(sink: _WavSink, container, stream, resampler, patient_channel: int | None, *, to_drop: int,
+                 flush_rows: float) -> None:
+    """Decode and resample every frame of ``stream`` into ``sink`` (less its first ``to_drop`` rows),
+    flushing it whenever ``flush_rows`` rows are buffered."""
+    for frame in container.decode(stream):
+        for rframe in resampler.resample(frame):
+            data = _as_rows(rframe, patient_channel)
+            if to_drop:
+                cut = min(to_drop, len(data))
+                data, to_drop = data[cut:], to_drop - cut
+            sink.add(data)
+            if sink.buffered >= flush_rows:
+                sink.flush()
+    for rframe in resampler.resample(None):
+        sink.add(_as_rows(rframe, patient_channel))
+
+
+def _audio_resampler(info: MediaInfo, sr: int, patient_channel: int | None, channels_path):
+    """PyAV's resampler to ``sr``: to mono, or keeping the channels apart when a patient channel is named
+    (which the track must have, beside at least one other, and ``channels_path`` must receive)."""
+    import av
+
+    if patient_channel is None:
+        return av.AudioResampler(format="flt", layout="mono", rate=sr)
+    n_ch = int(info.audio_channels or 1)
+    if not 0 <= int(patient_channel) < n_ch or n_ch < 2 or channels_path is None:
+        raise MediaError(f"the manifest names patient audio channel {patient_channel}, but the audio track has "
+                         f"{n_ch} channel(s); a separate patient channel needs a track with at least 2")
+    return av.AudioResampler(format="fltp", rate=sr)  # keep the channels apart
+
+
+def _as_rows(rframe, patient_channel: int | None) -> np.ndarray:
+    """One resampled frame as rows: (n, 1) mono, or (n, 3) [mix, patient, other] with a patient channel."""
+    data = rframe.to_ndarray().astype(np.float32, copy=False)
+    if patient_channel is None:
+        return data.reshape(-1, 1)
+    channel = int(patient_channel)
+    others = np.delete(data, channel, axis=0).mean(axis=0)
+    return np.stack([data.mean(axis=0), data[channel], others], axis=1)
+
+
+class _WavSink:
+    """Buffered rows written to the mono WAV (column 0) and, when open, the 2-channel WAV (columns 1-2)."""
+
+    def __init__(self, out, chan) -> None:
+        self.out, self.chan = out, chan
+        self.buf: list[np.ndarray] = []  # each (n, 1) mono or (n, 3) [mix, patient, other]
+        self.buffered = 0  # rows in buf
+        self.written = 0  # rows written
+
+    def add(self, rows: np.ndarray) -> None:
+        self.buf.append(rows)
+        self.buffered += len(rows)
+
+    def flush(self) -> None:
+        if self.buf:
+            data = np.concatenate(self.buf)
+            self.out.write(data[:, 0])
+            if self.chan is not None:
+                self.chan.write(data[:, 1:])
+            self.written += len(data)
+        self.buf, self.buffered = [], 0
 
 
 def wav_blocks(path: str | Path, *, block_s: float) -> Iterator[tuple[float, np.ndarray]]:

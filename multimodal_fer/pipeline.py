@@ -31,7 +31,7 @@ from multimodal_fer.labels import EMOTIONS
 from multimodal_fer.speakers import attribute_by_channel, attribute_segments, split_by_speaker
 from multimodal_fer.summary import notable_moments, summarize
 from multimodal_fer.text.asr import AsrOptions
-from schemas.tables import PER_RECORDING
+from multimodal_fer_schemas.tables import PER_RECORDING
 
 VOICE_CHUNK_S = 3.0  # seconds: patient speech is scored by the voice model in chunks of at most this
 VOICE_MIN_CHUNK_S = 0.5  # seconds: shorter leftovers are merged into the previous chunk

@@ -91,9 +91,8 @@ def plan(hashed: list[tuple[Recording, str]], *, loaded: dict[str, Location], qu
         elif at is not None and (at.patient_id, at.session_id) != (rec.patient_id, rec.session_id) \
                 and at.pipeline_version == version:
             out.rehome.append(Rehome(rec, sha, at))
-        elif at is not None and at.pipeline_version == version:
-            out.skipped.append((rec, sha))
-        elif not retry_quarantined and (rec.stored_uri, sha) in quarantined:
+        elif ((at is not None and at.pipeline_version == version)
+              or (not retry_quarantined and (rec.stored_uri, sha) in quarantined)):
             out.skipped.append((rec, sha))
         else:
             out.todo.append((rec, sha))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from schemas import TABLES, Table
+from multimodal_fer_schemas import TABLES, Table
 
 PROB_SUM_TOLERANCE = 1e-3  # probabilities must sum to 1 ± this
 
@@ -79,7 +79,8 @@ def expectations(table_name: str) -> list[tuple[str, dict]]:
         if not c.nullable:
             out.append(("expect_column_values_to_not_be_null", {"column": c.name}))
         if c.min is not None or c.max is not None:
-            out.append(("expect_column_values_to_be_between", {"column": c.name, "min_value": c.min, "max_value": c.max}))
+            out.append(("expect_column_values_to_be_between",
+                        {"column": c.name, "min_value": c.min, "max_value": c.max}))
         if c.allowed is not None:
             out.append(("expect_column_values_to_be_in_set", {"column": c.name, "value_set": list(c.allowed)}))
     if len(t.primary_key) == 1:
@@ -87,12 +88,13 @@ def expectations(table_name: str) -> list[tuple[str, dict]]:
     else:
         out.append(("expect_compound_columns_to_be_unique", {"column_list": list(t.primary_key)}))
     for group in t.probability_groups:
-        out.append(("expect_column_values_to_be_between", {"column": _sum_column(group), "min_value": 1 - PROB_SUM_TOLERANCE,
+        out.append(("expect_column_values_to_be_between", {"column": _sum_column(group),
+                                                            "min_value": 1 - PROB_SUM_TOLERANCE,
                                                             "max_value": 1 + PROB_SUM_TOLERANCE}))
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_suite(table_name: str):
     """The expectation suite of one table (cached)."""
     gx, _ = _context()
@@ -147,7 +149,7 @@ def validate_warehouse(con, tables: tuple[str, ...] | None = None, *, run_id: st
     are validated whole. Without it, every row of every table (``mfer validate``, CI). Either way
     the fact views (:data:`FACT_VIEWS`) are checked whole by :func:`validate_view` (counts, cheap).
     """
-    from schemas.tables import PER_RECORDING
+    from multimodal_fer_schemas.tables import PER_RECORDING
 
     names = tables or tuple(TABLES)
     reports = []
@@ -208,7 +210,7 @@ def check_frame(table_name: str, df: pd.DataFrame) -> QualityReport:
             if kind == "expect_column_to_exist" or col.startswith("__sum_"):
                 failures.append(f"{what}{kind}: column missing")
             continue
-        values = frame[col] if col is not None else None
+        values = frame[col] if col is not None else pd.Series(dtype=object)  # read by the column expectations only
         if kind == "expect_column_to_exist":
             bad = None
         elif kind == "expect_column_values_to_not_be_null":

@@ -59,7 +59,8 @@ def _silent_baseline(frames: pd.DataFrame, segments: list[tuple[float, float]]) 
     return float(np.mean(np.abs(np.diff(values))))
 
 
-def attribute_segments(frames: pd.DataFrame, segments: list[tuple[float, float]], *, has_video: bool = True) -> list[Attribution]:
+def attribute_segments(frames: pd.DataFrame, segments: list[tuple[float, float]], *,
+                       has_video: bool = True) -> list[Attribution]:
     """Attribute speech segments to ``patient``, ``other`` or ``unknown``.
 
     Parameters
@@ -134,9 +135,10 @@ def _word_speaker(start: float, end: float, attributions: list[Attribution], sta
     lo = int(np.searchsorted(ends, start, side="right"))  # first segment ending after the word starts
     hi = int(np.searchsorted(starts, end, side="left"))  # segments from here on start after it ends
     if hi > lo:  # overlapping segments: the largest overlap
-        best = max(range(lo, hi), key=lambda i: min(end, ends[i]) - max(start, starts[i]))
+        best = max(range(lo, hi), key=lambda i: min(end, float(ends[i])) - max(start, float(starts[i])))
         return attributions[best].speaker, attributions[best].confidence
-    gaps = [(start - ends[i], i) for i in (lo - 1,) if i >= 0] + [(starts[i] - end, i) for i in (hi,) if i < len(starts)]
+    gaps = ([(start - ends[i], i) for i in (lo - 1,) if i >= 0]
+            + [(starts[i] - end, i) for i in (hi,) if i < len(starts)])
     gap, i = min(gaps, default=(np.inf, -1))
     if gap > TURN_SNAP_S:
         return "unknown", 0.0
@@ -167,7 +169,8 @@ def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[ob
 
     attributions = sorted(attributions, key=lambda a: a.start_s)
     starts = np.array([a.start_s for a in attributions], dtype=np.float64)
-    ends = np.maximum.accumulate(np.array([a.end_s for a in attributions], dtype=np.float64)) if attributions else starts
+    ends = (np.maximum.accumulate(np.array([a.end_s for a in attributions], dtype=np.float64)) if attributions
+            else starts)
     out = []
     for seg in segments:
         if not seg.words:

@@ -55,7 +55,9 @@ def summarize(
 
     patient = utterances[utterances["speaker"] == "patient"] if len(utterances) else utterances
     speaking = windows["patient_speaking"] if len(windows) else pd.Series(dtype=bool)
-    row["speaking_time_s"] = float((windows.loc[speaking, "window_end_s"] - windows.loc[speaking, "window_start_s"]).sum()) if len(windows) else 0.0
+    spoken = windows.loc[speaking] if len(windows) else None
+    row["speaking_time_s"] = (float((spoken["window_end_s"] - spoken["window_start_s"]).sum())
+                              if spoken is not None else 0.0)
     speech = float(sum(e - s for s, e in speech_segments))
     row["speech_time_s"] = speech
     row["n_turns"] = int(len(patient))
@@ -98,7 +100,8 @@ def notable_moments(windows: pd.DataFrame, words: pd.DataFrame, *, top: int = TO
         chosen: list[float] = []
         for _, w in sig.sort_values("smooth", ascending=ascending).iterrows():
             v = float(w["smooth"])
-            if (kind == "negative" and v > -MOMENT_MIN_ABS_VALENCE) or (kind == "positive" and v < MOMENT_MIN_ABS_VALENCE):
+            if ((kind == "negative" and v > -MOMENT_MIN_ABS_VALENCE)
+                    or (kind == "positive" and v < MOMENT_MIN_ABS_VALENCE)):
                 break
             if any(abs(w["window_start_s"] - c) < MOMENT_MIN_GAP_S for c in chosen):
                 continue

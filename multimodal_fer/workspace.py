@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TextIO
 
 WORK_DIR_NAME = "mfer-work"
 LOCK_NAME = ".owner.lock"
@@ -57,7 +58,7 @@ def reclaim(base: Path | None = None, *, prefix: str = "") -> list[Path]:
     return removed
 
 
-def _locked_folder(base: Path, name: str) -> tuple[Path, object]:
+def _locked_folder(base: Path, name: str) -> tuple[Path, TextIO]:
     """Create ``base/name`` with its lock held by this process (locked before it gets the name
     :func:`reclaim` looks at)."""
     new = base / f"{NEW_PREFIX}{name}"

@@ -5,5 +5,5 @@ The DuckDB DDL (:func:`schemas.ddl.create_table_sql`), the Parquet writers
 derived from :data:`schemas.tables.TABLES`.
 """
 
-from schemas.tables import TABLES, Column, Table, table  # noqa: F401
-from schemas.ddl import arrow_schema, create_table_sql  # noqa: F401
+from multimodal_fer_schemas.ddl import arrow_schema, create_table_sql  # noqa: F401
+from multimodal_fer_schemas.tables import TABLES, Column, Table, table  # noqa: F401

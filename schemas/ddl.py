@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.tables import TABLES, Table
+from multimodal_fer_schemas.tables import TABLES, Table
 
 _ARROW = {
     "VARCHAR": pa.string(),

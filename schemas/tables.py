@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.labels import EMOTIONS
+from multimodal_fer_schemas.labels import EMOTIONS
 
 PIPELINE_SCHEMA_VERSION = 1  # bump when a table changes shape
 
@@ -92,12 +92,13 @@ SESSIONS = Table(
         Column("sample_fps", "DOUBLE", "Frames per second sampled for the face stream", nullable=False, min=0.0),
         Column("n_frames", "INTEGER", "Number of sampled frames", nullable=False, min=0),
         Column("language", "VARCHAR", "Language detected in the speech (NULL when no speech)"),
-        Column("pipeline_version", "VARCHAR", "Hash of the model versions and settings that made these rows", nullable=False),
+        Column("pipeline_version", "VARCHAR", "Hash of the model versions and settings that made these rows",
+               nullable=False),
         Column("model_versions", "VARCHAR", "JSON: the version of every model used", nullable=False),
         Column("processed_at", "TIMESTAMP", "When the analysis finished", nullable=False),
         Column("run_id", "VARCHAR", "The run that loaded this session", nullable=False),
-        Column("speaker_attribution", "VARCHAR", "How speech was attributed to the patient: lip_sync (the patient's lip "
-               "motion during the speech), channel (level on the manifest's patient audio channel), audio_only (no "
+        Column("speaker_attribution", "VARCHAR", "How speech was attributed to the patient: lip_sync (the patient's "
+               "lip motion during the speech), channel (level on the manifest's patient audio channel), audio_only (no "
                "video: all speech counts as the patient's); NULL when there is no speech",
                allowed=("lip_sync", "channel", "audio_only")),
     ),
@@ -138,8 +139,10 @@ WINDOWS = Table(
         SHA,
         Column("window_start_s", "DOUBLE", "Window start, seconds", nullable=False, min=0.0),
         Column("window_end_s", "DOUBLE", "Window end, seconds", nullable=False, min=0.0),
-        Column("face_present", "DOUBLE", "Share of the window's sampled frames with the patient's face", nullable=False, min=0.0, max=1.0),
-        Column("speech_ratio", "DOUBLE", "Share of the window with voice activity (anyone)", nullable=False, min=0.0, max=1.0),
+        Column("face_present", "DOUBLE", "Share of the window's sampled frames with the patient's face",
+               nullable=False, min=0.0, max=1.0),
+        Column("speech_ratio", "DOUBLE", "Share of the window with voice activity (anyone)",
+               nullable=False, min=0.0, max=1.0),
         Column("patient_speaking", "BOOLEAN", "The patient speaks in this window (attributed speech)", nullable=False),
         Column("mouth_open_mean", "DOUBLE", "Mean mouth opening over the window", min=0.0),
         Column("f0_mean_hz", "DOUBLE", "Mean F0 of voiced frames, Hz", min=0.0),
@@ -148,9 +151,11 @@ WINDOWS = Table(
         Column("w_face", "DOUBLE", "Weight of the face stream in p_fused", nullable=False, min=0.0, max=1.0),
         Column("w_voice", "DOUBLE", "Weight of the voice stream in p_fused", nullable=False, min=0.0, max=1.0),
         Column("w_text", "DOUBLE", "Weight of the text stream in p_fused", nullable=False, min=0.0, max=1.0),
-        Column("signal", "VARCHAR", "Which streams carried signal: none (no face and no patient speech; fused columns NULL), face, speech, face+speech",
+        Column("signal", "VARCHAR", "Which streams carried signal: none (no face and no patient speech; fused columns "
+               "NULL), face, speech, face+speech",
                nullable=False, allowed=("none", "face", "speech", "face+speech")),
-        Column("fused_label", "VARCHAR", "Most probable fused expressed emotion (NULL when signal='none')", allowed=EMOTION_OR_NULL),
+        Column("fused_label", "VARCHAR", "Most probable fused expressed emotion (NULL when signal='none')",
+               allowed=EMOTION_OR_NULL),
         Column("fused_confidence", "DOUBLE", "Probability of fused_label", min=0.0, max=1.0),
         Column("valence", "DOUBLE", "Expected valence of p_fused on [-1, 1]", min=-1.0, max=1.0),
         Column("arousal", "DOUBLE", "Expected arousal of p_fused on [-1, 1]", min=-1.0, max=1.0),
@@ -170,7 +175,8 @@ UTTERANCES = Table(
         Column("text", "VARCHAR", "Recognised words (NULL when transcripts are not stored)"),
         Column("n_words", "INTEGER", "Number of words", nullable=False, min=0),
         Column("speaker", "VARCHAR", "Who spoke: patient, other, unknown", nullable=False, allowed=SPEAKERS),
-        Column("speaker_confidence", "DOUBLE", "Confidence of the speaker attribution", nullable=False, min=0.0, max=1.0),
+        Column("speaker_confidence", "DOUBLE", "Confidence of the speaker attribution",
+               nullable=False, min=0.0, max=1.0),
         Column("avg_logprob", "DOUBLE", "Recogniser's mean log-probability of the tokens", max=0.0),
         *_probs("p_text", "Text model"),
         Column("text_label", "VARCHAR", "Most probable expressed emotion of the words", allowed=EMOTION_OR_NULL),
@@ -207,7 +213,8 @@ SUMMARIES = Table(
         Column("valence_std", "DOUBLE", "Standard deviation of valence", min=0.0),
         Column("arousal_mean", "DOUBLE", "Mean arousal over windows with signal", min=-1.0, max=1.0),
         Column("arousal_std", "DOUBLE", "Standard deviation of arousal", min=0.0),
-        Column("expressivity_mean", "DOUBLE", "Mean facial expressivity: 1 - p(neutral) of the face stream", min=0.0, max=1.0),
+        Column("expressivity_mean", "DOUBLE", "Mean facial expressivity: 1 - p(neutral) of the face stream",
+               min=0.0, max=1.0),
         Column("speaking_time_s", "DOUBLE", "Seconds the patient speaks", nullable=False, min=0.0),
         Column("speech_time_s", "DOUBLE", "Seconds anyone speaks (voice activity)", nullable=False, min=0.0),
         Column("n_turns", "INTEGER", "Number of patient utterances", nullable=False, min=0),
@@ -216,8 +223,10 @@ SUMMARIES = Table(
         Column("speech_rate_wps", "DOUBLE", "Patient words per second of patient speech", min=0.0),
         Column("f0_mean_hz", "DOUBLE", "Mean F0 of voiced speech, Hz", min=0.0),
         Column("f0_std_hz", "DOUBLE", "F0 variability (std of window means), Hz", min=0.0),
-        Column("face_coverage", "DOUBLE", "Share of sampled frames with the patient's face", nullable=False, min=0.0, max=1.0),
-        Column("speech_coverage", "DOUBLE", "Share of the session with voice activity", nullable=False, min=0.0, max=1.0),
+        Column("face_coverage", "DOUBLE", "Share of sampled frames with the patient's face",
+               nullable=False, min=0.0, max=1.0),
+        Column("speech_coverage", "DOUBLE", "Share of the session with voice activity",
+               nullable=False, min=0.0, max=1.0),
         Column("n_windows", "INTEGER", "Number of windows", nullable=False, min=0),
         Column("n_windows_signal", "INTEGER", "Windows with face or patient speech", nullable=False, min=0),
     ),
@@ -268,7 +277,8 @@ RUNS = Table(
         Column("started_at", "TIMESTAMP", "Start", nullable=False),
         Column("finished_at", "TIMESTAMP", "End", nullable=False),
         Column("n_discovered", "INTEGER", "Recordings found in the bucket", nullable=False, min=0),
-        Column("n_skipped", "INTEGER", "Already loaded by this pipeline version, or already quarantined", nullable=False, min=0),
+        Column("n_skipped", "INTEGER", "Already loaded by this pipeline version, or already quarantined",
+               nullable=False, min=0),
         Column("n_loaded", "INTEGER", "Sessions loaded", nullable=False, min=0),
         Column("n_quarantined", "INTEGER", "Recordings quarantined in this run", nullable=False, min=0),
         Column("pipeline_version", "VARCHAR", "Pipeline version", nullable=False),

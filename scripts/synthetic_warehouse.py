@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from multimodal_fer import store
 from multimodal_fer.labels import AROUSAL_VECTOR, EMOTIONS, VALENCE_VECTOR
-from schemas import TABLES, arrow_schema
+from multimodal_fer_schemas import TABLES, arrow_schema
 
 SITES = ("site-a", "site-b", "site-c")
 ARMS = ("control", "intervention")

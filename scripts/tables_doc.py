@@ -15,7 +15,7 @@ def tables_doc() -> str:
     import duckdb
 
     from multimodal_fer import store
-    from schemas.ddl import tables_markdown
+    from multimodal_fer_schemas.ddl import tables_markdown
 
     con = duckdb.connect(":memory:")
     try:

@@ -64,7 +64,7 @@ def make(path: Path, minutes: float) -> float:
 def main() -> int:
     minutes, work = float(sys.argv[1]), Path(sys.argv[2])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import flows  # noqa: F401 - offline defaults
+    import multimodal_fer_flows  # noqa: F401 - offline defaults
     import pandas as pd
 
     from multimodal_fer import bucket

@@ -58,8 +58,15 @@ def imported_modules(module: str, path: Path) -> set[str]:
     return {n for n in names if n}
 
 
+#: Import names of the top-level folders (pyproject.toml's package-dir): ``schemas/`` is imported as
+#: ``multimodal_fer_schemas``, and so on.
+FOLDER_OF = {"multimodal_fer_schemas": "schemas", "multimodal_fer_flows": "flows", "multimodal_fer_warehouse": "warehouse"}
+
+
 def _top(name: str) -> str:
-    return name.split(".", 1)[0]
+    """The top-level folder a module name lives in (import names mapped back to folders)."""
+    top = name.split(".", 1)[0]
+    return FOLDER_OF.get(top, top)
 
 
 def package_graph() -> dict[str, set[str]]:
@@ -131,6 +138,7 @@ def test_import_parsing_sees_function_level_and_relative_imports(tmp_path):
                  "from . import cnn\nfrom ..labels import EMOTIONS\n")
     names = imported_modules("multimodal_fer.face.x", f)
     assert {"prefect", "training.face", "multimodal_fer.face.cnn", "multimodal_fer.labels"} <= names
+    assert _top("multimodal_fer_flows.process_bucket") == "flows" and _top("multimodal_fer.store") == "multimodal_fer"
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 

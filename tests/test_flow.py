@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from multimodal_fer import quality
+from multimodal_fer_schemas import TABLES
 from scripts.demo_bucket import make_demo_bucket
-from schemas import TABLES
 from tests.conftest import needs_shared
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def _counts(db):
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     root = tmp_path_factory.mktemp("flow")
     bucket = make_demo_bucket(root / "bucket")
@@ -132,7 +132,7 @@ def test_cli_sql_and_status_are_read_only(demo_run):
 
 @pytest.mark.shared_data
 def test_cremad_clips_as_one_patient(tmp_path):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     src = needs_shared("av", "cremad", "video_flv")
     bucket = tmp_path / "bucket" / "1001"

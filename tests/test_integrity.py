@@ -20,7 +20,7 @@ FPS = 1.0
 
 
 def _run(bucket, db, **kw):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     return process_bucket(bucket=str(bucket), db=str(db), sample_fps=FPS, **kw)
 

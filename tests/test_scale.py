@@ -77,7 +77,7 @@ def test_s3_listing_and_streaming_reads(s3, tmp_path):
 
 @pytest.mark.slow
 def test_flow_on_an_s3_bucket(s3, tmp_path, monkeypatch):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     local = make_demo_bucket(tmp_path / "local", sessions=SESSIONS[:2], progress=lambda m: None)
     for path in local.rglob("*"):
@@ -108,7 +108,7 @@ def _table(db, sql):
 
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(tmp_path):
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
     from multimodal_fer.cli import dask_runner
 
     bucket = make_demo_bucket(tmp_path / "bucket", sessions=SESSIONS[:3], progress=lambda m: None)
@@ -145,7 +145,7 @@ def test_two_runs_at_once_never_double_process(tmp_path):
 
 
 def test_prefect_yaml_deployments_match_the_flow():
-    from flows.process_bucket import process_bucket
+    from multimodal_fer_flows.process_bucket import process_bucket
     from prefect.schedules import Cron
 
     spec = yaml.safe_load(open(os.path.join(REPO, "prefect.yaml")))

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from multimodal_fer import quality, store
-from schemas import TABLES, arrow_schema
+from multimodal_fer_schemas import TABLES, arrow_schema
 from scripts.tables_doc import tables_doc
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "tables.md"

@@ -9,7 +9,7 @@ import pytest
 from multimodal_fer import quality, store
 from multimodal_fer.fusion import FACE_COLS, fuse
 from multimodal_fer.summary import notable_moments, summarize
-from schemas.tables import PER_RECORDING
+from multimodal_fer_schemas.tables import PER_RECORDING
 
 
 def stage(tmp_path, sha, patient="P1", session="S1", seconds=4.0):

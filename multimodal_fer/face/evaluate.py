@@ -79,7 +79,9 @@ def score_images(model, paths: list[Path], *, fallback: bool = True,
 
     has_cnn = getattr(model, "has_cnn", False)
     feats, crops, found = [], [], np.zeros(len(paths), dtype=bool)
-    fb_rows, fb_crops, sources = [], [], [None] * len(paths)
+    fb_rows: list[int] = []
+    fb_crops: list[np.ndarray] = []
+    sources: list[str | None] = [None] * len(paths)
     for i, p in enumerate(paths):
         rgb = load_image(p)
         if rgb is None:
@@ -89,7 +91,8 @@ def score_images(model, paths: list[Path], *, fallback: bool = True,
             if fallback and has_cnn:
                 crop, src = fallback_crop(rgb, face_crops=face_crops)
                 if crop is not None:
-                    fb_rows.append(i), fb_crops.append(crop)
+                    fb_rows.append(i)
+                    fb_crops.append(crop)
                     sources[i] = src
             continue
         found[i] = True
@@ -104,6 +107,27 @@ def score_images(model, paths: list[Path], *, fallback: bool = True,
     if fb_rows:
         proba[fb_rows] = model.cnn_proba(np.stack(fb_crops))
     return proba, found, sources
+
+
+def _canonical_rows(rows: list[dict]) -> tuple[list[str], list[str], int]:
+    """``(paths, canonical labels, skipped)``: the rows whose label has a canonical class, and how many do not."""
+    kept, labels, skipped = [], [], 0
+    for row in rows:
+        label = to_canonical(row["label"])
+        if label is None:
+            skipped += 1
+            continue
+        kept.append(row["path"])
+        labels.append(label)
+    return kept, labels, skipped
+
+
+def _accuracy_5class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -> tuple[float, list[int]]:
+    """Accuracy over the rows labelled with one of ``EMOTIONS_5`` (argmax over those 5 columns), and those rows."""
+    cols = [EMOTIONS.index(e) for e in EMOTIONS_5]
+    in5 = [i for i, lab in enumerate(labels) if lab in EMOTIONS_5]
+    hits5 = [scored[i] and EMOTIONS_5[int(np.argmax(proba[i, cols]))] == labels[i] for i in in5]
+    return (round(float(np.mean(hits5)), 4) if in5 else float("nan")), in5
 
 
 def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, model=None,
@@ -132,21 +156,14 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
         :func:`multimodal_fer.evaluation.classification_metrics` over
         :data:`~multimodal_fer.labels.EMOTIONS`; not scored = no prediction = error),
         ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns),
-        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
-        ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
+        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical
+        class), ``model_version``, ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
     """
     from multimodal_fer.face.model import FaceModel
 
     rows = read_labels_csv(labels_csv, ["path", "label"])
     model = model or FaceModel.load()
-    kept, labels, skipped = [], [], 0
-    for row in rows:
-        label = to_canonical(row["label"])
-        if label is None:
-            skipped += 1
-            continue
-        kept.append(row["path"])
-        labels.append(label)
+    kept, labels, skipped = _canonical_rows(rows)
     t0 = time.perf_counter()
     proba, found, sources = score_images(model, [resolve(p, root, labels_csv) for p in kept],
                                          face_crops=face_crops)
@@ -154,10 +171,7 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
     scored = np.array([s is not None for s in sources], dtype=bool)
     preds = [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored)]
     metrics = classification_metrics(labels, preds, EMOTIONS)
-    cols = [EMOTIONS.index(e) for e in EMOTIONS_5]
-    in5 = [i for i, lab in enumerate(labels) if lab in EMOTIONS_5]
-    hits5 = [scored[i] and EMOTIONS_5[int(np.argmax(proba[i, cols]))] == labels[i] for i in in5]
-    acc5 = round(float(np.mean(hits5)), 4) if in5 else float("nan")
+    acc5, in5 = _accuracy_5class(labels, proba, scored)
     n = len(labels)
     files = [{"path": p, "label": lab, "prediction": pred, "source": src,
               **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {})}

@@ -244,7 +244,7 @@ def landmark_features(points: np.ndarray, image_size: tuple[int, int] | None = N
         return float(np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0))))
 
     def eye_open(upper, lower, corners) -> tuple[float, float]:
-        vert = np.mean([_dist(a[u], a[l]) for u, l in zip(upper, lower)])
+        vert = np.mean([_dist(a[up], a[low]) for up, low in zip(upper, lower)])
         width = _dist(a[corners[0]], a[corners[1]])
         return float(vert), float(vert / (width + 1e-12))
 

@@ -185,7 +185,7 @@ class FaceTracker:
             self._mesh.close()
             self._mesh = None
 
-    def __enter__(self) -> "FaceTracker":
+    def __enter__(self) -> FaceTracker:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -102,7 +102,7 @@ class FaceModel:
         self.version = f"{MODEL_FAMILY}-{artefact['model_version']}+{sha256[:12]}"
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "FaceModel":
+    def load(cls, path: Path | None = None) -> FaceModel:
         """Load a trained artefact.
 
         Parameters

@@ -26,7 +26,8 @@ from pathlib import Path
 from multimodal_fer.report import data, pages
 from multimodal_fer.report.markup import DISCLAIMER  # noqa: F401 - part of the package's interface
 
-ASSETS = Path(__file__).with_name("assets")
+#: The report's own static files, read as package data (the wheel installs them; no path into a checkout).
+ASSETS = resources.files("multimodal_fer.report") / "assets"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def write_assets(out_dir: Path) -> Path:
     with resources.as_file(bundle) as src:
         if not target.exists() or target.stat().st_size != src.stat().st_size:
             shutil.copyfile(src, target)
-    shutil.copyfile(ASSETS / "report.js", assets / "report.js")
+    (assets / "report.js").write_bytes((ASSETS / "report.js").read_bytes())
     return assets
 
 

@@ -220,7 +220,12 @@ class TextEmotionModel:
     @property
     def use_context(self) -> bool:
         """Whether :meth:`predict_proba` reads ``contexts``."""
-        return self.head.use_context if self.finetuned is None else self.finetuned.use_context
+        return self._head().use_context if self.finetuned is None else self.finetuned.use_context
+
+    def _head(self) -> Head:
+        """The classification head (the model is either a head or a fine-tuned model, never both)."""
+        assert self.head is not None, "a fine-tuned model has no head"
+        return self.head
 
     @classmethod
     def load(
@@ -311,9 +316,10 @@ class TextEmotionModel:
             probs[keep] = softmax(logits)
             return probs
         features = embed([clean(texts[i]) for i in keep], encoder=self.encoder)
-        if self.head.use_context:
+        head = self._head()
+        if head.use_context:
             features = np.hstack([features, context_features(ctx, encoder=self.encoder)])
-        probs[keep] = softmax(self.head.logits(features.astype(np.float64)))
+        probs[keep] = softmax(head.logits(features.astype(np.float64)))
         return probs
 
 

@@ -111,7 +111,7 @@ def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Pa
     probs = model.predict_proba([texts[i] for i in keep],
                                 None if contexts is None else [contexts[i] for i in keep])
     elapsed = time.perf_counter() - t0
-    y_true = [labels[i] for i in keep]
+    y_true = [lab for lab in labels if lab is not None]  # the labels of ``keep``
     y_pred = [None if np.isnan(p).any() else EMOTIONS[int(np.argmax(p))] for p in probs]
     metrics = classification_metrics(y_true, y_pred, EMOTIONS)
     report = {**metrics, "skipped": skipped, "no_prediction": sum(p is None for p in y_pred),

@@ -135,7 +135,8 @@ def _name_spans(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]
         capitalised = base[:1].isupper() and (base[1:].islower() or len(base) == 1) and len(base) > 1
         if not capitalised:
             continue
-        after_title = k > 0 and words[k - 1].group(0).lower() in TITLES and not text[words[k - 1].end():m.start()].strip(" .")
+        after_title = (k > 0 and words[k - 1].group(0).lower() in TITLES
+                       and not text[words[k - 1].end():m.start()].strip(" ."))
         start_of_sentence = _is_sentence_start(text, m.start())
         is_name = (
             after_title

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fer.evaluation import (classification_metrics, print_report, read_labels_csv,
-                                       resolve, write_json)
+from multimodal_fer.evaluation import classification_metrics, print_report, read_labels_csv, resolve, write_json
 from multimodal_fer.labels import EMOTIONS, to_canonical, valence_arousal
 
 WHOLE_CLIP_MAX_S = 8.0  # s, files up to this long are scored as one utterance

@@ -26,9 +26,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -375,7 +375,7 @@ class _Head:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays, prefix: str) -> "_Head":
+    def from_arrays(cls, arrays, prefix: str) -> _Head:
         n_mlp = int(arrays[f"{prefix}n_mlp"])
         return cls(impute=arrays[f"{prefix}impute"], mean=arrays[f"{prefix}mean"],
                    scale=arrays[f"{prefix}scale"], lr_coef=arrays[f"{prefix}lr_coef"],
@@ -403,7 +403,7 @@ class VoiceModel:
 
     # ---- persistence
     @classmethod
-    def load(cls, path: Path | None = None) -> "VoiceModel":
+    def load(cls, path: Path | None = None) -> VoiceModel:
         """Load an artefact (default: the committed ``voice/artefacts/voice_model.npz``)."""
         path = Path(path) if path is not None else VOICE_ARTEFACTS / ARTEFACT_FILE
         raw = path.read_bytes()

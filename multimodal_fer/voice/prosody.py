@@ -14,7 +14,7 @@ in hertz (``_hz``), levels in dB relative to full scale (``_db``, a full-scale s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -1,0 +1,144 @@
+"""Opening the warehouse: read-write with every table (``schemas/``) and view (``warehouse/*.sql``) created,
+or read-only for the SQL surface (``mfer sql``, ``status``, ``report``), where only one query at a time runs."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from multimodal_fer_schemas import TABLES, create_table_sql
+
+#: The package whose data files are the views (the repository's ``warehouse/`` folder).
+VIEWS_PACKAGE = "multimodal_fer_warehouse"
+
+
+def connect(db_path: str | Path, *, read_only: bool = False):
+    """Open the warehouse: read-write (creating tables and views), or read-only through :func:`connect_readonly`."""
+    import duckdb
+
+    if read_only:
+        return connect_readonly(db_path)
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path))
+    init_db(con)
+    return con
+
+
+#: Run on every read-only connection, in this order: the last one locks the others, so that a
+#: query cannot turn them back on (``SET``, ``RESET`` and ``PRAGMA`` of any setting are refused).
+READ_ONLY_SETTINGS = (
+    "SET enable_external_access = false",  # no file but the warehouse: COPY TO, EXPORT, ATTACH, read_*, glob
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET allow_community_extensions = false",
+    "SET lock_configuration = true",
+)
+
+#: The statement types ``mfer sql`` runs (SELECT includes WITH, FROM-first, VALUES, TABLE, SHOW, DESCRIBE,
+#: SUMMARIZE and the read-only PRAGMAs such as ``table_info``, which DuckDB rewrites to a SELECT).
+QUERY_STATEMENT_TYPES = ("SELECT",)
+
+
+class QueryRefused(ValueError):
+    """A text given to :func:`query` that is not exactly one read-only query."""
+
+
+def connect_readonly(db_path: str | Path):
+    """Open the warehouse read-only, with no access to anything but its own file.
+
+    After the file is opened read-only, :data:`READ_ONLY_SETTINGS` switch off external access (no
+    other file can be read, written or attached), extension installing and loading, then lock the
+    configuration. DuckDB keeps one database instance per file and process, so the settings hold for
+    every connection to this file in this process until the last one is closed.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no warehouse at ``db_path``.
+    duckdb.Error
+        If DuckDB cannot open it (not a DuckDB file, a writer holds it, ...).
+    """
+    import duckdb
+
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise FileNotFoundError(f"no warehouse at {db_path}: run `mfer run BUCKET --db {db_path}` first")
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        if _setting(con, "lock_configuration"):  # already open and locked here
+            if _setting(con, "enable_external_access"):
+                raise RuntimeError(f"{db_path} is already open in this process with external access on")
+        else:
+            for statement in READ_ONLY_SETTINGS:
+                con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _setting(con, name: str):
+    """The current value of one DuckDB setting."""
+    row = con.execute(f"SELECT current_setting('{name}')").fetchone()
+    assert row is not None  # a SELECT of one value has one row
+    return row[0]
+
+
+def query(db_path: str | Path, sql: str) -> pd.DataFrame:
+    """Run exactly one read-only query (the text as given) on a :func:`connect_readonly` connection.
+
+    Raises
+    ------
+    QueryRefused
+        If ``sql`` holds no statement, more than one, or one that is not a query (COPY, SET, CALL, ...).
+    duckdb.Error
+        DuckDB's own error: a syntax error, a refused file access, a write to the read-only file, ...
+    """
+    con = connect_readonly(db_path)
+    try:
+        kinds = [s.type.name for s in con.extract_statements(sql)]
+        if len(kinds) != 1:
+            raise QueryRefused(f"expected exactly one query, got {len(kinds)} statements"
+                               + (f" ({', '.join(kinds)})" if kinds else ""))
+        if kinds[0] not in QUERY_STATEMENT_TYPES:
+            raise QueryRefused(f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, "
+                               f"not {kinds[0]}")
+        return con.sql(sql).df()
+    finally:
+        con.close()
+
+
+
+def view_sql() -> dict[str, str]:
+    """``{view name: SELECT …}`` from ``warehouse/v_*.sql`` (one object per file), read as package data."""
+    files = resources.files(VIEWS_PACKAGE)
+    found = sorted((f.name, f) for f in files.iterdir() if f.name.startswith("v_") and f.name.endswith(".sql"))
+    return {name.removesuffix(".sql"): f.read_text(encoding="utf-8") for name, f in found}
+
+
+def init_db(con) -> None:
+    """Create every table (``schemas/``) and view (``warehouse/``); idempotent."""
+    for t in TABLES.values():
+        con.execute(create_table_sql(t))
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = current_schema()",
+            [t.name]).fetchall()}
+        for c in t.columns:  # a warehouse made by an older version gains the new (nullable) columns
+            if c.name not in have and c.nullable:
+                con.execute(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {c.type}")
+    pending = view_sql()
+    while pending:  # views may depend on each other: create until no progress
+        progress = False
+        for name, sql in list(pending.items()):
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS\n{sql.strip().rstrip(';')}")
+                del pending[name]
+                progress = True
+            except Exception as exc:  # noqa: BLE001 - a view whose dependency is not there yet
+                last = exc
+        if not progress:
+            raise RuntimeError(f"cannot create views {sorted(pending)}: {last}")
