@@ -339,3 +339,15 @@ PER_RECORDING = ("sessions", "frames", "emotion_windows", "utterances", "words",
 
 def table(name: str) -> Table:
     return TABLES[name]
+
+
+def row_columns(name: str) -> tuple[str, ...]:
+    """The columns a producer writes for one recording: the table's columns without ``recording_sha256``."""
+    return tuple(c for c in TABLES[name].column_names if c != SHA.name)
+
+
+#: Probability columns of each stream, in :data:`multimodal_fer.labels.EMOTIONS` order.
+FACE_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[0])
+VOICE_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[1])
+TEXT_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[2])
+FUSED_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[3])
