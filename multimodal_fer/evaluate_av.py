@@ -1,9 +1,10 @@
 """Whole-pipeline evaluation on labelled audio-visual clips, with a fusion ablation.
 
 ``mfer evaluate av LABELS.csv [--root DIR] [--out metrics.json]`` — CSV ``path,label``, one
-expressed emotion per clip. Each clip runs through the real pipeline; the clip-level prediction
-of a variant is its dominant emotion over the patient's windows (the argmax of the mean of the
-variant's window probabilities). Variants:
+expressed emotion per clip. Each clip runs through the pipeline's own steps
+(:func:`~multimodal_fer.pipeline.extract_streams`, then the fusion); the clip-level prediction of a
+variant is its dominant emotion over the patient's windows (the argmax of the mean of the variant's
+window probabilities). Variants:
 
 - ``face``: face stream only; ``voice``: prosody only; ``text``: words only;
 - ``equal``: the mean of whichever streams are present in a window (no speaking awareness);
@@ -27,17 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from multimodal_fer import bucket, evaluation, store
-from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionInputs,
-                                   FusionOptions, recording_inputs)
+from multimodal_fer import bucket, evaluation
+from multimodal_fer.fusion import CERTAINTY_WEIGHTED, FusionInputs, FusionOptions
 from multimodal_fer.labels import EMOTIONS, to_canonical
+from schemas.tables import FACE_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 _DEFAULT = FusionOptions()
 #: Variants fused again from the kept stream outputs, with these options.
@@ -78,8 +78,9 @@ def window_accuracy(windows: pd.DataFrame, variant: str, label: str, *, speaking
 
 
 # ----------------------------------------------------------------------------- stream-output cache
-_FRAME_COLS = ["t_s", "face_found", "mouth_open", *FACE_COLS]
-_UTT_COLS = ["start_s", "end_s", "speaker", *TEXT_COLS]  # no transcript text in the cache
+_FRAME_COLS = ["t_s", "face_found", "mouth_open", *FACE_PROB_COLS]
+_VOICE_COLS = ["start_s", "end_s", *VOICE_PROB_COLS]
+_UTT_COLS = ["start_s", "end_s", "speaker", *TEXT_PROB_COLS]  # no transcript text in the cache
 
 
 def cache_key(path: Path, options, versions: dict) -> str:
@@ -98,7 +99,7 @@ def save_inputs(inputs: FusionInputs, folder: Path) -> None:
     """Store the stream outputs of one clip (Parquet + JSON; no transcript text)."""
     folder.mkdir(parents=True, exist_ok=True)
     inputs.frames.reindex(columns=_FRAME_COLS).to_parquet(folder / "frames.parquet")
-    inputs.voice.reindex(columns=["start_s", "end_s", *VOICE_COLS]).to_parquet(folder / "voice.parquet")
+    inputs.voice.reindex(columns=_VOICE_COLS).to_parquet(folder / "voice.parquet")
     inputs.utterances.reindex(columns=_UTT_COLS).to_parquet(folder / "utterances.parquet")
     if inputs.prosody_windows is not None:
         inputs.prosody_windows.to_parquet(folder / "prosody.parquet")
@@ -118,48 +119,38 @@ def load_inputs(folder: Path, options: FusionOptions) -> FusionInputs:
 
 def analyze_clips(rows: list[dict], *, root: Path | None, labels_csv: Path, cache_dir: Path | None = None,
                   progress=print) -> list[dict]:
-    """Run the pipeline on every clip; returns per-clip dicts with the label, the windows frame and
-    the stream outputs (``inputs``, a :class:`~multimodal_fer.fusion.FusionInputs`, or None).
+    """Run the pipeline's streams and fusion on every clip; returns per-clip dicts with the label, the
+    windows frame and the stream outputs (``inputs``, a :class:`~multimodal_fer.fusion.FusionInputs`, or None).
 
-    With ``cache_dir``, clips whose stream outputs are cached are only fused again."""
-    from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
+    Each clip goes through :func:`~multimodal_fer.pipeline.extract_streams` and
+    :func:`~multimodal_fer.pipeline.fuse_streams`, as in the pipeline. With ``cache_dir``, clips
+    whose stream outputs are cached are only fused again."""
+    from multimodal_fer.pipeline import PipelineOptions, StageError, extract_streams, load_models
 
     options = PipelineOptions()
     models = load_models(options.asr)
     out = []
-    with tempfile.TemporaryDirectory(prefix="mfer-eval-av-") as tmp:
-        for i, row in enumerate(rows, 1):
-            path = evaluation.resolve(row["path"], root, labels_csv)
-            label = to_canonical(row["label"])
-            if label is None:
-                continue
-            cached = Path(cache_dir) / cache_key(path, options, models.versions) if cache_dir and path.exists() else None
-            windows, inputs, note = None, None, ""
-            from_cache = cached is not None and (cached / "meta.json").exists()
-            if from_cache:
-                inputs = load_inputs(cached, options.fusion)
-                windows, note = inputs.fuse(), " (stream outputs from the cache, fused again)"
-            else:
-                rec = bucket.Recording(str(path), "eval", f"clip{i}", path.stat().st_size if path.exists() else 0)
-                staged = Path(tmp) / f"clip{i}"
-                try:
-                    with recording_inputs() as calls:
-                        analyze_recording(path, recording=rec, sha256=f"{i:064d}", meta=bucket.SessionMeta(),
-                                          staged_dir=staged, options=options, models=models)
-                    windows = store.read_staged(staged, "emotion_windows")
-                    inputs = calls[-1] if calls else None
-                except StageError as exc:
-                    progress(f"  {path.name}: not analysed ({exc.stage}: {exc})")
-                if inputs is not None:
-                    again = inputs.fuse()  # the kept stream outputs must give the pipeline's rows back
-                    diff = float(np.nanmax(np.abs(again[FUSED_COLS].to_numpy(float) - windows[FUSED_COLS].to_numpy(float)),
-                                           initial=0.0))
-                    if diff > 1e-5 or len(again) != len(windows):
-                        raise RuntimeError(f"{path.name}: re-fusing the kept stream outputs differs from the pipeline (max {diff:.2e})")
-                    if cached is not None:
-                        save_inputs(inputs, cached)
-            progress(f"[{i}/{len(rows)}] {path.name}: {label}{note}")
-            out.append({"path": str(path), "label": label, "windows": windows, "inputs": inputs, "from_cache": from_cache})
+    for i, row in enumerate(rows, 1):
+        path = evaluation.resolve(row["path"], root, labels_csv)
+        label = to_canonical(row["label"])
+        if label is None:
+            continue
+        cached = Path(cache_dir) / cache_key(path, options, models.versions) if cache_dir and path.exists() else None
+        windows, inputs, note = None, None, ""
+        from_cache = cached is not None and (cached / "meta.json").exists()
+        if from_cache:
+            inputs, note = load_inputs(cached, options.fusion), " (stream outputs from the cache, fused again)"
+        else:
+            try:
+                streams = extract_streams(path, meta=bucket.SessionMeta(), options=options, models=models)
+                inputs = streams.fusion_inputs(options.fusion)
+            except StageError as exc:
+                progress(f"  {path.name}: not analysed ({exc.stage}: {exc})")
+            if inputs is not None and cached is not None:
+                save_inputs(inputs, cached)
+        windows = inputs.fuse() if inputs is not None else None  # what fuse_streams gives the pipeline
+        progress(f"[{i}/{len(rows)}] {path.name}: {label}{note}")
+        out.append({"path": str(path), "label": label, "windows": windows, "inputs": inputs, "from_cache": from_cache})
     return out
 
 

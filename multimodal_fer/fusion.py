@@ -39,21 +39,22 @@ before (a weighted mean of the rows, each stream's weight times its own certaint
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS, valence_arousal
+from schemas.tables import FACE_PROB_COLS, FUSED_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 WINDOW_S = 1.0  # seconds
 MIN_CERTAINTY = 0.05  # floor of a stream's certainty factor, so that no present stream is silenced
 MIN_PROBABILITY = 1e-4  # floor of a stream's probability before the log (no single stream can veto a class outright)
-FACE_COLS = [f"p_face_{e}" for e in EMOTIONS]
-VOICE_COLS = [f"p_voice_{e}" for e in EMOTIONS]
-TEXT_COLS = [f"p_text_{e}" for e in EMOTIONS]
-FUSED_COLS = [f"p_fused_{e}" for e in EMOTIONS]
+# The column names are the schema's (lists, so that ``df[FACE_COLS]`` selects columns).
+FACE_COLS = list(FACE_PROB_COLS)
+VOICE_COLS = list(VOICE_PROB_COLS)
+TEXT_COLS = list(TEXT_PROB_COLS)
+FUSED_COLS = list(FUSED_PROB_COLS)
 
 # --- Where the defaults come from (recomputed by `python -m multimodal_fer.fusion_params`; a test
 # --- fails when a model's committed metrics or its training labels no longer give these numbers).
@@ -137,21 +138,6 @@ class FusionInputs:
                     duration_s=self.duration_s, options=options or self.options)
 
 
-_RECORDERS: list[list[FusionInputs]] = []
-
-
-@contextlib.contextmanager
-def recording_inputs():
-    """Within the block, every call of :func:`fuse` also appends its :class:`FusionInputs` to the
-    yielded list (how ``evaluate_av`` caches the stream outputs of a pipeline run)."""
-    calls: list[FusionInputs] = []
-    _RECORDERS.append(calls)
-    try:
-        yield calls
-    finally:
-        _RECORDERS.remove(calls)
-
-
 def certainty(p: np.ndarray | None) -> float:
     """``1 - H(p) / log(K)`` of a probability row, floored at :data:`MIN_CERTAINTY` (0 when ``p`` is None)."""
     if p is None:
@@ -232,8 +218,6 @@ def fuse(
     DataFrame
         The columns of the ``emotion_windows`` table except ``recording_sha256``.
     """
-    for calls in _RECORDERS:
-        calls.append(FusionInputs(frames, voice, utterances, list(speech_segments), prosody_windows, float(duration_s), options))
     w = options.window_s
     n_windows = int(np.ceil(duration_s / w - 1e-9)) if duration_s > 0 else 0
     speakers_ok = options.patient_speakers

@@ -3,8 +3,8 @@ import pandas as pd
 
 import pytest
 
-from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionOptions, fuse,
-                                   pool, recording_inputs)
+from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionInputs,
+                                   FusionOptions, fuse, pool)
 from multimodal_fer.labels import EMOTIONS
 from multimodal_fer.speakers import attribute_segments
 from multimodal_fer.summary import notable_moments, summarize
@@ -220,15 +220,13 @@ def test_fusion_invariants_on_random_streams(seed):
     assert (ratio >= opts.speaking_min_share / opts.face_weight_speaking - 1e-9).all()
 
 
-def test_recording_inputs_keeps_what_fuse_saw():
+def test_fusion_inputs_fuse_again_as_fuse_did():
     frames, voice = _frames(), _stream([(4.0, 7.0, SAD)], VOICE_COLS)
     utts = _utts([(4.0, 7.0, SAD, "patient")])
-    with recording_inputs() as calls:
-        w = fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)
-    fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)  # outside the block: not kept
-    assert len(calls) == 1 and calls[0].duration_s == 10.0 and calls[0].speech_segments == [(4.0, 7.0)]
-    pd.testing.assert_frame_equal(calls[0].fuse(), w)
-    again = calls[0].fuse(CERTAINTY_WEIGHTED)
+    w = fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)
+    inputs = FusionInputs(frames, voice, utts, [(4.0, 7.0)], None, 10.0)
+    pd.testing.assert_frame_equal(inputs.fuse(), w)
+    again = inputs.fuse(CERTAINTY_WEIGHTED)
     assert not np.allclose(again[FUSED_COLS].to_numpy(float), w[FUSED_COLS].to_numpy(float))
 
 

@@ -15,7 +15,7 @@ project knows (``neutral``, ``calm``, ``ANG``, ``happiness``, ...), mapped by
 
 Each file is scored the way the pipeline scores a patient's speech: files up to
 :data:`WHOLE_CLIP_MAX_S` are one clip; longer files are cut into VAD speech chunks of at most
-``pipeline.VOICE_CHUNK_S`` (3 s) whose 7-class probabilities are averaged. A file with no
+``voice.stream.VOICE_CHUNK_S`` (3 s) whose 7-class probabilities are averaged. A file with no
 audio gets no prediction (it counts as an error). Speaker normalisation is off (the
 pipeline's default; files of a labels CSV are not one speaker's session).
 """
