@@ -27,7 +27,7 @@ from flows.process_recording import analyze_one
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import planning, quality, store, workspace
 from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
-from multimodal_fer.planning import Quarantined
+from multimodal_fer.planning import Quarantined, Staged
 from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
 from multimodal_fer.text.asr import AsrOptions
 
@@ -91,7 +91,7 @@ def hash_all(recordings: list[bucket_lib.Recording], known: dict) -> tuple[list,
 
 
 @task(name="load-warehouse", **EPHEMERAL)
-def load_warehouse(db: str, results: list[dict], quarantines: list[Quarantined], rehomes: list[planning.Rehome],
+def load_warehouse(db: str, results: list[Staged], quarantines: list[Quarantined], rehomes: list[planning.Rehome],
                    objects: list[dict], manifest: dict, run_id: str, version: str, model_versions: str) -> dict:
     """The single writer: re-home moved recordings, load each staged recording in its own transaction,
     record quarantines, the hashes read and the audit events; staged files are removed once loaded."""
@@ -107,11 +107,10 @@ def load_warehouse(db: str, results: list[dict], quarantines: list[Quarantined],
                          trial_arm=meta.trial_arm, clinician_id=meta.clinician_id)
             store.audit(con, action="rehomed", source_uri=r.recording.stored_uri, recording_sha256=r.sha256, **stamp)
         for r in results:
-            if r["status"] == "staged":
-                failed = _load_one(con, r, stamp)
-                loaded += failed is None
-                quarantines += [failed] if failed else []
-                shutil.rmtree(r["staged_dir"], ignore_errors=True)
+            failed = _load_one(con, r, stamp)
+            loaded += failed is None
+            quarantines += [failed] if failed else []
+            shutil.rmtree(r.staged_dir, ignore_errors=True)
         for q in quarantines:
             store.quarantine(con, pipeline_version=version, run_id=run_id, **asdict(q))
             store.audit(con, action="quarantined", source_uri=q.source_uri, recording_sha256=q.recording_sha256, **stamp)
@@ -121,15 +120,15 @@ def load_warehouse(db: str, results: list[dict], quarantines: list[Quarantined],
     return {"loaded": loaded, "quarantined": len(quarantines), "rehomed": len(rehomes)}
 
 
-def _load_one(con, result: dict, stamp: dict) -> Quarantined | None:
+def _load_one(con, staged: Staged, stamp: dict) -> Quarantined | None:
     """Load one staged recording; the quarantine entry if it cannot be loaded."""
-    rec = bucket_lib.Recording(**result["recording"])
+    rec = staged.recording
     try:
-        store.load_recording(con, Path(result["staged_dir"]), run_id=stamp["run_id"])
-        store.audit(con, action="loaded", source_uri=rec.stored_uri, recording_sha256=result["sha256"], **stamp)
+        store.load_recording(con, Path(staged.staged_dir), run_id=stamp["run_id"])
+        store.audit(con, action="loaded", source_uri=rec.stored_uri, recording_sha256=staged.sha256, **stamp)
         return None
     except Exception as exc:  # noqa: BLE001 - one recording's load never stops the others
-        return Quarantined(rec.stored_uri, "load", f"could not be loaded: {exc}", type(exc).__name__, result["sha256"],
+        return Quarantined(rec.stored_uri, "load", f"could not be loaded: {exc}", type(exc).__name__, staged.sha256,
                            rec.patient_id, rec.session_id)
 
 
@@ -167,28 +166,28 @@ def _discovery_quarantines(found: dict, bucket: str) -> list[Quarantined]:
     return out
 
 
-def _analyse(todo: list, manifest: dict, staging_dir: str, options: PipelineOptions) -> tuple[list[dict], list]:
+def _analyse(todo: list, manifest: dict, staging_dir: str, options: PipelineOptions
+             ) -> tuple[list[Staged], list[Quarantined]]:
     """Submit every recording to the task runner; report each as it finishes (ids as stored)."""
     futures = [analyze_recording_task.submit(rec, sha, manifest.get((rec.patient_id, rec.session_id),
                                                                     bucket_lib.SessionMeta()), staging_dir, options)
                for rec, sha in todo]
-    results, quarantines = [], []
-    for i, ((rec, sha), future) in enumerate(zip(todo, futures), start=1):
-        result = future.result()
-        seconds = sum((result.get("stage_seconds") or {}).values())
-        print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): "
-              + (f"analysed in {seconds:.1f} s" if result["status"] == "staged"
-                 else f"quarantined at {result['stage']}: {result['reason']}"))
-        if result["status"] == "quarantined":
-            quarantines.append(Quarantined(rec.stored_uri, result["stage"], result["reason"], result["error_type"], sha,
-                                           rec.patient_id, rec.session_id))
-        results.append(result)
-    return results, quarantines
+    staged, quarantines = [], []
+    for i, ((rec, _), future) in enumerate(zip(todo, futures), start=1):
+        outcome = future.result()
+        if isinstance(outcome, Staged):
+            staged.append(outcome)
+            said = f"analysed in {sum(outcome.stage_seconds.values()):.1f} s"
+        else:
+            quarantines.append(outcome)
+            said = f"quarantined at {outcome.stage}: {outcome.reason}"
+        print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): {said}")
+    return staged, quarantines
 
 
 @task(name="analyze-recording", **EPHEMERAL)
 def analyze_recording_task(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
-                           options: PipelineOptions) -> dict:
+                           options: PipelineOptions) -> Staged | Quarantined:
     """One recording → staged Parquet (runs wherever the task runner puts it: a thread, a Dask worker)."""
     return analyze_one(recording, sha256, meta, staging, options)
 
@@ -259,4 +258,4 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
           f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}")
     return {**summary, "quality_failures": failures, "n_rehomed": counts["rehomed"], "n_hashed": len(fresh),
-            "stage_seconds": [r.get("stage_seconds") for r in results if r["status"] == "staged"]}
+            "stage_seconds": [r.stage_seconds for r in results]}

@@ -35,6 +35,35 @@ class Quarantined:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A recording analysed into Parquet under ``staged_dir``, waiting for the loader.
+
+    Attributes
+    ----------
+    recording : Recording
+        Where it is (ids as stored).
+    sha256 : str
+        SHA-256 of its bytes.
+    staged_dir : str
+        The folder of its per-recording tables (``<table>.parquet``).
+    stage_seconds : dict of str to float
+        Seconds spent in each stage of :func:`multimodal_fer.pipeline.analyze_recording`.
+    pipeline_version : str
+        The pipeline version that made the rows.
+    """
+
+    recording: Recording
+    sha256: str
+    staged_dir: str
+    stage_seconds: dict[str, float]
+    pipeline_version: str
+
+
+#: What analysing one recording comes to: its rows staged, or the reason it is quarantined.
+Outcome = Staged | Quarantined
+
+
+@dataclass(frozen=True)
 class Rehome:
     recording: Recording
     sha256: str
