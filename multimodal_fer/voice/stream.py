@@ -95,13 +95,13 @@ def speech_chunks(segments: Sequence[tuple[float, float]]) -> list[tuple[float, 
 
     Each ``(start_s, end_s)`` segment longer than :data:`VOICE_CHUNK_S` is cut into
     ``floor(length / VOICE_CHUNK_S)`` equal pieces (so each is at least ``VOICE_CHUNK_S`` long and
-    shorter than twice that); a piece shorter than :data:`VOICE_MIN_CHUNK_S` is merged into the
-    previous chunk (a short first segment stays a chunk of its own).
+    shorter than twice that); a piece shorter than :data:`VOICE_MIN_CHUNK_S` extends the previous
+    chunk to its end, across any silence between them (a short first piece stays a chunk of its own).
 
     Returns
     -------
     list of (start_s, end_s)
-        In the order of ``segments``, seconds; they cover the segments exactly.
+        Sorted, non-overlapping, seconds; together they hold every instant of ``segments``.
     """
     out: list[tuple[float, float]] = []
     for s, e in segments:
