@@ -113,7 +113,8 @@ def load_warehouse(db: str, results: list[Staged], quarantines: list[Quarantined
             shutil.rmtree(r.staged_dir, ignore_errors=True)
         for q in quarantines:
             store.quarantine(con, pipeline_version=version, run_id=run_id, **asdict(q))
-            store.audit(con, action="quarantined", source_uri=q.source_uri, recording_sha256=q.recording_sha256, **stamp)
+            store.audit(con, action="quarantined", source_uri=q.source_uri, recording_sha256=q.recording_sha256,
+                        **stamp)
         store.remember_objects(con, objects, run_id=run_id)
     finally:
         con.close()

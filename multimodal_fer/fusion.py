@@ -40,6 +40,7 @@ before (a weighted mean of the rows, each stream's weight times its own certaint
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -186,6 +187,97 @@ def _weighted_rows(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, w0: 
     return (ov[:, None] * np.nan_to_num(probs)).sum(axis=0) / total, total
 
 
+class _Arrays(NamedTuple):
+    """The stream rows :func:`fuse` reads, as arrays (times in seconds, probabilities (n, 7))."""
+
+    frames: pd.DataFrame
+    ft: np.ndarray  # (F,) frame times
+    seg: np.ndarray  # (S, 2) speech segments of anyone
+    vs: np.ndarray  # (V,) voice chunk starts
+    ve: np.ndarray  # (V,) voice chunk ends
+    vp: np.ndarray  # (V, 7) voice probabilities
+    has_voice: bool
+    us: np.ndarray  # (U,) patient utterance starts
+    ue: np.ndarray  # (U,) patient utterance ends
+    up: np.ndarray  # (U, 7) text probabilities
+    pros: pd.DataFrame | None  # prosody indexed by window_start_s
+
+
+def _arrays(frames: pd.DataFrame, voice: pd.DataFrame, utterances: pd.DataFrame,
+            speech_segments: list[tuple[float, float]], prosody_windows: pd.DataFrame | None,
+            options: FusionOptions) -> _Arrays:
+    patient_utts = utterances[utterances["speaker"].isin(options.patient_speakers)] if len(utterances) else utterances
+    seg = np.array(speech_segments, dtype=np.float64).reshape(-1, 2)
+    vs, ve = (voice["start_s"].to_numpy(float), voice["end_s"].to_numpy(float)) if len(voice) else (np.empty(0), np.empty(0))
+    vp = voice[VOICE_COLS].to_numpy(float) if len(voice) else np.empty((0, len(EMOTIONS)))
+    us = patient_utts["start_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
+    ue = patient_utts["end_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
+    up = patient_utts[TEXT_COLS].to_numpy(float) if len(patient_utts) else np.empty((0, len(EMOTIONS)))
+    ft = frames["t_s"].to_numpy(float) if len(frames) else np.empty(0)
+    pros = prosody_windows.set_index("window_start_s") if prosody_windows is not None and len(prosody_windows) else None
+    return _Arrays(frames, ft, seg, vs, ve, vp, bool(len(voice)), us, ue, up, pros)
+
+
+def _window_row(a: _Arrays, w0: float, w1: float, options: FusionOptions) -> dict:
+    """One ``emotion_windows`` row (before smoothing) for the window ``[w0, w1)``."""
+    span = max(w1 - w0, 1e-9)
+    in_win = (a.ft >= w0) & (a.ft < w1)
+    win_frames = a.frames[in_win] if len(a.frames) else a.frames
+    n_frames = int(in_win.sum())
+    faces = win_frames[win_frames["face_found"]] if n_frames else win_frames
+    face_present = len(faces) / n_frames if n_frames else 0.0
+    p_face = faces[FACE_COLS].to_numpy(float).mean(axis=0) if len(faces) else None
+    speech_ratio = float(_overlap(a.seg[:, 0], a.seg[:, 1], w0, w1).sum() / span) if a.seg.size else 0.0
+    p_voice, voice_s = _weighted_rows(a.vs, a.ve, a.vp, w0, w1)
+    p_text, _ = _weighted_rows(a.us, a.ue, a.up, w0, w1)
+    patient_share = voice_s / span
+    if not a.has_voice:  # no voice model rows: fall back on patient utterance times
+        patient_share = float(_overlap(a.us, a.ue, w0, w1).sum() / span) if a.us.size else 0.0
+    speaking = patient_share >= options.speaking_min_share
+    pros = a.pros
+    row = {
+        "window_start_s": w0,
+        "window_end_s": w1,
+        "face_present": float(face_present),
+        "speech_ratio": float(min(speech_ratio, 1.0)),
+        "patient_speaking": bool(speaking),
+        "mouth_open_mean": float(faces["mouth_open"].mean()) if len(faces) else np.nan,
+        "f0_mean_hz": float(pros.at[w0, "f0_mean_hz"]) if pros is not None and w0 in pros.index else np.nan,
+        "rms_mean_db": float(pros.at[w0, "rms_mean_db"]) if pros is not None and w0 in pros.index else np.nan,
+    }
+    for cols, p in ((FACE_COLS, p_face), (VOICE_COLS, p_voice), (TEXT_COLS, p_text)):
+        row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
+    row.update(_fused(p_face, p_voice, p_text, face_present, patient_share, speaking, options))
+    return row
+
+
+def _fused(p_face, p_voice, p_text, face_present: float, patient_share: float, speaking: bool,
+           options: FusionOptions) -> dict:
+    """The weights and the fused columns of one window (NULL fused values when no stream has weight)."""
+    raw_face = (options.face_weight * options.reliability_face * face_present
+                * (options.face_weight_speaking if speaking else 1.0)) if p_face is not None else 0.0
+    raw_voice = options.voice_weight * options.reliability_voice * min(patient_share, 1.0) if p_voice is not None else 0.0
+    raw_text = options.text_weight * options.reliability_text if p_text is not None and speaking else 0.0
+    if options.confidence_weighting:
+        raw_face, raw_voice, raw_text = (raw_face * certainty(p_face), raw_voice * certainty(p_voice),
+                                         raw_text * certainty(p_text))
+    total = raw_face + raw_voice + raw_text
+    if not total > 0:
+        return {**dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS))), "w_face": 0.0, "w_voice": 0.0, "w_text": 0.0,
+                "signal": "none", "fused_label": None, "fused_confidence": np.nan, "valence": np.nan,
+                "arousal": np.nan}
+    wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
+    fused = pool([(wf, p_face, options.prior_face), (wv, p_voice, options.prior_voice),
+                  (wt, p_text, options.prior_text)], options)
+    val, aro = valence_arousal(fused)
+    has_face, has_speech = wf > 0, (wv + wt) > 0
+    signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")
+    best = int(np.argmax(fused))
+    return {**dict(zip(FUSED_COLS, fused)), "w_face": wf, "w_voice": wv, "w_text": wt, "signal": signal,
+            "fused_label": EMOTIONS[best], "fused_confidence": float(fused[best]), "valence": float(val),
+            "arousal": float(aro)}
+
+
 def fuse(
     frames: pd.DataFrame,
     voice: pd.DataFrame,
@@ -218,73 +310,10 @@ def fuse(
     DataFrame
         The columns of the ``emotion_windows`` table except ``recording_sha256``.
     """
+    arrays = _arrays(frames, voice, utterances, speech_segments, prosody_windows, options)
     w = options.window_s
     n_windows = int(np.ceil(duration_s / w - 1e-9)) if duration_s > 0 else 0
-    speakers_ok = options.patient_speakers
-    patient_utts = utterances[utterances["speaker"].isin(speakers_ok)] if len(utterances) else utterances
-    seg = np.array(speech_segments, dtype=np.float64).reshape(-1, 2)
-    vs, ve = (voice["start_s"].to_numpy(float), voice["end_s"].to_numpy(float)) if len(voice) else (np.empty(0), np.empty(0))
-    vp = voice[VOICE_COLS].to_numpy(float) if len(voice) else np.empty((0, len(EMOTIONS)))
-    us = patient_utts["start_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
-    ue = patient_utts["end_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
-    up = patient_utts[TEXT_COLS].to_numpy(float) if len(patient_utts) else np.empty((0, len(EMOTIONS)))
-    ft = frames["t_s"].to_numpy(float) if len(frames) else np.empty(0)
-    pros = prosody_windows.set_index("window_start_s") if prosody_windows is not None and len(prosody_windows) else None
-
-    rows = []
-    for k in range(n_windows):
-        w0, w1 = k * w, min((k + 1) * w, duration_s)
-        span = max(w1 - w0, 1e-9)
-        in_win = (ft >= w0) & (ft < w1)
-        win_frames = frames[in_win] if len(frames) else frames
-        n_frames = int(in_win.sum())
-        faces = win_frames[win_frames["face_found"]] if n_frames else win_frames
-        face_present = len(faces) / n_frames if n_frames else 0.0
-        p_face = faces[FACE_COLS].to_numpy(float).mean(axis=0) if len(faces) else None
-        speech_ratio = float(_overlap(seg[:, 0], seg[:, 1], w0, w1).sum() / span) if seg.size else 0.0
-        p_voice, voice_s = _weighted_rows(vs, ve, vp, w0, w1)
-        p_text, _ = _weighted_rows(us, ue, up, w0, w1)
-        patient_share = voice_s / span
-        if not len(voice):  # no voice model rows: fall back on patient utterance times
-            patient_share = float(_overlap(us, ue, w0, w1).sum() / span) if us.size else 0.0
-        speaking = patient_share >= options.speaking_min_share
-
-        raw_face = (options.face_weight * options.reliability_face * face_present
-                    * (options.face_weight_speaking if speaking else 1.0)) if p_face is not None else 0.0
-        raw_voice = options.voice_weight * options.reliability_voice * min(patient_share, 1.0) if p_voice is not None else 0.0
-        raw_text = options.text_weight * options.reliability_text if p_text is not None and speaking else 0.0
-        if options.confidence_weighting:
-            raw_face, raw_voice, raw_text = (raw_face * certainty(p_face), raw_voice * certainty(p_voice),
-                                             raw_text * certainty(p_text))
-        total = raw_face + raw_voice + raw_text
-        row = {
-            "window_start_s": w0,
-            "window_end_s": w1,
-            "face_present": float(face_present),
-            "speech_ratio": float(min(speech_ratio, 1.0)),
-            "patient_speaking": bool(speaking),
-            "mouth_open_mean": float(faces["mouth_open"].mean()) if len(faces) else np.nan,
-            "f0_mean_hz": float(pros.at[w0, "f0_mean_hz"]) if pros is not None and w0 in pros.index else np.nan,
-            "rms_mean_db": float(pros.at[w0, "rms_mean_db"]) if pros is not None and w0 in pros.index else np.nan,
-        }
-        for cols, p in ((FACE_COLS, p_face), (VOICE_COLS, p_voice), (TEXT_COLS, p_text)):
-            row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
-        if total > 0:
-            wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
-            fused = pool([(wf, p_face, options.prior_face), (wv, p_voice, options.prior_voice),
-                          (wt, p_text, options.prior_text)], options)
-            val, aro = valence_arousal(fused)
-            has_face, has_speech = wf > 0, (wv + wt) > 0
-            signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")
-            best = int(np.argmax(fused))
-            row.update(dict(zip(FUSED_COLS, fused)))
-            row.update(w_face=wf, w_voice=wv, w_text=wt, signal=signal, fused_label=EMOTIONS[best],
-                       fused_confidence=float(fused[best]), valence=float(val), arousal=float(aro))
-        else:
-            row.update(dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS))))
-            row.update(w_face=0.0, w_voice=0.0, w_text=0.0, signal="none", fused_label=None,
-                       fused_confidence=np.nan, valence=np.nan, arousal=np.nan)
-        rows.append(row)
+    rows = [_window_row(arrays, k * w, min((k + 1) * w, duration_s), options) for k in range(n_windows)]
     out = pd.DataFrame(rows)
     return smooth(out, options.smooth_windows) if len(out) and options.smooth_windows > 1 else out
 

@@ -3,8 +3,9 @@
 :func:`analyze_recording` is four steps, each a function of its own: :func:`extract_streams` (the
 face, voice and text streams, each a typed result of its stream module) → :func:`fuse_streams`
 → :func:`summarise` → :func:`stage_tables`. Plain Python (no Prefect). Models are loaded once per
-process (:func:`load_models`) and reused across recordings. Every failure is raised as a :class:`StageError` naming the stage and a
-reason a person can read; the flow quarantines the recording and goes on.
+process (:func:`load_models`) and reused across recordings. Every failure is raised as a
+:class:`StageError` naming the stage and a reason a person can read; the flow quarantines the
+recording and goes on.
 """
 
 from __future__ import annotations
@@ -376,8 +377,8 @@ def analyze_recording(local_path: Path, *, recording: Recording, sha256: str, me
     clock.lap("fusion_summary")
     version = pipeline_version(options, models)
     tables = {"sessions": session_row(recording, meta, streams, options, models, version),
-              "frames": streams.face.frames, "emotion_windows": windows, "utterances": streams.text.utterances, "words": streams.text.words,
-              "session_summaries": summary, "moments": moments}
+              "frames": streams.face.frames, "emotion_windows": windows, "utterances": streams.text.utterances,
+              "words": streams.text.words, "session_summaries": summary, "moments": moments}
     stage_tables(tables, sha256, staged_dir)
     clock.lap("validate_write")
     return {"staged_dir": str(staged_dir), "stage_seconds": clock.timings, "pipeline_version": version}

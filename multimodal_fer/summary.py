@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS
+from schemas.tables import row_columns
 
 MOMENT_SMOOTH_WINDOWS = 3  # windows in the rolling mean of valence used to find moments
 MOMENT_MIN_GAP_S = 5.0  # seconds between two moments of the same kind
@@ -79,7 +80,7 @@ def notable_moments(windows: pd.DataFrame, words: pd.DataFrame, *, top: int = TO
     DataFrame
         ``kind, rank, start_s, end_s, valence, label, words``.
     """
-    cols = ["kind", "rank", "start_s", "end_s", "valence", "label", "words"]
+    cols = list(row_columns("moments"))
     sig = windows[windows["signal"] != "none"].copy() if len(windows) else windows
     if not len(sig):
         return pd.DataFrame(columns=cols)

@@ -39,7 +39,8 @@ def test_rows_follow_the_schema_and_the_clock(seed):
     transcript, end = _transcript(rng, int(rng.integers(1, 8)))
     cuts = np.sort(rng.uniform(0, end, size=4))
     edges = [0.0, *cuts, end + 1.0]
-    attributions = [Attribution(a, b, str(rng.choice(["patient", "other"])), 0.9, 0.1) for a, b in zip(edges, edges[1:])]
+    attributions = [Attribution(a, b, str(rng.choice(["patient", "other"])), 0.9, 0.1)
+                    for a, b in zip(edges, edges[1:])]
     model = StubText(seed)
     out = text_stream(transcript, attributions, model)
     u, w = out.utterances, out.words

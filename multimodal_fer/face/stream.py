@@ -2,9 +2,9 @@
 per-frame rows.
 
 Owns everything the pipeline needs from the face model family; ``multimodal_fer.pipeline``
-only calls :func:`face_stream` (a :class:`FaceStream`). Per-frame post-processing on the resulting table (pure functions,
-no model): :func:`expressivity` (distance from the patient's own neutral face) and
-:func:`smooth_probabilities` (temporal smoothing).
+only calls :func:`face_stream` (a :class:`FaceStream`). Per-frame post-processing on the
+resulting table (pure functions, no model): :func:`expressivity` (distance from the patient's
+own neutral face) and :func:`smooth_probabilities` (temporal smoothing).
 """
 
 from __future__ import annotations
