@@ -26,7 +26,7 @@ import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import planning, quality, store, workspace
 from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
-from multimodal_fer.planning import Quarantined
+from multimodal_fer.planning import Quarantined, Staged
 from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
 from multimodal_fer.text.asr import AsrOptions
 from multimodal_fer_flows.process_recording import analyze_one
@@ -53,8 +53,11 @@ def read_warehouse_state(db: str, version: str, fingerprint: str) -> dict:
     con = store.connect(db)
     try:
         store.agree_pseudonyms(con, fingerprint)
-        return {"loaded": store.loaded_locations(con), "quarantined": store.quarantined_keys(con, version),
-                "objects": store.known_objects(con)}
+        return {
+            "loaded": store.loaded_locations(con),
+            "quarantined": store.quarantined_keys(con, version),
+            "objects": store.known_objects(con),
+        }
     finally:
         con.close()
 
@@ -72,8 +75,11 @@ def hash_all(recordings: list[bucket_lib.Recording], known: dict) -> tuple[list,
     """The SHA-256 of every recording: from the ``objects`` index when its size and stamp are unchanged, else
     read by ``hash-recording`` tasks on the task runner (threads, or the Dask workers)."""
     hashed, fresh, failed = [], [], []
-    unknown = [r for r in recordings if known.get(r.stored_uri, (None, None))[:2] != (r.size_bytes, r.modified)
-               or not r.modified]
+    unknown = [
+        r
+        for r in recordings
+        if known.get(r.stored_uri, (None, None))[:2] != (r.size_bytes, r.modified) or not r.modified
+    ]
     futures = {r.stored_uri: hash_recording.submit(r) for r in unknown}
     for rec in recordings:
         if rec.stored_uri not in futures:
@@ -81,18 +87,34 @@ def hash_all(recordings: list[bucket_lib.Recording], known: dict) -> tuple[list,
             continue
         sha, reason = futures[rec.stored_uri].result()
         if sha is None:
-            failed.append(Quarantined(rec.stored_uri, "plan", reason, "UnreadableRecording", None, rec.patient_id,
-                                      rec.session_id))
+            failed.append(
+                Quarantined(rec.stored_uri, "plan", reason, "UnreadableRecording", None, rec.patient_id, rec.session_id)
+            )
             continue
         hashed.append((rec, sha))
-        fresh.append({"source_uri": rec.stored_uri, "size_bytes": rec.size_bytes, "modified": rec.modified,
-                      "recording_sha256": sha})
+        fresh.append(
+            {
+                "source_uri": rec.stored_uri,
+                "size_bytes": rec.size_bytes,
+                "modified": rec.modified,
+                "recording_sha256": sha,
+            }
+        )
     return hashed, fresh, failed
 
 
 @task(name="load-warehouse", **EPHEMERAL)
-def load_warehouse(db: str, results: list[dict], quarantines: list[Quarantined], rehomes: list[planning.Rehome],
-                   objects: list[dict], manifest: dict, run_id: str, version: str, model_versions: str) -> dict:
+def load_warehouse(
+    db: str,
+    results: list[Staged],
+    quarantines: list[Quarantined],
+    rehomes: list[planning.Rehome],
+    objects: list[dict],
+    manifest: dict,
+    run_id: str,
+    version: str,
+    model_versions: str,
+) -> dict:
     """The single writer: re-home moved recordings, load each staged recording in its own transaction,
     record quarantines, the hashes read and the audit events; staged files are removed once loaded."""
     con = store.connect(db)
@@ -102,35 +124,51 @@ def load_warehouse(db: str, results: list[dict], quarantines: list[Quarantined],
     try:
         for r in rehomes:
             meta = manifest.get((r.recording.patient_id, r.recording.session_id), bucket_lib.SessionMeta())
-            store.rehome(con, r.sha256, patient_id=r.recording.patient_id, session_id=r.recording.session_id,
-                         source_uri=r.recording.stored_uri, recorded_at=meta.recorded_at, site=meta.site,
-                         trial_arm=meta.trial_arm, clinician_id=meta.clinician_id)
+            store.rehome(
+                con,
+                r.sha256,
+                patient_id=r.recording.patient_id,
+                session_id=r.recording.session_id,
+                source_uri=r.recording.stored_uri,
+                recorded_at=meta.recorded_at,
+                site=meta.site,
+                trial_arm=meta.trial_arm,
+                clinician_id=meta.clinician_id,
+            )
             store.audit(con, action="rehomed", source_uri=r.recording.stored_uri, recording_sha256=r.sha256, **stamp)
         for r in results:
-            if r["status"] == "staged":
-                failed = _load_one(con, r, stamp)
-                loaded += failed is None
-                quarantines += [failed] if failed else []
-                shutil.rmtree(r["staged_dir"], ignore_errors=True)
+            failed = _load_one(con, r, stamp)
+            loaded += failed is None
+            quarantines += [failed] if failed else []
+            shutil.rmtree(r.staged_dir, ignore_errors=True)
         for q in quarantines:
             store.quarantine(con, pipeline_version=version, run_id=run_id, **asdict(q))
-            store.audit(con, action="quarantined", source_uri=q.source_uri, recording_sha256=q.recording_sha256, **stamp)
+            store.audit(
+                con, action="quarantined", source_uri=q.source_uri, recording_sha256=q.recording_sha256, **stamp
+            )
         store.remember_objects(con, objects, run_id=run_id)
     finally:
         con.close()
     return {"loaded": loaded, "quarantined": len(quarantines), "rehomed": len(rehomes)}
 
 
-def _load_one(con, result: dict, stamp: dict) -> Quarantined | None:
+def _load_one(con, staged: Staged, stamp: dict) -> Quarantined | None:
     """Load one staged recording; the quarantine entry if it cannot be loaded."""
-    rec = bucket_lib.Recording(**result["recording"])
+    rec = staged.recording
     try:
-        store.load_recording(con, Path(result["staged_dir"]), run_id=stamp["run_id"])
-        store.audit(con, action="loaded", source_uri=rec.stored_uri, recording_sha256=result["sha256"], **stamp)
+        store.load_recording(con, Path(staged.staged_dir), run_id=stamp["run_id"])
+        store.audit(con, action="loaded", source_uri=rec.stored_uri, recording_sha256=staged.sha256, **stamp)
         return None
     except Exception as exc:  # noqa: BLE001 - one recording's load never stops the others
-        return Quarantined(rec.stored_uri, "load", f"could not be loaded: {exc}", type(exc).__name__, result["sha256"],
-                           rec.patient_id, rec.session_id)
+        return Quarantined(
+            rec.stored_uri,
+            "load",
+            f"could not be loaded: {exc}",
+            type(exc).__name__,
+            staged.sha256,
+            rec.patient_id,
+            rec.session_id,
+        )
 
 
 @task(name="validate-warehouse", **EPHEMERAL)
@@ -144,8 +182,10 @@ def validate_warehouse(db: str, run_id: str | None = None) -> list[str]:
         con.close()
     failures = [f"{r.table}: {f}" for r in reports for f in r.failures]
     for r in reports:
-        print(f"data quality {r.table:<18} {r.n_rows:>7} rows  {r.n_expectations:>3} expectations  "
-              f"{'ok' if r.success else 'FAILED: ' + '; '.join(r.failures)}")
+        print(
+            f"data quality {r.table:<18} {r.n_rows:>7} rows  {r.n_expectations:>3} expectations  "
+            f"{'ok' if r.success else 'FAILED: ' + '; '.join(r.failures)}"
+        )
     return failures
 
 
@@ -159,44 +199,65 @@ def record_run(db: str, row: dict) -> None:
 
 
 def _discovery_quarantines(found: dict, bucket: str) -> list[Quarantined]:
-    out = [Quarantined(i.uri, "discover", i.reason, "BucketError", None, i.patient_id, i.session_id)
-           for i in found["invalid"]]
+    out = [
+        Quarantined(i.uri, "discover", i.reason, "BucketError", None, i.patient_id, i.session_id)
+        for i in found["invalid"]
+    ]
     if found["manifest_error"]:
-        out.append(Quarantined(f"{bucket.rstrip('/')}/manifest", "discover", f"manifest ignored: {found['manifest_error']}",
-                               "BucketError"))
+        out.append(
+            Quarantined(
+                f"{bucket.rstrip('/')}/manifest",
+                "discover",
+                f"manifest ignored: {found['manifest_error']}",
+                "BucketError",
+            )
+        )
     return out
 
 
-def _analyse(todo: list, manifest: dict, staging_dir: str, options: PipelineOptions) -> tuple[list[dict], list]:
+def _analyse(
+    todo: list, manifest: dict, staging_dir: str, options: PipelineOptions
+) -> tuple[list[Staged], list[Quarantined]]:
     """Submit every recording to the task runner; report each as it finishes (ids as stored)."""
-    futures = [analyze_recording_task.submit(rec, sha, manifest.get((rec.patient_id, rec.session_id),
-                                                                    bucket_lib.SessionMeta()), staging_dir, options)
-               for rec, sha in todo]
-    results, quarantines = [], []
-    for i, ((rec, sha), future) in enumerate(zip(todo, futures), start=1):
-        result = future.result()
-        seconds = sum((result.get("stage_seconds") or {}).values())
-        print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): "
-              + (f"analysed in {seconds:.1f} s" if result["status"] == "staged"
-                 else f"quarantined at {result['stage']}: {result['reason']}"))
-        if result["status"] == "quarantined":
-            quarantines.append(Quarantined(rec.stored_uri, result["stage"], result["reason"], result["error_type"], sha,
-                                           rec.patient_id, rec.session_id))
-        results.append(result)
-    return results, quarantines
+    futures = [
+        analyze_recording_task.submit(
+            rec, sha, manifest.get((rec.patient_id, rec.session_id), bucket_lib.SessionMeta()), staging_dir, options
+        )
+        for rec, sha in todo
+    ]
+    staged, quarantines = [], []
+    for i, ((rec, _), future) in enumerate(zip(todo, futures), start=1):
+        outcome = future.result()
+        if isinstance(outcome, Staged):
+            staged.append(outcome)
+            said = f"analysed in {sum(outcome.stage_seconds.values()):.1f} s"
+        else:
+            quarantines.append(outcome)
+            said = f"quarantined at {outcome.stage}: {outcome.reason}"
+        print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): {said}")
+    return staged, quarantines
 
 
 @task(name="analyze-recording", **EPHEMERAL)
-def analyze_recording_task(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
-                           options: PipelineOptions) -> dict:
+def analyze_recording_task(
+    recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str, options: PipelineOptions
+) -> Staged | Quarantined:
     """One recording → staged Parquet (runs wherever the task runner puts it: a thread, a Dask worker)."""
     return analyze_one(recording, sha256, meta, staging, options)
 
 
 @flow(name="process-bucket", task_runner=ThreadPoolTaskRunner(max_workers=1), persist_result=False)
-def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | None = None, sample_fps: float = 5.0,
-                   asr_model: str = "base", store_transcripts: bool = True, retry_quarantined: bool = False,
-                   lock_timeout_s: float = 3600.0, redact_transcripts: bool = False) -> dict:
+def process_bucket(
+    bucket: str,
+    db: str = "warehouse.duckdb",
+    staging: str | None = None,
+    sample_fps: float = 5.0,
+    asr_model: str = "base",
+    store_transcripts: bool = True,
+    retry_quarantined: bool = False,
+    lock_timeout_s: float = 3600.0,
+    redact_transcripts: bool = False,
+) -> dict:
     """Process every new recording of a bucket into the warehouse.
 
     Parameters
@@ -227,8 +288,12 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
     whose key (or lack of one) differs from the key it was built with.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    options = PipelineOptions(sample_fps=sample_fps, asr=AsrOptions(model=asr_model), store_transcripts=store_transcripts,
-                              redact_transcripts=redact_transcripts)
+    options = PipelineOptions(
+        sample_fps=sample_fps,
+        asr=AsrOptions(model=asr_model),
+        store_transcripts=store_transcripts,
+        redact_transcripts=redact_transcripts,
+    )
     pseudonyms = Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None)
     with store.publishing(db, timeout_s=lock_timeout_s) as work:  # readers keep the last published state
         started = datetime.now()
@@ -238,25 +303,57 @@ def process_bucket(bucket: str, db: str = "warehouse.duckdb", staging: str | Non
         state = read_warehouse_state(work, version, pseudonyms.fingerprint())
         found = discover_recordings(bucket, pseudonyms)
         hashed, fresh, unreadable = hash_all(found["recordings"], state["objects"])
-        plan = planning.plan(hashed, loaded=state["loaded"], quarantined=state["quarantined"], version=version,
-                             retry_quarantined=retry_quarantined)
+        plan = planning.plan(
+            hashed,
+            loaded=state["loaded"],
+            quarantined=state["quarantined"],
+            version=version,
+            retry_quarantined=retry_quarantined,
+        )
         quarantines = _discovery_quarantines(found, bucket) + unreadable + plan.duplicates
         if not retry_quarantined:  # already on record for this version: nothing new to say
             quarantines = [q for q in quarantines if (q.source_uri, q.recording_sha256) not in state["quarantined"]]
-        print(f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan.todo)} to process, "
-              f"{len(plan.skipped)} already done, {len(plan.rehome)} moved, {len(plan.duplicates)} duplicate(s), "
-              f"{len(found['invalid'])} not following the convention, {len(fresh)} read to hash")
-        with workspace.owned_dir(Path(staging) if staging else workspace.process_dir(), f"mfer-{run_id}",
-                                 prefix="mfer-run-") as staging_dir:
+        print(
+            f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan.todo)} to process, "
+            f"{len(plan.skipped)} already done, {len(plan.rehome)} moved, {len(plan.duplicates)} duplicate(s), "
+            f"{len(found['invalid'])} not following the convention, {len(fresh)} read to hash"
+        )
+        with workspace.owned_dir(
+            Path(staging) if staging else workspace.process_dir(), f"mfer-{run_id}", prefix="mfer-run-"
+        ) as staging_dir:
             results, failed = _analyse(plan.todo, found["manifest"], str(staging_dir), options)
-            counts = load_warehouse(work, results, quarantines + failed, plan.rehome, fresh, found["manifest"], run_id,
-                                    version, model_versions)
+            counts = load_warehouse(
+                work,
+                results,
+                quarantines + failed,
+                plan.rehome,
+                fresh,
+                found["manifest"],
+                run_id,
+                version,
+                model_versions,
+            )
         failures = validate_warehouse(work, run_id)
-        summary = {"run_id": run_id, "bucket": bucket, "started_at": started, "finished_at": datetime.now(),
-                   "n_discovered": len(found["recordings"]), "n_skipped": len(plan.skipped),
-                   "n_loaded": counts["loaded"], "n_quarantined": counts["quarantined"], "pipeline_version": version}
+        summary = {
+            "run_id": run_id,
+            "bucket": bucket,
+            "started_at": started,
+            "finished_at": datetime.now(),
+            "n_discovered": len(found["recordings"]),
+            "n_skipped": len(plan.skipped),
+            "n_loaded": counts["loaded"],
+            "n_quarantined": counts["quarantined"],
+            "pipeline_version": version,
+        }
         record_run(work, summary)
-    print(f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
-          f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}")
-    return {**summary, "quality_failures": failures, "n_rehomed": counts["rehomed"], "n_hashed": len(fresh),
-            "stage_seconds": [r.get("stage_seconds") for r in results if r["status"] == "staged"]}
+    print(
+        f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
+        f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}"
+    )
+    return {
+        **summary,
+        "quality_failures": failures,
+        "n_rehomed": counts["rehomed"],
+        "n_hashed": len(fresh),
+        "stage_seconds": [r.stage_seconds for r in results],
+    }

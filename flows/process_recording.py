@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow
@@ -18,6 +17,7 @@ import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import workspace
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
+from multimodal_fer.planning import Quarantined, Staged
 
 FETCH_ATTEMPTS = 3  # tries to read a recording from its bucket
 FETCH_BACKOFF_S = 2.0  # seconds, doubled after each failed try
@@ -43,40 +43,61 @@ def public_text(text: str, recording: bucket_lib.Recording, local: Path | None =
     if recording.public_uri is None or not text:
         return text
     raw = Path(recording.uri)
-    swaps = {recording.uri: recording.public_uri, str(local or recording.uri): recording.public_uri,
-             raw.parent.name: recording.patient_id, raw.stem: recording.session_id, raw.name: Path(recording.public_uri).name}
+    swaps = {
+        recording.uri: recording.public_uri,
+        str(local or recording.uri): recording.public_uri,
+        raw.parent.name: recording.patient_id,
+        raw.stem: recording.session_id,
+        raw.name: Path(recording.public_uri).name,
+    }
     for old in sorted(swaps, key=len, reverse=True):
         text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])", swaps[old], text)
     return text
 
 
-def analyze_one(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str,
-                options: PipelineOptions) -> dict:
-    """Fetch and analyse one recording into ``<staging>/<sha256>/``; a status dict, never an exception.
+def analyze_one(
+    recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta, staging: str, options: PipelineOptions
+) -> Staged | Quarantined:
+    """Fetch and analyse one recording into ``<staging>/<sha256>/``; its outcome, never an exception.
 
     Reasons name the recording only by its stored URI and ids (pseudonyms when a key is set).
     """
     staged_dir = Path(staging) / sha256
-    base = {"recording": asdict(recording), "sha256": sha256}
+
+    def quarantined(stage: str, reason: str, error_type: str) -> Quarantined:
+        return Quarantined(
+            recording.stored_uri, stage, reason, error_type, sha256, recording.patient_id, recording.session_id
+        )
+
     with workspace.temp_dir("fetch-") as work:
         try:
             local = fetch_with_retries(recording.uri, Path(work))
         except Exception as exc:  # noqa: BLE001 - I/O failed after retries
             reason = f"cannot read the recording: {getattr(exc, 'strerror', None) or exc}"
-            return {**base, "status": "quarantined", "stage": "split", "reason": public_text(reason, recording),
-                    "error_type": type(exc).__name__}
+            return quarantined("split", public_text(reason, recording), type(exc).__name__)
         try:
-            result = analyze_recording(local, recording=recording, sha256=sha256, meta=meta, staged_dir=staged_dir,
-                                       options=options, models=load_models(options.asr))
+            result = analyze_recording(
+                local,
+                recording=recording,
+                sha256=sha256,
+                meta=meta,
+                staged_dir=staged_dir,
+                options=options,
+                models=load_models(options.asr),
+            )
         except StageError as exc:
             shutil.rmtree(staged_dir, ignore_errors=True)
-            return {**base, "status": "quarantined", "stage": exc.stage, "reason": public_text(str(exc), recording, local),
-                    "error_type": type(exc.__cause__ or exc).__name__}
-    return {**base, "status": "staged", **result}
+            return quarantined(exc.stage, public_text(str(exc), recording, local), type(exc.__cause__ or exc).__name__)
+    return Staged(recording, sha256, result["staged_dir"], result["stage_seconds"], result["pipeline_version"])
 
 
 @flow(name="process-recording")
-def process_recording(recording: bucket_lib.Recording, sha256: str, meta: bucket_lib.SessionMeta,
-                      staging: str, options: PipelineOptions = PipelineOptions()) -> dict:
-    """Analyse one recording into ``<staging>/<sha256>/``; returns a status dict (staged or quarantined)."""
+def process_recording(
+    recording: bucket_lib.Recording,
+    sha256: str,
+    meta: bucket_lib.SessionMeta,
+    staging: str,
+    options: PipelineOptions = PipelineOptions(),
+) -> Staged | Quarantined:
+    """Analyse one recording into ``<staging>/<sha256>/``; its outcome (staged or quarantined)."""
     return analyze_one(recording, sha256, meta, staging, options)

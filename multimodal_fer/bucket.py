@@ -85,9 +85,13 @@ class _Entry:
     error: str = ""
 
 
-NOT_REGULAR = {"link": "a symbolic link (links are not followed: copy the recording into the bucket)",
-               "fifo": "a named pipe, not a regular file", "socket": "a socket, not a regular file",
-               "device": "a device file, not a regular file", "other": "not a regular file"}
+NOT_REGULAR = {
+    "link": "a symbolic link (links are not followed: copy the recording into the bucket)",
+    "fifo": "a named pipe, not a regular file",
+    "socket": "a socket, not a regular file",
+    "device": "a device file, not a regular file",
+    "other": "not a regular file",
+}
 
 
 def _kind(mode: int) -> str:
@@ -143,7 +147,7 @@ def _list(fs, root: str) -> list[_Entry]:
     out = []
     for path, detail in fs.find(root, detail=True).items():
         kind = "file" if detail.get("type", "file") == "file" else "other"
-        out.append(_Entry(path[len(root):].lstrip("/"), path, kind, int(detail.get("size") or 0), _stamp(detail)))
+        out.append(_Entry(path[len(root) :].lstrip("/"), path, kind, int(detail.get("size") or 0), _stamp(detail)))
     return out
 
 
@@ -195,11 +199,16 @@ def discover(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> tuple[list[R
         if e.kind == "error":
             invalid.append(Invalid(public, e.error))
         elif ext not in RECORDING_EXTENSIONS:
-            invalid.append(Invalid(public, f"not a recording: extension {ext or '(none)'!r} is not one of "
-                                           f"{', '.join(RECORDING_EXTENSIONS)}"))
+            invalid.append(
+                Invalid(
+                    public,
+                    f"not a recording: extension {ext or '(none)'!r} is not one of {', '.join(RECORDING_EXTENSIONS)}",
+                )
+            )
         elif len(parts) != 2:
-            invalid.append(Invalid(public, f"key {pseudonyms.relative(e.rel)!r} does not follow "
-                                           f"<patient_id>/<session_id>{ext}"))
+            invalid.append(
+                Invalid(public, f"key {pseudonyms.relative(e.rel)!r} does not follow <patient_id>/<session_id>{ext}")
+            )
         else:
             rec = _recording(bucket, fs, root, e, pseudonyms, seen, invalid)
             if rec is not None:
@@ -223,12 +232,20 @@ def _recording(bucket, fs, root, e: _Entry, pseudonyms: Pseudonyms, seen: dict, 
         invalid.append(Invalid(public, NOT_REGULAR[e.kind], *ids))
         return None
     if (patient_id, session_id) in seen:
-        invalid.append(Invalid(public, f"session {ids[0]}/{ids[1]} already has a recording: "
-                                       f"{seen[(patient_id, session_id)]}", *ids))
+        invalid.append(
+            Invalid(
+                public, f"session {ids[0]}/{ids[1]} already has a recording: {seen[(patient_id, session_id)]}", *ids
+            )
+        )
         return None
     seen[(patient_id, session_id)] = public
-    return Recording(_join_uri(bucket, fs, e.path), *ids, e.size,
-                     public_uri=public if pseudonyms.active else None, modified=e.modified)
+    return Recording(
+        _join_uri(bucket, fs, e.path),
+        *ids,
+        e.size,
+        public_uri=public if pseudonyms.active else None,
+        modified=e.modified,
+    )
 
 
 def _open_regular(uri: str):
@@ -273,8 +290,10 @@ def hash_recording(rec: Recording) -> str:
     sha = sha256_of(rec.uri)
     size, modified = stamp_of(rec.uri)
     if (size, modified) != (rec.size_bytes, rec.modified):
-        raise BucketError(f"the recording changed while it was read ({rec.size_bytes} -> {size} bytes): "
-                          "still being written? It is tried again on the next run")
+        raise BucketError(
+            f"the recording changed while it was read ({rec.size_bytes} -> {size} bytes): "
+            "still being written? It is tried again on the next run"
+        )
     return sha
 
 

@@ -26,15 +26,17 @@ import sys
 from pathlib import Path
 
 DEFAULT_DB = "warehouse.duckdb"
-DISCLAIMER = ("multimodal-fer measures expressed emotion (what a face, a voice and words show), "
-              "not a person's inner state.")
+DISCLAIMER = (
+    "multimodal-fer measures expressed emotion (what a face, a voice and words show), not a person's inner state."
+)
 
 
 def _print_df(df, *, max_rows: int = 40) -> None:
     import pandas as pd
 
-    with pd.option_context("display.max_rows", max_rows, "display.max_columns", 30, "display.width", 200,
-                           "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.max_rows", max_rows, "display.max_columns", 30, "display.width", 200, "display.max_colwidth", 60
+    ):
         print(df.to_string(index=False, max_rows=max_rows) if len(df) else "(no rows)")
 
 
@@ -44,8 +46,9 @@ def dask_runner(spec: str):
 
     if spec.startswith("local:"):
         n = int(spec.split(":", 1)[1])
-        return DaskTaskRunner(cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True,
-                                              "dashboard_address": None})
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        )
     return DaskTaskRunner(address=spec)
 
 
@@ -56,9 +59,16 @@ def _flow(dask: str | None):
 
 
 def _flow_parameters(args) -> dict:
-    return {"bucket": args.bucket, "db": args.db, "staging": args.staging, "sample_fps": args.fps,
-            "asr_model": args.asr_model, "store_transcripts": not args.no_transcripts,
-            "retry_quarantined": args.retry_quarantined, "redact_transcripts": args.redact}
+    return {
+        "bucket": args.bucket,
+        "db": args.db,
+        "staging": args.staging,
+        "sample_fps": args.fps,
+        "asr_model": args.asr_model,
+        "store_transcripts": not args.no_transcripts,
+        "retry_quarantined": args.retry_quarantined,
+        "redact_transcripts": args.redact,
+    }
 
 
 def check_run(args) -> None:
@@ -88,8 +98,10 @@ def _console_failure_records(show: bool) -> None:
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    loggers = [logging.getLogger(),
-               *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
     for handler in {h for x in loggers for h in x.handlers if isinstance(h, PrefectConsoleHandler)}:
         (handler.removeFilter if show else handler.addFilter)(_not_a_failure_record)  # addFilter adds it once
 
@@ -114,8 +126,12 @@ def local_prefect_server(port: int = 0, *, timeout_s: float = 120.0):
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
     exe = Path(sys.executable).with_name("prefect")
-    proc = subprocess.Popen([str(exe), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(exe), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -142,8 +158,9 @@ def cmd_serve(args) -> int:
 
     print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
     try:
-        _flow(args.dask).serve(name=args.name, schedule=Cron(args.cron, timezone=args.timezone),
-                               parameters=_flow_parameters(args))
+        _flow(args.dask).serve(
+            name=args.name, schedule=Cron(args.cron, timezone=args.timezone), parameters=_flow_parameters(args)
+        )
     finally:
         if server is not None:
             server.terminate()
@@ -168,8 +185,12 @@ def cmd_status(args) -> int:
         for name in TABLES:
             print(f"  {name:<18} {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]:>8} rows")
         print("\nlast runs:")
-        _print_df(con.sql("SELECT run_id, started_at, n_discovered, n_skipped, n_loaded, n_quarantined "
-                          "FROM runs ORDER BY started_at DESC LIMIT 5").df())
+        _print_df(
+            con.sql(
+                "SELECT run_id, started_at, n_discovered, n_skipped, n_loaded, n_quarantined "
+                "FROM runs ORDER BY started_at DESC LIMIT 5"
+            ).df()
+        )
         print("\nquarantine:")
         _print_df(con.sql("SELECT source_uri, stage, reason FROM v_quarantine LIMIT 20").df())
     finally:
@@ -216,8 +237,12 @@ def cmd_evaluate(args) -> int:
             print("mfer: --face-crops applies to `mfer evaluate face` only", file=sys.stderr)
             return 2
         extra["face_crops"] = True
-    module.run(Path(args.labels), root=Path(args.root) if args.root else None,
-               out=Path(args.out) if args.out else None, **extra)
+    module.run(
+        Path(args.labels),
+        root=Path(args.root) if args.root else None,
+        out=Path(args.out) if args.out else None,
+        **extra,
+    )
     return 0
 
 
@@ -230,8 +255,10 @@ def cmd_report(args) -> int:
         done = build(con, Path(args.out), patient_id=args.patient)
     finally:
         con.close()
-    print(f"wrote {done.index}: {done.n_patients} patients, {done.n_sessions} sessions in {done.seconds:.1f} s "
-          "(open it in a browser; no network needed)")
+    print(
+        f"wrote {done.index}: {done.n_patients} patients, {done.n_sessions} sessions in {done.seconds:.1f} s "
+        "(open it in a browser; no network needed)"
+    )
     return 0
 
 
@@ -239,8 +266,16 @@ def cmd_export(args) -> int:
     from multimodal_fer.export import ExportError, export
 
     try:
-        done = export(args.db, args.out, table=args.table, view=args.view, query=args.query, fmt=args.format,
-                      per_patient=args.per_patient, force=args.force)
+        done = export(
+            args.db,
+            args.out,
+            table=args.table,
+            view=args.view,
+            query=args.query,
+            fmt=args.format,
+            per_patient=args.per_patient,
+            force=args.force,
+        )
     except ExportError as exc:
         print(f"mfer export: {exc}", file=sys.stderr)
         return 2
@@ -287,8 +322,9 @@ def _run_parsers(sub) -> None:
     _pipeline_args(r)
     r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
     r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
-    r.add_argument("--redact", action="store_true",
-                   help="store transcripts with names, phone numbers and dates redacted")
+    r.add_argument(
+        "--redact", action="store_true", help="store transcripts with names, phone numbers and dates redacted"
+    )
     r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
     r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
     r.set_defaults(func=cmd_run)
@@ -303,8 +339,11 @@ def _run_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mfer", description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="mfer",
+        description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (else one line)")
     sub = p.add_subparsers(dest="command", required=True)
     _run_parsers(sub)
@@ -328,8 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("labels", help="CSV: path,label (face, voice, av); path,transcript (asr); text,label (text)")
     ev.add_argument("--root", help="folder the CSV's paths are relative to (default: the CSV's folder)")
     ev.add_argument("--out", help="write the metrics as JSON here")
-    ev.add_argument("--face-crops", action="store_true",
-                    help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole")
+    ev.add_argument(
+        "--face-crops",
+        action="store_true",
+        help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="cohort overview, patient and session pages (interactive HTML, offline)")
@@ -382,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, _expected_errors()):
             print(f"mfer: error: {_one_line(exc)}", file=sys.stderr)
             return 2
-        print(f"mfer: error: {type(exc).__name__}: {_one_line(exc)} (mfer --debug ... shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"mfer: error: {type(exc).__name__}: {_one_line(exc)} (mfer --debug ... shows the traceback)",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -50,3 +52,24 @@ def trim_heap() -> None:
             _LIBC = False
     if _LIBC:
         _LIBC.malloc_trim(0)
+
+
+@contextlib.contextmanager
+def one_library_thread():
+    """One BLAS / OpenMP / torch thread per Python thread while the two paths run side by side.
+
+    The face models (gradient boosting, MLP, CNN) would otherwise each start a thread per core
+    and fight the speech recogniser for the same two cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=1):
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous)

@@ -1,9 +1,10 @@
 """Whole-pipeline evaluation on labelled audio-visual clips, with a fusion ablation.
 
 ``mfer evaluate av LABELS.csv [--root DIR] [--out metrics.json]`` — CSV ``path,label``, one
-expressed emotion per clip. Each clip runs through the real pipeline; the clip-level prediction
-of a variant is its dominant emotion over the patient's windows (the argmax of the mean of the
-variant's window probabilities). Variants:
+expressed emotion per clip. Each clip runs through the pipeline's own steps
+(:func:`~multimodal_fer.pipeline.extract_streams`, then the fusion); the clip-level prediction of a
+variant is its dominant emotion over the patient's windows (the argmax of the mean of the variant's
+window probabilities). Variants:
 
 - ``face``: face stream only; ``voice``: prosody only; ``text``: words only;
 - ``equal``: the mean of whichever streams are present in a window (no speaking awareness);
@@ -27,17 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from multimodal_fer import bucket, evaluation, store
-from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionInputs,
-                                   FusionOptions, recording_inputs)
+from multimodal_fer import bucket, evaluation
+from multimodal_fer.fusion import CERTAINTY_WEIGHTED, FusionInputs, FusionOptions
 from multimodal_fer.labels import EMOTIONS, to_canonical
+from multimodal_fer_schemas.tables import FACE_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 _DEFAULT = FusionOptions()
 #: Variants fused again from the kept stream outputs, with these options.
@@ -54,7 +54,9 @@ PREFIX = {"face": "p_face", "voice": "p_voice", "text": "p_text"}  # every other
 def variant_probs(windows: pd.DataFrame, variant: str) -> np.ndarray:
     """Window probabilities of a variant, shape (n_windows, 7); rows of NaN where it has no signal."""
     if variant == "equal":
-        stack = np.stack([windows[[f"{PREFIX[s]}_{e}" for e in EMOTIONS]].to_numpy(float) for s in ("face", "voice", "text")])
+        stack = np.stack(
+            [windows[[f"{PREFIX[s]}_{e}" for e in EMOTIONS]].to_numpy(float) for s in ("face", "voice", "text")]
+        )
         with np.errstate(invalid="ignore"):
             return np.nanmean(stack, axis=0)
     return windows[[f"{PREFIX.get(variant, 'p_fused')}_{e}" for e in EMOTIONS]].to_numpy(float)
@@ -78,8 +80,9 @@ def window_accuracy(windows: pd.DataFrame, variant: str, label: str, *, speaking
 
 
 # ----------------------------------------------------------------------------- stream-output cache
-_FRAME_COLS = ["t_s", "face_found", "mouth_open", *FACE_COLS]
-_UTT_COLS = ["start_s", "end_s", "speaker", *TEXT_COLS]  # no transcript text in the cache
+_FRAME_COLS = ["t_s", "face_found", "mouth_open", *FACE_PROB_COLS]
+_VOICE_COLS = ["start_s", "end_s", *VOICE_PROB_COLS]
+_UTT_COLS = ["start_s", "end_s", "speaker", *TEXT_PROB_COLS]  # no transcript text in the cache
 
 
 def cache_key(path: Path, options, versions: dict) -> str:
@@ -89,7 +92,10 @@ def cache_key(path: Path, options, versions: dict) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     upstream = {k: v for k, v in asdict(options).items() if k != "fusion"}
-    upstream["fusion"] = {"window_s": options.fusion.window_s, "include_unknown_speaker": options.fusion.include_unknown_speaker}
+    upstream["fusion"] = {
+        "window_s": options.fusion.window_s,
+        "include_unknown_speaker": options.fusion.include_unknown_speaker,
+    }
     payload = json.dumps({"file": h.hexdigest(), "models": versions, "options": upstream}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -98,11 +104,14 @@ def save_inputs(inputs: FusionInputs, folder: Path) -> None:
     """Store the stream outputs of one clip (Parquet + JSON; no transcript text)."""
     folder.mkdir(parents=True, exist_ok=True)
     inputs.frames.reindex(columns=_FRAME_COLS).to_parquet(folder / "frames.parquet")
-    inputs.voice.reindex(columns=["start_s", "end_s", *VOICE_COLS]).to_parquet(folder / "voice.parquet")
+    inputs.voice.reindex(columns=_VOICE_COLS).to_parquet(folder / "voice.parquet")
     inputs.utterances.reindex(columns=_UTT_COLS).to_parquet(folder / "utterances.parquet")
     if inputs.prosody_windows is not None:
         inputs.prosody_windows.to_parquet(folder / "prosody.parquet")
-    meta = {"speech_segments": [[float(s), float(e)] for s, e in inputs.speech_segments], "duration_s": inputs.duration_s}
+    meta = {
+        "speech_segments": [[float(s), float(e)] for s, e in inputs.speech_segments],
+        "duration_s": inputs.duration_s,
+    }
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
@@ -112,54 +121,52 @@ def load_inputs(folder: Path, options: FusionOptions) -> FusionInputs:
     frames = pd.read_parquet(folder / "frames.parquet")
     frames["face_found"] = frames["face_found"].astype(bool)
     prosody = pd.read_parquet(folder / "prosody.parquet") if (folder / "prosody.parquet").exists() else None
-    return FusionInputs(frames, pd.read_parquet(folder / "voice.parquet"), pd.read_parquet(folder / "utterances.parquet"),
-                        [tuple(s) for s in meta["speech_segments"]], prosody, float(meta["duration_s"]), options)
+    return FusionInputs(
+        frames,
+        pd.read_parquet(folder / "voice.parquet"),
+        pd.read_parquet(folder / "utterances.parquet"),
+        [tuple(s) for s in meta["speech_segments"]],
+        prosody,
+        float(meta["duration_s"]),
+        options,
+    )
 
 
-def analyze_clips(rows: list[dict], *, root: Path | None, labels_csv: Path, cache_dir: Path | None = None,
-                  progress=print) -> list[dict]:
-    """Run the pipeline on every clip; returns per-clip dicts with the label, the windows frame and
-    the stream outputs (``inputs``, a :class:`~multimodal_fer.fusion.FusionInputs`, or None).
+def analyze_clips(
+    rows: list[dict], *, root: Path | None, labels_csv: Path, cache_dir: Path | None = None, progress=print
+) -> list[dict]:
+    """Run the pipeline's streams and fusion on every clip; returns per-clip dicts with the label, the
+    windows frame and the stream outputs (``inputs``, a :class:`~multimodal_fer.fusion.FusionInputs`, or None).
 
-    With ``cache_dir``, clips whose stream outputs are cached are only fused again."""
-    from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
+    Each clip goes through :func:`~multimodal_fer.pipeline.extract_streams` and
+    :func:`~multimodal_fer.pipeline.fuse_streams`, as in the pipeline. With ``cache_dir``, clips
+    whose stream outputs are cached are only fused again."""
+    from multimodal_fer.pipeline import PipelineOptions, StageError, extract_streams, load_models
 
     options = PipelineOptions()
     models = load_models(options.asr)
     out = []
-    with tempfile.TemporaryDirectory(prefix="mfer-eval-av-") as tmp:
-        for i, row in enumerate(rows, 1):
-            path = evaluation.resolve(row["path"], root, labels_csv)
-            label = to_canonical(row["label"])
-            if label is None:
-                continue
-            cached = Path(cache_dir) / cache_key(path, options, models.versions) if cache_dir and path.exists() else None
-            windows, inputs, note = None, None, ""
-            from_cache = cached is not None and (cached / "meta.json").exists()
-            if from_cache:
-                inputs = load_inputs(cached, options.fusion)
-                windows, note = inputs.fuse(), " (stream outputs from the cache, fused again)"
-            else:
-                rec = bucket.Recording(str(path), "eval", f"clip{i}", path.stat().st_size if path.exists() else 0)
-                staged = Path(tmp) / f"clip{i}"
-                try:
-                    with recording_inputs() as calls:
-                        analyze_recording(path, recording=rec, sha256=f"{i:064d}", meta=bucket.SessionMeta(),
-                                          staged_dir=staged, options=options, models=models)
-                    windows = store.read_staged(staged, "emotion_windows")
-                    inputs = calls[-1] if calls else None
-                except StageError as exc:
-                    progress(f"  {path.name}: not analysed ({exc.stage}: {exc})")
-                if inputs is not None:
-                    again = inputs.fuse()  # the kept stream outputs must give the pipeline's rows back
-                    diff = float(np.nanmax(np.abs(again[FUSED_COLS].to_numpy(float) - windows[FUSED_COLS].to_numpy(float)),
-                                           initial=0.0))
-                    if diff > 1e-5 or len(again) != len(windows):
-                        raise RuntimeError(f"{path.name}: re-fusing the kept stream outputs differs from the pipeline (max {diff:.2e})")
-                    if cached is not None:
-                        save_inputs(inputs, cached)
-            progress(f"[{i}/{len(rows)}] {path.name}: {label}{note}")
-            out.append({"path": str(path), "label": label, "windows": windows, "inputs": inputs, "from_cache": from_cache})
+    for i, row in enumerate(rows, 1):
+        path = evaluation.resolve(row["path"], root, labels_csv)
+        label = to_canonical(row["label"])
+        if label is None:
+            continue
+        cached = Path(cache_dir) / cache_key(path, options, models.versions) if cache_dir and path.exists() else None
+        windows, inputs, note = None, None, ""
+        from_cache = cached is not None and (cached / "meta.json").exists()
+        if cached is not None and from_cache:
+            inputs, note = load_inputs(cached, options.fusion), " (stream outputs from the cache, fused again)"
+        else:
+            try:
+                streams = extract_streams(path, meta=bucket.SessionMeta(), options=options, models=models)
+                inputs = streams.fusion_inputs(options.fusion)
+            except StageError as exc:
+                progress(f"  {path.name}: not analysed ({exc.stage}: {exc})")
+            if inputs is not None and cached is not None:
+                save_inputs(inputs, cached)
+        windows = inputs.fuse() if inputs is not None else None  # what fuse_streams gives the pipeline
+        progress(f"[{i}/{len(rows)}] {path.name}: {label}{note}")
+        out.append({"path": str(path), "label": label, "windows": windows, "inputs": inputs, "from_cache": from_cache})
     return out
 
 
@@ -167,7 +174,9 @@ def ablation(clips: list[dict]) -> dict:
     """Clip-level and window-level accuracy of every variant, on all signal windows and while speaking."""
     report: dict = {"n_clips": len(clips), "variants": {}}
     for c in clips:  # variants fused again from the same stream outputs
-        c["refused"] = {v: (c["inputs"].fuse(opts) if c.get("inputs") is not None else None) for v, opts in REFUSED.items()}
+        c["refused"] = {
+            v: (c["inputs"].fuse(opts) if c.get("inputs") is not None else None) for v, opts in REFUSED.items()
+        }
     for variant in VARIANTS:
         entry = {}
         for scope, speaking in (("all_windows", False), ("speaking_windows", True)):
@@ -180,9 +189,15 @@ def ablation(clips: list[dict]) -> dict:
                     k, n = window_accuracy(w, variant, c["label"], speaking_only=speaking)
                     correct, total = correct + k, total + n
             m = evaluation.classification_metrics(y_true, y_pred, EMOTIONS)
-            entry[scope] = {"clip_accuracy": m["accuracy"], "clip_macro_f1": m["macro_f1"],
-                            "window_accuracy": round(correct / total, 4) if total else float("nan"),
-                            "n_windows": total, "n_correct_windows": correct, "predictions": y_pred, "metrics": m}
+            entry[scope] = {
+                "clip_accuracy": m["accuracy"],
+                "clip_macro_f1": m["macro_f1"],
+                "window_accuracy": round(correct / total, 4) if total else float("nan"),
+                "n_windows": total,
+                "n_correct_windows": correct,
+                "predictions": y_pred,
+                "metrics": m,
+            }
         report["variants"][variant] = entry
     report["labels"] = [c["label"] for c in clips]
     report["paths"] = [c["path"] for c in clips]
@@ -191,13 +206,20 @@ def ablation(clips: list[dict]) -> dict:
 
 
 def print_ablation(report: dict) -> None:
-    print(f"{'variant':<22}{'clip acc (all)':>16}{'window acc (all)':>18}{'clip acc (speaking)':>21}{'window acc (speaking)':>23}")
+    print(
+        f"{'variant':<22}{'clip acc (all)':>16}{'window acc (all)':>18}"
+        f"{'clip acc (speaking)':>21}{'window acc (speaking)':>23}"
+    )
     for v, e in report["variants"].items():
         a, s = e["all_windows"], e["speaking_windows"]
-        print(f"{v:<22}{a['clip_accuracy']:>16.3f}{a['window_accuracy']:>18.3f}{s['clip_accuracy']:>21.3f}{s['window_accuracy']:>23.3f}")
-    print(f"clips: {report['n_clips']} ({report.get('clips_from_cache', 0)} re-fused from cached stream outputs); "
-          f"windows (all / speaking): {report['variants']['fused']['all_windows']['n_windows']} / "
-          f"{report['variants']['fused']['speaking_windows']['n_windows']}")
+        print(
+            f"{v:<22}{a['clip_accuracy']:>16.3f}{a['window_accuracy']:>18.3f}{s['clip_accuracy']:>21.3f}{s['window_accuracy']:>23.3f}"
+        )
+    print(
+        f"clips: {report['n_clips']} ({report.get('clips_from_cache', 0)} re-fused from cached stream outputs); "
+        f"windows (all / speaking): {report['variants']['fused']['all_windows']['n_windows']} / "
+        f"{report['variants']['fused']['speaking_windows']['n_windows']}"
+    )
 
 
 def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, cache_dir: Path | None = None) -> dict:
@@ -208,12 +230,20 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
     print_ablation(report)
     fused = report["variants"]["fused"]["all_windows"]["metrics"]
     evaluation.print_report("\nspeaking-aware fusion, clip level:", fused)
-    payload = {"n": fused["n"], "accuracy": fused["accuracy"], "macro_f1": fused["macro_f1"],
-               "weighted_f1": fused["weighted_f1"], "per_class": fused["per_class"],
-               "fusion_options": FusionOptions().as_dict(),
-               "ablation": {v: {s: {k: x for k, x in d.items() if k != "metrics"} for s, d in e.items()}
-                            for v, e in report["variants"].items()},
-               "labels": report["labels"], "paths": [Path(p).name for p in report["paths"]],
-               "clips_from_cache": report["clips_from_cache"]}
+    payload = {
+        "n": fused["n"],
+        "accuracy": fused["accuracy"],
+        "macro_f1": fused["macro_f1"],
+        "weighted_f1": fused["weighted_f1"],
+        "per_class": fused["per_class"],
+        "fusion_options": FusionOptions().as_dict(),
+        "ablation": {
+            v: {s: {k: x for k, x in d.items() if k != "metrics"} for s, d in e.items()}
+            for v, e in report["variants"].items()
+        },
+        "labels": report["labels"],
+        "paths": [Path(p).name for p in report["paths"]],
+        "clips_from_cache": report["clips_from_cache"],
+    }
     evaluation.write_json(out, payload)
     return payload

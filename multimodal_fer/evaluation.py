@@ -56,10 +56,13 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         support = int(cm[i, :].sum())
-        per_class[c] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
-                        "f1": round(float(f1), 4),
-                        "specificity": round(float(tn / (tn + fp)), 4) if tn + fp else float("nan"),
-                        "support": support}
+        per_class[c] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "specificity": round(float(tn / (tn + fp)), 4) if tn + fp else float("nan"),
+            "support": support,
+        }
         f1s.append(f1)
         supports.append(support)
     supports_a = np.array(supports, dtype=float)
@@ -68,8 +71,9 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
         "n": int(n),
         "accuracy": round(float(np.trace(cm[:, :k]) / n), 4) if n else float("nan"),
         "macro_f1": round(float(np.mean(np.array(f1s)[present])), 4) if present.any() else float("nan"),
-        "weighted_f1": (round(float(np.dot(f1s, supports_a) / supports_a.sum()), 4) if supports_a.sum()
-                        else float("nan")),
+        "weighted_f1": (
+            round(float(np.dot(f1s, supports_a) / supports_a.sum()), 4) if supports_a.sum() else float("nan")
+        ),
         "per_class": per_class,
         "confusion": {"labels": classes + [NO_PREDICTION], "matrix": cm.tolist()},
     }
@@ -100,8 +104,10 @@ def print_report(title: str, metrics: dict, *, extra: dict | None = None) -> Non
     print(f"  {'class':<12}{'precision':>10}{'recall':>8}{'f1':>8}{'specif.':>9}{'support':>9}")
     for name, m in metrics.get("per_class", {}).items():
         spec = m["specificity"]
-        print(f"  {name:<12}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
-              f"{(spec if not math.isnan(spec) else float('nan')):>9.3f}{m['support']:>9}")
+        print(
+            f"  {name:<12}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
+            f"{(spec if not math.isnan(spec) else float('nan')):>9.3f}{m['support']:>9}"
+        )
 
 
 def write_json(path: str | Path | None, payload: dict) -> None:

@@ -52,8 +52,11 @@ def source_sql(con, *, table: str | None = None, view: str | None = None, query:
             raise ExportError("--query must be exactly one SELECT statement")
         return f"query:{query.strip()}", query.strip().rstrip(";")
     kind, name = ("table", table) if table is not None else ("view", view)
-    catalog = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
-                               "WHERE table_schema = current_schema()").fetchall())
+    catalog = dict(
+        con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+    )
     wanted = "BASE TABLE" if kind == "table" else "VIEW"
     names = sorted(n for n, t in catalog.items() if t == wanted)
     if name not in names:
@@ -126,8 +129,17 @@ def _place(tmp: Path, out: Path) -> None:
     tmp.replace(out)
 
 
-def export(db: str | Path, out: str | Path, *, table: str | None = None, view: str | None = None,
-           query: str | None = None, fmt: str | None = None, per_patient: bool = False, force: bool = False) -> Export:
+def export(
+    db: str | Path,
+    out: str | Path,
+    *,
+    table: str | None = None,
+    view: str | None = None,
+    query: str | None = None,
+    fmt: str | None = None,
+    per_patient: bool = False,
+    force: bool = False,
+) -> Export:
     """Export a table, view or query; returns what was written. Raises :class:`ExportError` on a refusal."""
     from multimodal_fer import store
 

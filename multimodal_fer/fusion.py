@@ -39,21 +39,23 @@ before (a weighted mean of the rows, each stream's weight times its own certaint
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS, valence_arousal
+from multimodal_fer_schemas.tables import FACE_PROB_COLS, FUSED_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 WINDOW_S = 1.0  # seconds
 MIN_CERTAINTY = 0.05  # floor of a stream's certainty factor, so that no present stream is silenced
 MIN_PROBABILITY = 1e-4  # floor of a stream's probability before the log (no single stream can veto a class outright)
-FACE_COLS = [f"p_face_{e}" for e in EMOTIONS]
-VOICE_COLS = [f"p_voice_{e}" for e in EMOTIONS]
-TEXT_COLS = [f"p_text_{e}" for e in EMOTIONS]
-FUSED_COLS = [f"p_fused_{e}" for e in EMOTIONS]
+# The column names are the schema's (lists, so that ``df[FACE_COLS]`` selects columns).
+FACE_COLS = list(FACE_PROB_COLS)
+VOICE_COLS = list(VOICE_PROB_COLS)
+TEXT_COLS = list(TEXT_PROB_COLS)
+FUSED_COLS = list(FUSED_PROB_COLS)
 
 # --- Where the defaults come from (recomputed by the fit in training/, see docs/fusion.md; a test
 # --- fails when a model's committed metrics or its training labels no longer give these numbers).
@@ -115,8 +117,9 @@ class FusionOptions:
 
 
 #: The rule before the reliability / prior-evidence pool (kept to measure the change).
-CERTAINTY_WEIGHTED = FusionOptions(pooling="linear", confidence_weighting=True, reliability_face=1.0,
-                                   reliability_voice=1.0, reliability_text=1.0)
+CERTAINTY_WEIGHTED = FusionOptions(
+    pooling="linear", confidence_weighting=True, reliability_face=1.0, reliability_voice=1.0, reliability_text=1.0
+)
 
 
 @dataclass
@@ -133,23 +136,15 @@ class FusionInputs:
 
     def fuse(self, options: FusionOptions | None = None) -> pd.DataFrame:
         """Fuse these stream outputs again (with other options: an ablation without rerunning the models)."""
-        return fuse(self.frames, self.voice, self.utterances, self.speech_segments, self.prosody_windows,
-                    duration_s=self.duration_s, options=options or self.options)
-
-
-_RECORDERS: list[list[FusionInputs]] = []
-
-
-@contextlib.contextmanager
-def recording_inputs():
-    """Within the block, every call of :func:`fuse` also appends its :class:`FusionInputs` to the
-    yielded list (how ``evaluate_av`` caches the stream outputs of a pipeline run)."""
-    calls: list[FusionInputs] = []
-    _RECORDERS.append(calls)
-    try:
-        yield calls
-    finally:
-        _RECORDERS.remove(calls)
+        return fuse(
+            self.frames,
+            self.voice,
+            self.utterances,
+            self.speech_segments,
+            self.prosody_windows,
+            duration_s=self.duration_s,
+            options=options or self.options,
+        )
 
 
 def certainty(p: np.ndarray | None) -> float:
@@ -166,7 +161,9 @@ def _normalised(p) -> np.ndarray:
     return q / q.sum()
 
 
-def pool(rows: list[tuple[float, np.ndarray, tuple[float, ...]]], options: FusionOptions = FusionOptions()) -> np.ndarray:
+def pool(
+    rows: list[tuple[float, np.ndarray, tuple[float, ...]]], options: FusionOptions = FusionOptions()
+) -> np.ndarray:
     """Fused probability row of ``(weight, p_s, prior_s)`` triples whose weights sum to one.
 
     ``evidence``: ``log p = Σ w_s (log p_s − log prior_s) + log prior_fused`` (normalised);
@@ -174,11 +171,15 @@ def pool(rows: list[tuple[float, np.ndarray, tuple[float, ...]]], options: Fusio
     """
     rows = [(w, np.asarray(p, dtype=np.float64), prior) for w, p, prior in rows if w > 0]
     if options.pooling == "linear":
-        fused = sum(w * p for w, p, _ in rows)
+        fused = np.zeros(len(EMOTIONS))
+        for w, p, _ in rows:
+            fused = fused + w * p
         return fused / fused.sum()
     base = np.log(_normalised(options.prior_fused)) if options.prior_fused is not None else np.zeros(len(EMOTIONS))
-    logit = base + sum(w * (np.log(np.clip(_normalised(p), MIN_PROBABILITY, None)) - np.log(_normalised(prior)))
-                       for w, p, prior in rows)
+    logit = base + sum(
+        w * (np.log(np.clip(_normalised(p), MIN_PROBABILITY, None)) - np.log(_normalised(prior)))
+        for w, p, prior in rows
+    )
     e = np.exp(logit - logit.max())
     return e / e.sum()
 
@@ -187,7 +188,9 @@ def _overlap(a0: np.ndarray, a1: np.ndarray, b0: float, b1: float) -> np.ndarray
     return np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0.0, None)
 
 
-def _weighted_rows(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, w0: float, w1: float) -> tuple[np.ndarray | None, float]:
+def _weighted_rows(
+    starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, w0: float, w1: float
+) -> tuple[np.ndarray | None, float]:
     """Overlap-weighted mean of probability rows for the interval [w0, w1); returns (row, overlap_s)."""
     if probs.size == 0:
         return None, 0.0
@@ -198,6 +201,136 @@ def _weighted_rows(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, w0: 
     if total <= 0:
         return None, 0.0
     return (ov[:, None] * np.nan_to_num(probs)).sum(axis=0) / total, total
+
+
+class _Arrays(NamedTuple):
+    """The stream rows :func:`fuse` reads, as arrays (times in seconds, probabilities (n, 7))."""
+
+    frames: pd.DataFrame
+    ft: np.ndarray  # (F,) frame times
+    seg: np.ndarray  # (S, 2) speech segments of anyone
+    vs: np.ndarray  # (V,) voice chunk starts
+    ve: np.ndarray  # (V,) voice chunk ends
+    vp: np.ndarray  # (V, 7) voice probabilities
+    has_voice: bool
+    us: np.ndarray  # (U,) patient utterance starts
+    ue: np.ndarray  # (U,) patient utterance ends
+    up: np.ndarray  # (U, 7) text probabilities
+    pros: pd.DataFrame | None  # prosody indexed by window_start_s
+
+
+def _arrays(
+    frames: pd.DataFrame,
+    voice: pd.DataFrame,
+    utterances: pd.DataFrame,
+    speech_segments: list[tuple[float, float]],
+    prosody_windows: pd.DataFrame | None,
+    options: FusionOptions,
+) -> _Arrays:
+    patient_utts = utterances[utterances["speaker"].isin(options.patient_speakers)] if len(utterances) else utterances
+    seg = np.array(speech_segments, dtype=np.float64).reshape(-1, 2)
+    vs, ve = (
+        (voice["start_s"].to_numpy(float), voice["end_s"].to_numpy(float)) if len(voice) else (np.empty(0), np.empty(0))
+    )
+    vp = voice[VOICE_COLS].to_numpy(float) if len(voice) else np.empty((0, len(EMOTIONS)))
+    us = patient_utts["start_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
+    ue = patient_utts["end_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
+    up = patient_utts[TEXT_COLS].to_numpy(float) if len(patient_utts) else np.empty((0, len(EMOTIONS)))
+    ft = frames["t_s"].to_numpy(float) if len(frames) else np.empty(0)
+    pros = prosody_windows.set_index("window_start_s") if prosody_windows is not None and len(prosody_windows) else None
+    return _Arrays(frames, ft, seg, vs, ve, vp, bool(len(voice)), us, ue, up, pros)
+
+
+def _window_row(a: _Arrays, w0: float, w1: float, options: FusionOptions) -> dict:
+    """One ``emotion_windows`` row (before smoothing) for the window ``[w0, w1)``."""
+    span = max(w1 - w0, 1e-9)
+    in_win = (a.ft >= w0) & (a.ft < w1)
+    win_frames = a.frames[in_win] if len(a.frames) else a.frames
+    n_frames = int(in_win.sum())
+    faces = win_frames[win_frames["face_found"]] if n_frames else win_frames
+    face_present = len(faces) / n_frames if n_frames else 0.0
+    p_face = faces[FACE_COLS].to_numpy(float).mean(axis=0) if len(faces) else None
+    speech_ratio = float(_overlap(a.seg[:, 0], a.seg[:, 1], w0, w1).sum() / span) if a.seg.size else 0.0
+    p_voice, voice_s = _weighted_rows(a.vs, a.ve, a.vp, w0, w1)
+    p_text, _ = _weighted_rows(a.us, a.ue, a.up, w0, w1)
+    patient_share = voice_s / span
+    if not a.has_voice:  # no voice model rows: fall back on patient utterance times
+        patient_share = float(_overlap(a.us, a.ue, w0, w1).sum() / span) if a.us.size else 0.0
+    speaking = patient_share >= options.speaking_min_share
+    pros = a.pros
+    row = {
+        "window_start_s": w0,
+        "window_end_s": w1,
+        "face_present": float(face_present),
+        "speech_ratio": float(min(speech_ratio, 1.0)),
+        "patient_speaking": bool(speaking),
+        "mouth_open_mean": float(faces["mouth_open"].mean()) if len(faces) else np.nan,
+        "f0_mean_hz": float(pros.at[w0, "f0_mean_hz"]) if pros is not None and w0 in pros.index else np.nan,
+        "rms_mean_db": float(pros.at[w0, "rms_mean_db"]) if pros is not None and w0 in pros.index else np.nan,
+    }
+    for cols, p in ((FACE_COLS, p_face), (VOICE_COLS, p_voice), (TEXT_COLS, p_text)):
+        row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
+    row.update(_fused(p_face, p_voice, p_text, face_present, patient_share, speaking, options))
+    return row
+
+
+def _fused(
+    p_face, p_voice, p_text, face_present: float, patient_share: float, speaking: bool, options: FusionOptions
+) -> dict:
+    """The weights and the fused columns of one window (NULL fused values when no stream has weight)."""
+    raw_face = (
+        (
+            options.face_weight
+            * options.reliability_face
+            * face_present
+            * (options.face_weight_speaking if speaking else 1.0)
+        )
+        if p_face is not None
+        else 0.0
+    )
+    raw_voice = (
+        options.voice_weight * options.reliability_voice * min(patient_share, 1.0) if p_voice is not None else 0.0
+    )
+    raw_text = options.text_weight * options.reliability_text if p_text is not None and speaking else 0.0
+    if options.confidence_weighting:
+        raw_face, raw_voice, raw_text = (
+            raw_face * certainty(p_face),
+            raw_voice * certainty(p_voice),
+            raw_text * certainty(p_text),
+        )
+    total = raw_face + raw_voice + raw_text
+    if not total > 0:
+        return {
+            **dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS))),
+            "w_face": 0.0,
+            "w_voice": 0.0,
+            "w_text": 0.0,
+            "signal": "none",
+            "fused_label": None,
+            "fused_confidence": np.nan,
+            "valence": np.nan,
+            "arousal": np.nan,
+        }
+    wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
+    fused = pool(
+        [(wf, p_face, options.prior_face), (wv, p_voice, options.prior_voice), (wt, p_text, options.prior_text)],
+        options,
+    )
+    val, aro = valence_arousal(fused)
+    has_face, has_speech = wf > 0, (wv + wt) > 0
+    signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")
+    best = int(np.argmax(fused))
+    return {
+        **dict(zip(FUSED_COLS, fused)),
+        "w_face": wf,
+        "w_voice": wv,
+        "w_text": wt,
+        "signal": signal,
+        "fused_label": EMOTIONS[best],
+        "fused_confidence": float(fused[best]),
+        "valence": float(val),
+        "arousal": float(aro),
+    }
 
 
 def fuse(
@@ -232,75 +365,10 @@ def fuse(
     DataFrame
         The columns of the ``emotion_windows`` table except ``recording_sha256``.
     """
-    for calls in _RECORDERS:
-        calls.append(FusionInputs(frames, voice, utterances, list(speech_segments), prosody_windows, float(duration_s), options))
+    arrays = _arrays(frames, voice, utterances, speech_segments, prosody_windows, options)
     w = options.window_s
     n_windows = int(np.ceil(duration_s / w - 1e-9)) if duration_s > 0 else 0
-    speakers_ok = options.patient_speakers
-    patient_utts = utterances[utterances["speaker"].isin(speakers_ok)] if len(utterances) else utterances
-    seg = np.array(speech_segments, dtype=np.float64).reshape(-1, 2)
-    vs, ve = (voice["start_s"].to_numpy(float), voice["end_s"].to_numpy(float)) if len(voice) else (np.empty(0), np.empty(0))
-    vp = voice[VOICE_COLS].to_numpy(float) if len(voice) else np.empty((0, len(EMOTIONS)))
-    us = patient_utts["start_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
-    ue = patient_utts["end_s"].to_numpy(float) if len(patient_utts) else np.empty(0)
-    up = patient_utts[TEXT_COLS].to_numpy(float) if len(patient_utts) else np.empty((0, len(EMOTIONS)))
-    ft = frames["t_s"].to_numpy(float) if len(frames) else np.empty(0)
-    pros = prosody_windows.set_index("window_start_s") if prosody_windows is not None and len(prosody_windows) else None
-
-    rows = []
-    for k in range(n_windows):
-        w0, w1 = k * w, min((k + 1) * w, duration_s)
-        span = max(w1 - w0, 1e-9)
-        in_win = (ft >= w0) & (ft < w1)
-        win_frames = frames[in_win] if len(frames) else frames
-        n_frames = int(in_win.sum())
-        faces = win_frames[win_frames["face_found"]] if n_frames else win_frames
-        face_present = len(faces) / n_frames if n_frames else 0.0
-        p_face = faces[FACE_COLS].to_numpy(float).mean(axis=0) if len(faces) else None
-        speech_ratio = float(_overlap(seg[:, 0], seg[:, 1], w0, w1).sum() / span) if seg.size else 0.0
-        p_voice, voice_s = _weighted_rows(vs, ve, vp, w0, w1)
-        p_text, _ = _weighted_rows(us, ue, up, w0, w1)
-        patient_share = voice_s / span
-        if not len(voice):  # no voice model rows: fall back on patient utterance times
-            patient_share = float(_overlap(us, ue, w0, w1).sum() / span) if us.size else 0.0
-        speaking = patient_share >= options.speaking_min_share
-
-        raw_face = (options.face_weight * options.reliability_face * face_present
-                    * (options.face_weight_speaking if speaking else 1.0)) if p_face is not None else 0.0
-        raw_voice = options.voice_weight * options.reliability_voice * min(patient_share, 1.0) if p_voice is not None else 0.0
-        raw_text = options.text_weight * options.reliability_text if p_text is not None and speaking else 0.0
-        if options.confidence_weighting:
-            raw_face, raw_voice, raw_text = (raw_face * certainty(p_face), raw_voice * certainty(p_voice),
-                                             raw_text * certainty(p_text))
-        total = raw_face + raw_voice + raw_text
-        row = {
-            "window_start_s": w0,
-            "window_end_s": w1,
-            "face_present": float(face_present),
-            "speech_ratio": float(min(speech_ratio, 1.0)),
-            "patient_speaking": bool(speaking),
-            "mouth_open_mean": float(faces["mouth_open"].mean()) if len(faces) else np.nan,
-            "f0_mean_hz": float(pros.at[w0, "f0_mean_hz"]) if pros is not None and w0 in pros.index else np.nan,
-            "rms_mean_db": float(pros.at[w0, "rms_mean_db"]) if pros is not None and w0 in pros.index else np.nan,
-        }
-        for cols, p in ((FACE_COLS, p_face), (VOICE_COLS, p_voice), (TEXT_COLS, p_text)):
-            row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
-        if total > 0:
-            wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
-            fused = pool([(wf, p_face, options.prior_face), (wv, p_voice, options.prior_voice),
-                          (wt, p_text, options.prior_text)], options)
-            val, aro = valence_arousal(fused)
-            has_face, has_speech = wf > 0, (wv + wt) > 0
-            signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")
-            best = int(np.argmax(fused))
-            row.update(dict(zip(FUSED_COLS, fused)))
-            row.update(w_face=wf, w_voice=wv, w_text=wt, signal=signal, fused_label=EMOTIONS[best],
-                       fused_confidence=float(fused[best]), valence=float(val), arousal=float(aro))
-        else:
-            row.update(dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS))))
-            row.update(w_face=0.0, w_voice=0.0, w_text=0.0, signal="none", fused_label=None,
-                       fused_confidence=np.nan, valence=np.nan, arousal=np.nan)
-        rows.append(row)
+    rows = [_window_row(arrays, k * w, min((k + 1) * w, duration_s), options) for k in range(n_windows)]
     out = pd.DataFrame(rows)
     return smooth(out, options.smooth_windows) if len(out) and options.smooth_windows > 1 else out
 

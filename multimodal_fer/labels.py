@@ -19,34 +19,69 @@ EMOTIONS_5: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "surprised")
 #: Corpus label name (lower case) -> canonical label; ``None`` means "no canonical class".
 LABEL_MAP: dict[str, str | None] = {
     # neutral
-    "neutral": "neutral", "neu": "neutral", "n": "neutral", "calm": "neutral",
+    "neutral": "neutral",
+    "neu": "neutral",
+    "n": "neutral",
+    "calm": "neutral",
     "peaceful": "neutral",
     # happy
-    "happy": "happy", "happiness": "happy", "joy": "happy", "joyful": "happy",
-    "hap": "happy", "h": "happy",
+    "happy": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "joyful": "happy",
+    "hap": "happy",
+    "h": "happy",
     # sad
-    "sad": "sad", "sadness": "sad", "sa": "sad",
+    "sad": "sad",
+    "sadness": "sad",
+    "sa": "sad",
     # angry
-    "angry": "angry", "anger": "angry", "ang": "angry", "mad": "angry", "a": "angry",
+    "angry": "angry",
+    "anger": "angry",
+    "ang": "angry",
+    "mad": "angry",
+    "a": "angry",
     # fearful
-    "fear": "fearful", "fearful": "fearful", "fea": "fearful", "scared": "fearful", "f": "fearful",
+    "fear": "fearful",
+    "fearful": "fearful",
+    "fea": "fearful",
+    "scared": "fearful",
+    "f": "fearful",
     # disgusted
-    "disgust": "disgusted", "disgusted": "disgusted", "dis": "disgusted", "d": "disgusted",
+    "disgust": "disgusted",
+    "disgusted": "disgusted",
+    "dis": "disgusted",
+    "d": "disgusted",
     # surprised
-    "surprise": "surprised", "surprised": "surprised", "sur": "surprised",
+    "surprise": "surprised",
+    "surprised": "surprised",
+    "sur": "surprised",
     # no canonical class
-    "contempt": None, "powerful": None, "none": None, "x": None,
+    "contempt": None,
+    "powerful": None,
+    "none": None,
+    "x": None,
 }
 
 #: Approximate valence / arousal of each canonical emotion on [-1, 1]
 #: (after Russell's circumplex; used to turn probabilities into continuous scores).
 VALENCE: dict[str, float] = {
-    "neutral": 0.0, "happy": 0.8, "sad": -0.6, "angry": -0.6,
-    "fearful": -0.6, "disgusted": -0.7, "surprised": 0.2,
+    "neutral": 0.0,
+    "happy": 0.8,
+    "sad": -0.6,
+    "angry": -0.6,
+    "fearful": -0.6,
+    "disgusted": -0.7,
+    "surprised": 0.2,
 }
 AROUSAL: dict[str, float] = {
-    "neutral": 0.0, "happy": 0.5, "sad": -0.4, "angry": 0.8,
-    "fearful": 0.7, "disgusted": 0.3, "surprised": 0.8,
+    "neutral": 0.0,
+    "happy": 0.5,
+    "sad": -0.4,
+    "angry": 0.8,
+    "fearful": 0.7,
+    "disgusted": 0.3,
+    "surprised": 0.8,
 }
 VALENCE_VECTOR = np.array([VALENCE[e] for e in EMOTIONS], dtype=np.float64)
 AROUSAL_VECTOR = np.array([AROUSAL[e] for e in EMOTIONS], dtype=np.float64)

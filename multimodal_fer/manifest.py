@@ -45,8 +45,10 @@ def validate_id(value: str, what: str, *, shown: str | None = None) -> str:
     message names the value (its alias when ids are pseudonymised).
     """
     if not isinstance(value, str) or not ID_PATTERN.match(value) or ".." in value:
-        raise BucketError(f"invalid {what} {shown if shown is not None else value!r}: use 1-128 characters from "
-                          "A-Z a-z 0-9 _ . - starting with a letter or digit")
+        raise BucketError(
+            f"invalid {what} {shown if shown is not None else value!r}: use 1-128 characters from "
+            "A-Z a-z 0-9 _ . - starting with a letter or digit"
+        )
     return value
 
 
@@ -119,9 +121,16 @@ def _manifest_row(row: dict, seen: dict, pseudonyms: Pseudonyms) -> tuple[tuple[
     pid, sid = clean.get("patient_id"), clean.get("session_id")
     if not pid or not sid:
         raise BucketError("patient_id and session_id are required")
-    key = (validate_id(pid, "patient id", shown=pseudonyms.name(pid)),
-           validate_id(sid, "session id", shown=pseudonyms.name(sid)))
+    key = (
+        validate_id(pid, "patient id", shown=pseudonyms.name(pid)),
+        validate_id(sid, "session id", shown=pseudonyms.name(sid)),
+    )
     if key in seen:
         raise BucketError(f"session {pseudonyms.patient(pid)}/{pseudonyms.session(pid, sid)} is listed twice")
-    return key, SessionMeta(_parse_time(clean.get("recorded_at")), clean.get("site"), clean.get("trial_arm"),
-                            clean.get("clinician_id"), _parse_channel(clean.get("patient_channel")))
+    return key, SessionMeta(
+        _parse_time(clean.get("recorded_at")),
+        clean.get("site"),
+        clean.get("trial_arm"),
+        clean.get("clinician_id"),
+        _parse_channel(clean.get("patient_channel")),
+    )

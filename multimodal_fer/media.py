@@ -100,8 +100,14 @@ def probe(path: str | Path) -> MediaInfo:
         )
 
 
-def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | None = 1280,
-                info: MediaInfo | None = None, decode_threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(
+    path: str | Path,
+    *,
+    fps: float = SAMPLE_FPS,
+    max_side: int | None = 1280,
+    info: MediaInfo | None = None,
+    decode_threads: int = 0,
+) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(t_s, rgb)`` for frames sampled at ``fps`` on the session clock.
 
     Every frame must be decoded (inter-frame codecs), but only sampled frames are converted
@@ -150,8 +156,9 @@ def iter_frames(path: str | Path, *, fps: float = SAMPLE_FPS, max_side: int | No
                 next_t = (np.floor(t * fps + 1e-6) + 1) * step
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
-                raise MediaError(f"video stream is corrupt after {max(last_t, 0):.1f} s "
-                                 f"({type(exc).__name__}: {exc})") from exc
+                raise MediaError(
+                    f"video stream is corrupt after {max(last_t, 0):.1f} s ({type(exc).__name__}: {exc})"
+                ) from exc
             raise
 
 
@@ -168,9 +175,16 @@ def _upright_rgb(frame, max_side: int | None) -> np.ndarray:
     return rgb
 
 
-def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR, chunk_s: float = 30.0,
-                  info: MediaInfo | None = None, patient_channel: int | None = None,
-                  channels_path: str | Path | None = None) -> float:
+def extract_audio(
+    path: str | Path,
+    wav_path: str | Path,
+    *,
+    sr: int = AUDIO_SR,
+    chunk_s: float = 30.0,
+    info: MediaInfo | None = None,
+    patient_channel: int | None = None,
+    channels_path: str | Path | None = None,
+) -> float:
     """Decode, downmix and resample the audio track to a mono 16-bit WAV, streaming.
 
     The audio is aligned to the session clock: if it starts after time zero it is
@@ -204,8 +218,11 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
     with contextlib.ExitStack() as stack:
         container = stack.enter_context(_open(path))
         out = stack.enter_context(sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16"))
-        chan = (stack.enter_context(sf.SoundFile(str(channels_path), "w", samplerate=sr, channels=2, subtype="PCM_16"))
-                if channel is not None else None)
+        chan = (
+            stack.enter_context(sf.SoundFile(str(channels_path), "w", samplerate=sr, channels=2, subtype="PCM_16"))
+            if channel is not None
+            else None
+        )
         sink = _WavSink(out, chan)
         stream = container.streams.audio[0]
         offset = int(round((_start(stream) - info.origin_s) * sr))  # >0: pad, <0: drop
@@ -215,15 +232,17 @@ def extract_audio(path: str | Path, wav_path: str | Path, *, sr: int = AUDIO_SR,
             _decode_into(sink, container, stream, resampler, channel, to_drop=max(-offset, 0), flush_rows=chunk_s * sr)
         except Exception as exc:
             if type(exc).__module__.startswith("av"):
-                raise MediaError(f"audio stream is corrupt after {sink.written / sr:.1f} s "
-                                 f"({type(exc).__name__}: {exc})") from exc
+                raise MediaError(
+                    f"audio stream is corrupt after {sink.written / sr:.1f} s ({type(exc).__name__}: {exc})"
+                ) from exc
             raise
         sink.flush()
     return sink.written / sr
 
 
-def _decode_into(sink: _WavSink, container, stream, resampler, patient_channel: int | None, *, to_drop: int,
-                 flush_rows: float) -> None:
+def _decode_into(
+    sink: _WavSink, container, stream, resampler, patient_channel: int | None, *, to_drop: int, flush_rows: float
+) -> None:
     """Decode and resample every frame of ``stream`` into ``sink`` (less its first ``to_drop`` rows),
     flushing it whenever ``flush_rows`` rows are buffered."""
     for frame in container.decode(stream):
@@ -248,8 +267,10 @@ def _audio_resampler(info: MediaInfo, sr: int, patient_channel: int | None, chan
         return av.AudioResampler(format="flt", layout="mono", rate=sr)
     n_ch = int(info.audio_channels or 1)
     if not 0 <= int(patient_channel) < n_ch or n_ch < 2 or channels_path is None:
-        raise MediaError(f"the manifest names patient audio channel {patient_channel}, but the audio track has "
-                         f"{n_ch} channel(s); a separate patient channel needs a track with at least 2")
+        raise MediaError(
+            f"the manifest names patient audio channel {patient_channel}, but the audio track has "
+            f"{n_ch} channel(s); a separate patient channel needs a track with at least 2"
+        )
     return av.AudioResampler(format="fltp", rate=sr)  # keep the channels apart
 
 

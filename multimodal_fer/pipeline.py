@@ -1,42 +1,45 @@
 """Analyse one recording: split → face, voice, transcript → who speaks → fusion → summary → staged Parquet.
 
-Plain Python (no Prefect). Models are loaded once per process (:func:`load_models`) and reused
-across recordings. Every failure is raised as a :class:`StageError` naming the stage and a
-reason a person can read; the flow quarantines the recording and goes on.
+:func:`analyze_recording` is four steps, each a function of its own: :func:`extract_streams` (the
+face, voice and text streams, each a typed result of its stream module) → :func:`fuse_streams`
+→ :func:`summarise` → :func:`stage_tables`. Plain Python (no Prefect). Models are loaded once per
+process (:func:`load_models`) and reused across recordings. Every failure is raised as a
+:class:`StageError` naming the stage and a reason a person can read; the flow quarantines the
+recording and goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from multimodal_fer import __version__, media, quality, store, workspace
-from multimodal_fer.env import trim_heap
 from multimodal_fer.bucket import Recording, SessionMeta
-from multimodal_fer.face.stream import empty_frames, run_face
-from multimodal_fer.fusion import TEXT_COLS, VOICE_COLS, FusionOptions, fuse
-from multimodal_fer.labels import EMOTIONS
-from multimodal_fer.speakers import attribute_by_channel, attribute_segments, split_by_speaker
+from multimodal_fer.env import one_library_thread
+from multimodal_fer.face.stream import FaceStream, face_stream
+from multimodal_fer.fusion import FusionInputs, FusionOptions
 from multimodal_fer.summary import notable_moments, summarize
 from multimodal_fer.text.asr import AsrOptions
-from multimodal_fer_schemas.tables import PER_RECORDING
+from multimodal_fer.text.stream import TextStream, text_stream
+from multimodal_fer.voice.stream import VoiceStream, score_patient_speech, voice_activity_prosody
 
-VOICE_CHUNK_S = 3.0  # seconds: patient speech is scored by the voice model in chunks of at most this
-VOICE_MIN_CHUNK_S = 0.5  # seconds: shorter leftovers are merged into the previous chunk
-VOICE_BATCH = 64  # chunks (≤ 3.2 min of audio) read and scored by the voice model at a time
-TEXT_CONTEXT_UTTERANCES = 2  # previous utterances given to the text model as context
+if TYPE_CHECKING:
+    from multimodal_fer.face.model import FaceModel
+    from multimodal_fer.text.emotion import TextEmotionModel
+    from multimodal_fer.voice.model import VoiceModel
+from multimodal_fer_schemas.tables import PER_RECORDING
 
 
 class StageError(RuntimeError):
@@ -76,8 +79,9 @@ class PipelineOptions:
     def __post_init__(self) -> None:
         fps = self.sample_fps
         if not isinstance(fps, (int, float)) or not 0 < fps <= MAX_SAMPLE_FPS or fps != fps:
-            raise ValueError(f"sample_fps must be above 0 and at most {MAX_SAMPLE_FPS:g} frames per second, "
-                             f"got {fps!r}")
+            raise ValueError(
+                f"sample_fps must be above 0 and at most {MAX_SAMPLE_FPS:g} frames per second, got {fps!r}"
+            )
 
 
 def check_decoded_duration(decoded_s: float, declared_s: float) -> None:
@@ -93,15 +97,17 @@ def check_decoded_duration(decoded_s: float, declared_s: float) -> None:
         and ``(1 - TRUNCATION_SHARE) * declared_s``.
     """
     if declared_s > 0 and declared_s - decoded_s > max(TRUNCATION_SLACK_S, (1 - TRUNCATION_SHARE) * declared_s):
-        raise StageError("split", f"truncated or still being written: {decoded_s:.1f} s of the declared "
-                                  f"{declared_s:.1f} s could be decoded")
+        raise StageError(
+            "split",
+            f"truncated or still being written: {decoded_s:.1f} s of the declared {declared_s:.1f} s could be decoded",
+        )
 
 
 @dataclass(frozen=True)
 class Models:
-    face: object
-    voice: object
-    text: object
+    face: FaceModel
+    voice: VoiceModel
+    text: TextEmotionModel
     asr: AsrOptions
 
     @property
@@ -138,7 +144,9 @@ def _warm_up(models: Models) -> None:
     from multimodal_fer.voice.vad import speech_segments
 
     rng = np.random.default_rng(0)
-    y = (0.1 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000) + 0.01 * rng.standard_normal(16000)).astype(np.float32)
+    y = (0.1 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000) + 0.01 * rng.standard_normal(16000)).astype(
+        np.float32
+    )
     speech_segments(y)
     models.voice.predict_proba([y])
     models.text.predict_proba(["I feel fine today."], [""])
@@ -155,38 +163,268 @@ def pipeline_version(options: PipelineOptions, models: Models) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _chunks(segments: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out = []
-    for s, e in segments:
-        n = max(1, int(np.floor((e - s) / VOICE_CHUNK_S)))
-        edges = np.linspace(s, e, n + 1) if (e - s) > VOICE_CHUNK_S else np.array([s, e])
-        for a, b in zip(edges[:-1], edges[1:]):
-            if b - a >= VOICE_MIN_CHUNK_S or not out:
-                out.append((float(a), float(b)))
-            else:
-                out[-1] = (out[-1][0], float(b))
-    return out
+class Clock:
+    """Seconds spent in each stage of one recording (``timings``, read by the benchmarks)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """Seconds since the previous lap (or the start), recorded as stage ``name``."""
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._last, 3)
+        self._last = now
+
+    @contextlib.contextmanager
+    def concurrent(self, name: str):
+        """Time a stage of the second thread (not a lap of this one); recorded when it succeeds."""
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
 
 
-@contextlib.contextmanager
-def _one_library_thread():
-    """One BLAS / OpenMP / torch thread per Python thread while the two paths run side by side.
+@dataclass(frozen=True)
+class Streams:
+    """The three streams of one recording, on one clock (seconds from the start).
 
-    The face models (gradient boosting, MLP, CNN) would otherwise each start a thread per core
-    and fight the speech recogniser for the same two cores.
+    Attributes
+    ----------
+    info : MediaInfo
+        The recording's probe.
+    face, voice, text : FaceStream, VoiceStream, TextStream
+        Each stream module's result.
+    duration_s : float
+        Session length, s: the declared duration, or what decoded when longer.
     """
-    from threadpoolctl import threadpool_limits
 
-    torch = sys.modules.get("torch")
-    previous = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=1):
-        if torch is not None:
-            torch.set_num_threads(1)
+    info: media.MediaInfo
+    face: FaceStream
+    voice: VoiceStream
+    text: TextStream
+    duration_s: float
+
+    def fusion_inputs(self, options: FusionOptions) -> FusionInputs:
+        """What :func:`~multimodal_fer.fusion.fuse` reads of these streams."""
+        return FusionInputs(
+            self.face.frames,
+            self.voice.probabilities,
+            self.text.utterances,
+            list(self.voice.segments),
+            self.voice.prosody,
+            float(self.duration_s),
+            options,
+        )
+
+
+def _probe(local_path: Path) -> media.MediaInfo:
+    """The recording's streams; a :class:`StageError` at ``split`` when it has none or cannot be read."""
+    try:
+        info = media.probe(local_path)
+    except media.MediaError as exc:
+        raise StageError("split", str(exc)) from exc
+    if not info.has_video and not info.has_audio:
+        raise StageError("split", "no video and no audio stream")
+    return info
+
+
+def _audio_path(
+    local_path: Path,
+    info: media.MediaInfo,
+    meta: SessionMeta,
+    options: PipelineOptions,
+    wav: Path,
+    channels_wav: Path | None,
+    handoff: Future,
+    clock: Clock,
+    say: Callable[[str], None],
+):
+    """Decode, voice activity and prosody (handed to the face thread through ``handoff``), then the
+    transcript; returns ``(transcript or None, audio seconds)``."""
+    from multimodal_fer.text.asr import transcribe_wav
+
+    try:
+        with stage("split"):
+            audio_s = (
+                media.extract_audio(
+                    local_path, wav, info=info, patient_channel=meta.patient_channel, channels_path=channels_wav
+                )
+                if info.has_audio
+                else 0.0
+            )
+        clock.lap("split_audio")
+        with stage("voice"):
+            segments, prosody, _ = (
+                voice_activity_prosody(wav, window_s=options.fusion.window_s) if audio_s > 0 else ([], None, 0.0)
+            )
+    except BaseException as exc:
+        handoff.set_exception(exc)  # the face thread must not wait for segments forever
+        raise
+    handoff.set_result((segments, prosody))
+    clock.lap("voice_activity_prosody")
+    say(f"transcript of {sum(e - s for s, e in segments):.0f} s of speech")
+    with stage("transcript"):
+        transcript = transcribe_wav(wav, segments, options.asr, duration_s=audio_s) if segments else None
+    clock.lap("transcript")
+    return transcript, audio_s
+
+
+def _face_and_audio(
+    local_path: Path,
+    info: media.MediaInfo,
+    meta: SessionMeta,
+    options: PipelineOptions,
+    models: Models,
+    clock: Clock,
+    say: Callable[[str], None],
+):
+    """The face and voice streams and the transcript, on two threads; ``(face, voice, transcript, audio_s)``."""
+    # Two threads on two cores, one library thread each. The second thread runs the face path
+    # (decode, landmarks, face model) and then, once it knows from the lips who speaks, the voice
+    # model on the patient's speech; this thread runs the audio path (decode, voice activity,
+    # prosody, speech recognition). Both spend their time in native code, so the wall time
+    # approaches the slower of the two, not their sum.
+    with workspace.temp_dir("audio-") as tmp:  # reclaimed on the next start if this process is killed
+        wav = Path(tmp) / "audio.wav"  # written once, then read in blocks and chunks: flat memory
+        channels_wav = Path(tmp) / "channels.wav" if meta.patient_channel is not None else None
+        handoff: Future = Future()  # (speech segments, prosody), from the audio path to the face thread
+
+        def face_job() -> tuple[FaceStream, VoiceStream]:
+            with clock.concurrent("face_concurrent"), stage("face"):
+                face = face_stream(local_path, fps=options.sample_fps, model=models.face, info=info, decode_threads=1)
+            segments, prosody = handoff.result()
+            with clock.concurrent("voice_model_concurrent"), stage("voice"):
+                voice = score_patient_speech(
+                    wav,
+                    segments=segments,
+                    prosody=prosody,
+                    frames=face.frames,
+                    has_video=info.has_video,
+                    channels_wav=channels_wav,
+                    patient_speakers=options.fusion.patient_speakers,
+                    model=models.voice,
+                )
+            return face, voice
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfer-face")
         try:
-            yield
+            with one_library_thread():
+                face_future = pool.submit(face_job)
+                transcript, audio_s = _audio_path(
+                    local_path, info, meta, options, wav, channels_wav, handoff, clock, say
+                )
+                face, voice = face_future.result()
+                clock.lap("wait_for_face_and_voice_model")
         finally:
-            if torch is not None:
-                torch.set_num_threads(previous)
+            pool.shutdown(wait=True)
+    return face, voice, transcript, audio_s
+
+
+def extract_streams(
+    local_path: Path,
+    *,
+    meta: SessionMeta,
+    options: PipelineOptions,
+    models: Models,
+    clock: Clock | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Streams:
+    """Probe a recording and extract its face, voice and text streams.
+
+    Raises
+    ------
+    StageError
+        At ``split`` for an unreadable, empty or truncated recording (:func:`check_decoded_duration`),
+        at ``face``, ``voice`` or ``transcript`` when a stream fails.
+    """
+    clock = clock or Clock()
+    say = say or (lambda msg: None)
+    info = _probe(local_path)
+    clock.lap("probe")
+    say(f"face ({info.duration_s:.1f} s at {options.sample_fps:g} fps) and voice, concurrently")
+    face, voice, transcript, audio_s = _face_and_audio(local_path, info, meta, options, models, clock, say)
+    frames = face.frames
+    decoded = max(audio_s, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
+    if decoded <= 0:
+        raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
+    check_decoded_duration(decoded, info.duration_s)
+    with stage("transcript"):
+        text = text_stream(
+            transcript,
+            voice.attributions,
+            models.text,
+            store_transcripts=options.store_transcripts,
+            redact=options.redact_transcripts,
+        )
+    clock.lap("text_model")
+    return Streams(info, face, voice, text, max(info.duration_s, decoded))
+
+
+def fuse_streams(streams: Streams, options: FusionOptions) -> pd.DataFrame:
+    """The ``emotion_windows`` rows (without ``recording_sha256``) of the streams, one per window."""
+    return streams.fusion_inputs(options).fuse()
+
+
+def summarise(streams: Streams, windows: pd.DataFrame, options: FusionOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``session_summaries`` row and the ``moments`` rows (without ``recording_sha256``).
+
+    A moment's words are the patient's (``options.patient_speakers``); none when transcripts are not stored.
+    """
+    utterances, words = streams.text.utterances, streams.text.words
+    summary = summarize(windows, streams.face.frames, utterances, streams.voice.segments, duration_s=streams.duration_s)
+    patient_utterances = utterances.loc[utterances["speaker"].isin(options.patient_speakers), "utterance_idx"]
+    moments = notable_moments(windows, words[words["utterance_idx"].isin(patient_utterances)])
+    return pd.DataFrame([summary]), moments
+
+
+def session_row(
+    recording: Recording, meta: SessionMeta, streams: Streams, options: PipelineOptions, models: Models, version: str
+) -> pd.DataFrame:
+    """The ``sessions`` row (without ``recording_sha256``); ``run_id`` is set when it is loaded."""
+    return pd.DataFrame(
+        [
+            {
+                "patient_id": recording.patient_id,
+                "session_id": recording.session_id,
+                "source_uri": recording.stored_uri,
+                "recorded_at": meta.recorded_at,
+                "site": meta.site,
+                "trial_arm": meta.trial_arm,
+                "clinician_id": meta.clinician_id,
+                "duration_s": streams.duration_s,
+                "has_video": streams.info.has_video,
+                "has_audio": streams.info.has_audio,
+                "sample_fps": options.sample_fps,
+                "n_frames": len(streams.face.frames),
+                "language": streams.text.language,
+                "pipeline_version": version,
+                "model_versions": store.model_versions_json(models.versions),
+                "processed_at": datetime.now(),
+                "run_id": "staged",
+                "speaker_attribution": streams.voice.method if streams.voice.segments else None,
+            }
+        ]
+    )
+
+
+def stage_tables(tables: dict[str, pd.DataFrame], sha256: str, staged_dir: Path) -> None:
+    """Conform, check and write each of :data:`~schemas.tables.PER_RECORDING` as Parquet under ``staged_dir``.
+
+    Raises
+    ------
+    StageError
+        At ``validate`` when a table does not conform or fails its data-quality checks.
+    """
+    for name in PER_RECORDING:
+        df = tables[name].copy()
+        df.insert(0, "recording_sha256", sha256)
+        with stage("validate"):
+            rows = store.conform(name, df)
+            report = quality.check_frame(name, rows.to_pandas())
+        if not report.success:
+            raise StageError("validate", f"{name} failed data-quality checks: " + "; ".join(report.failures))
+        with stage("validate"):
+            store.write_staged(Path(staged_dir), name, rows)
 
 
 def analyze_recording(
@@ -200,175 +438,37 @@ def analyze_recording(
     models: Models | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Analyse one recording and write its rows as Parquet under ``staged_dir``.
+    """Analyse one recording and write its rows as Parquet under ``staged_dir``:
+    :func:`extract_streams` → :func:`fuse_streams` → :func:`summarise` → :func:`stage_tables`.
 
     Returns
     -------
     dict
-        ``stage_seconds`` per stage and the ``staged_dir``.
+        ``staged_dir``, ``stage_seconds`` (seconds per stage) and ``pipeline_version``.
 
     Raises
     ------
     StageError
         For anything that makes the recording unusable (corrupt file, no stream, failed checks).
     """
-    from multimodal_fer.text.asr import transcribe_wav
-    from multimodal_fer.text.emotion import vader_valence
-    from multimodal_fer.voice.stream import read_clips, voice_activity_prosody
-
-    say = progress or (lambda msg: None)
     models = models or load_models(options.asr)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = round(now - clock, 3)
-        clock = now
-
-    try:
-        info = media.probe(local_path)
-    except media.MediaError as exc:
-        raise StageError("split", str(exc)) from exc
-    if not info.has_video and not info.has_audio:
-        raise StageError("split", "no video and no audio stream")
-    lap("probe")
-
-    # Two threads on two cores, one library thread each. The second thread runs the face path
-    # (decode, landmarks, face model) and then, once it knows from the lips who speaks, the voice
-    # model on the patient's speech; this thread runs the audio path (decode, voice activity,
-    # prosody, speech recognition). Both spend their time in native code, so the wall time
-    # approaches the slower of the two, not their sum.
-    say(f"{recording.patient_id}/{recording.session_id}: face ({info.duration_s:.1f} s at {options.sample_fps:g} fps) "
-        f"and voice, concurrently")
-    tmp = workspace.temp_dir("audio-")  # reclaimed on the next start if this process is killed
-    wav = Path(tmp.name) / "audio.wav"  # written once, then read in blocks and chunks: flat memory
-    channels_wav = Path(tmp.name) / "channels.wav" if meta.patient_channel is not None else None
-    segments_ready: Future = Future()  # speech segments, handed from the audio path to the face thread
-
-    def face_job():
-        t0 = time.perf_counter()
-        with stage("face"):
-            frames = (run_face(local_path, fps=options.sample_fps, model=models.face, info=info, decode_threads=1)
-                      if info.has_video else empty_frames())
-        timings["face_concurrent"] = round(time.perf_counter() - t0, 3)
-        segments = segments_ready.result()
-        t0 = time.perf_counter()
-        with stage("voice"):
-            if channels_wav is not None:
-                attributions, method = attribute_by_channel(channels_wav, segments), "channel"
-            else:
-                attributions = attribute_segments(frames, segments, has_video=info.has_video)
-                method = "lip_sync" if info.has_video else "audio_only"
-            chunks = _chunks([(a.start_s, a.end_s) for a in attributions if a.speaker in options.fusion.patient_speakers])
-            parts = [np.empty((0, len(EMOTIONS)))]
-            for b in range(0, len(chunks), VOICE_BATCH):  # a few minutes of audio in memory at a time
-                parts.append(models.voice.predict_proba(read_clips(wav, chunks[b:b + VOICE_BATCH])))
-                trim_heap()
-            vprobs = np.vstack(parts)
-        timings["voice_model_concurrent"] = round(time.perf_counter() - t0, 3)
-        return frames, attributions, method, chunks, vprobs
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfer-face")
-    try:
-        with _one_library_thread():
-            face_future = pool.submit(face_job)
-            try:
-                with stage("split"):
-                    audio_s = (media.extract_audio(local_path, wav, info=info, patient_channel=meta.patient_channel,
-                                                   channels_path=channels_wav) if info.has_audio else 0.0)
-                lap("split_audio")
-                with stage("voice"):
-                    segments, prosody, _ = (voice_activity_prosody(wav, window_s=options.fusion.window_s)
-                                            if audio_s > 0 else ([], None, 0.0))
-            except BaseException as exc:
-                segments_ready.set_exception(exc)  # the face thread must not wait for segments forever
-                raise
-            segments_ready.set_result(segments)
-            lap("voice_activity_prosody")
-            say(f"{recording.patient_id}/{recording.session_id}: transcript of "
-                f"{sum(e - s for s, e in segments):.0f} s of speech")
-            with stage("transcript"):
-                transcript = transcribe_wav(wav, segments, options.asr, duration_s=audio_s) if segments else None
-            lap("transcript")
-            frames, attributions, method, patient_chunks, vprobs = face_future.result()
-            lap("wait_for_face_and_voice_model")
-    finally:
-        pool.shutdown(wait=True)
-        tmp.cleanup()
-    decoded = max(audio_s, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
-    if decoded <= 0:
-        raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
-    check_decoded_duration(decoded, info.duration_s)
-    duration = max(info.duration_s, decoded)
-    voice = pd.DataFrame(vprobs, columns=VOICE_COLS)
-    voice.insert(0, "end_s", [e for _, e in patient_chunks])
-    voice.insert(0, "start_s", [s for s, _ in patient_chunks])
-
-    utt_rows, word_rows = [], []
-    turns = split_by_speaker(transcript.segments, attributions) if transcript is not None else []
-    segs = tuple(seg for seg, _, _ in turns)
-    texts = [seg.text.strip() for seg in segs]
-    contexts = [" ".join(texts[max(0, i - TEXT_CONTEXT_UTTERANCES):i]) for i in range(len(texts))]
-    with stage("transcript"):
-        tprobs = models.text.predict_proba(texts, contexts) if texts else np.empty((0, len(EMOTIONS)))
-        vader = vader_valence(texts) if texts else np.empty(0)
-    stored_segs = segs  # what the warehouse keeps: the words as heard, or redacted
-    if options.redact_transcripts and transcript is not None:
-        from multimodal_fer.text.redact import redact_transcript
-
-        stored_segs = redact_transcript(replace(transcript, segments=segs)).segments
-    for i, (seg, stored_seg, (_, speaker, conf)) in enumerate(zip(segs, stored_segs, turns)):
-        p = tprobs[i]
-        ok = not np.isnan(p).any()
-        utt_rows.append({
-            "utterance_idx": i, "start_s": max(seg.start_s, 0.0), "end_s": max(seg.end_s, seg.start_s, 0.0),
-            "text": stored_seg.text.strip() if options.store_transcripts else None, "n_words": len(seg.words),
-            "speaker": speaker, "speaker_confidence": conf, "avg_logprob": min(seg.avg_logprob, 0.0),
-            **dict(zip(TEXT_COLS, p)), "text_label": EMOTIONS[int(np.nanargmax(p))] if ok else None,
-            "vader_valence": float(vader[i]),
-        })
-        for w in stored_seg.words:
-            word_rows.append({"utterance_idx": i, "word_idx": len(word_rows), "start_s": max(w.start_s, 0.0),
-                              "end_s": max(w.end_s, w.start_s, 0.0), "word": w.text.strip(),
-                              "probability": float(np.clip(w.probability, 0.0, 1.0))})
-    utterances = pd.DataFrame(utt_rows, columns=["utterance_idx", "start_s", "end_s", "text", "n_words", "speaker",
-                                                 "speaker_confidence", "avg_logprob", *TEXT_COLS, "text_label", "vader_valence"])
-    words = pd.DataFrame(word_rows, columns=["utterance_idx", "word_idx", "start_s", "end_s", "word", "probability"])
-    lap("text_model")
-
+    clock = Clock()
+    say = (lambda msg: progress(f"{recording.patient_id}/{recording.session_id}: {msg}")) if progress else None
+    streams = extract_streams(local_path, meta=meta, options=options, models=models, clock=clock, say=say)
     with stage("fusion"):
-        windows = fuse(frames, voice, utterances, segments, prosody, duration_s=duration, options=options.fusion)
-        summary = summarize(windows, frames, utterances, segments, duration_s=duration)
-        patient_words = words[words["utterance_idx"].isin(utterances.loc[utterances["speaker"].isin(options.fusion.patient_speakers),
-                                                                          "utterance_idx"])]
-        moments = notable_moments(windows, patient_words if options.store_transcripts else words.iloc[0:0])
-    lap("fusion_summary")
-
+        windows = fuse_streams(streams, options.fusion)
+        summary, moments = summarise(streams, windows, options.fusion)
+    clock.lap("fusion_summary")
     version = pipeline_version(options, models)
-    session = pd.DataFrame([{
-        "patient_id": recording.patient_id, "session_id": recording.session_id, "source_uri": recording.stored_uri,
-        "recorded_at": meta.recorded_at, "site": meta.site, "trial_arm": meta.trial_arm, "clinician_id": meta.clinician_id,
-        "duration_s": duration, "has_video": info.has_video, "has_audio": info.has_audio,
-        "sample_fps": options.sample_fps, "n_frames": len(frames),
-        "language": transcript.language if transcript is not None and segs else None,
-        "pipeline_version": version, "model_versions": store.model_versions_json(models.versions),
-        "processed_at": datetime.now(), "run_id": "staged", "speaker_attribution": method if segments else None,
-    }])
-    tables = {"sessions": session, "frames": frames, "emotion_windows": windows, "utterances": utterances,
-              "words": words if options.store_transcripts else words.iloc[0:0],
-              "session_summaries": pd.DataFrame([summary]), "moments": moments}
-    staged_dir = Path(staged_dir)
-    for name in PER_RECORDING:
-        df = tables[name].copy()
-        df.insert(0, "recording_sha256", sha256)
-        with stage("validate"):
-            rows = store.conform(name, df)
-            report = quality.check_frame(name, rows.to_pandas())
-        if not report.success:
-            raise StageError("validate", f"{name} failed data-quality checks: " + "; ".join(report.failures))
-        with stage("validate"):
-            store.write_staged(staged_dir, name, rows)
-    lap("validate_write")
-    return {"staged_dir": str(staged_dir), "stage_seconds": timings, "pipeline_version": version}
+    tables = {
+        "sessions": session_row(recording, meta, streams, options, models, version),
+        "frames": streams.face.frames,
+        "emotion_windows": windows,
+        "utterances": streams.text.utterances,
+        "words": streams.text.words,
+        "session_summaries": summary,
+        "moments": moments,
+    }
+    stage_tables(tables, sha256, staged_dir)
+    clock.lap("validate_write")
+    return {"staged_dir": str(staged_dir), "stage_seconds": clock.timings, "pipeline_version": version}

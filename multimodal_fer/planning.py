@@ -35,6 +35,35 @@ class Quarantined:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A recording analysed into Parquet under ``staged_dir``, waiting for the loader.
+
+    Attributes
+    ----------
+    recording : Recording
+        Where it is (ids as stored).
+    sha256 : str
+        SHA-256 of its bytes.
+    staged_dir : str
+        The folder of its per-recording tables (``<table>.parquet``).
+    stage_seconds : dict of str to float
+        Seconds spent in each stage of :func:`multimodal_fer.pipeline.analyze_recording`.
+    pipeline_version : str
+        The pipeline version that made the rows.
+    """
+
+    recording: Recording
+    sha256: str
+    staged_dir: str
+    stage_seconds: dict[str, float]
+    pipeline_version: str
+
+
+#: What analysing one recording comes to: its rows staged, or the reason it is quarantined.
+Outcome = Staged | Quarantined
+
+
+@dataclass(frozen=True)
 class Rehome:
     recording: Recording
     sha256: str
@@ -61,8 +90,14 @@ def _canonical(hashed: list[tuple[Recording, str]], loaded: dict[str, Location])
     return out
 
 
-def plan(hashed: list[tuple[Recording, str]], *, loaded: dict[str, Location], quarantined: set[tuple[str, str | None]],
-         version: str, retry_quarantined: bool = False) -> Plan:
+def plan(
+    hashed: list[tuple[Recording, str]],
+    *,
+    loaded: dict[str, Location],
+    quarantined: set[tuple[str, str | None]],
+    version: str,
+    retry_quarantined: bool = False,
+) -> Plan:
     """Decide, for each ``(recording, sha256)`` of the bucket (ids as stored), what the run does.
 
     Parameters
@@ -84,15 +119,28 @@ def plan(hashed: list[tuple[Recording, str]], *, loaded: dict[str, Location], qu
         first = canonical[sha]
         at = loaded.get(sha)
         if first is not rec:
-            out.duplicates.append(Quarantined(
-                rec.stored_uri, "plan", f"the same bytes as {first.patient_id}/{first.session_id} "
-                f"({first.stored_uri}): a copy is not analysed twice; remove it, or remove the other if this is "
-                f"where the recording belongs", "DuplicateRecording", sha, rec.patient_id, rec.session_id))
-        elif at is not None and (at.patient_id, at.session_id) != (rec.patient_id, rec.session_id) \
-                and at.pipeline_version == version:
+            out.duplicates.append(
+                Quarantined(
+                    rec.stored_uri,
+                    "plan",
+                    f"the same bytes as {first.patient_id}/{first.session_id} "
+                    f"({first.stored_uri}): a copy is not analysed twice; remove it, or remove the other if this is "
+                    f"where the recording belongs",
+                    "DuplicateRecording",
+                    sha,
+                    rec.patient_id,
+                    rec.session_id,
+                )
+            )
+        elif (
+            at is not None
+            and (at.patient_id, at.session_id) != (rec.patient_id, rec.session_id)
+            and at.pipeline_version == version
+        ):
             out.rehome.append(Rehome(rec, sha, at))
-        elif ((at is not None and at.pipeline_version == version)
-              or (not retry_quarantined and (rec.stored_uri, sha) in quarantined)):
+        elif (at is not None and at.pipeline_version == version) or (
+            not retry_quarantined and (rec.stored_uri, sha) in quarantined
+        ):
             out.skipped.append((rec, sha))
         else:
             out.todo.append((rec, sha))

@@ -26,8 +26,11 @@ from multimodal_fer_schemas import TABLES, Table
 PROB_SUM_TOLERANCE = 1e-3  # probabilities must sum to 1 ± this
 
 #: Views that carry a fact table's rows with who, when and where (``warehouse/v_*.sql``): view -> base table.
-FACT_VIEWS: dict[str, str] = {"v_emotion_windows": "emotion_windows", "v_utterances": "utterances",
-                              "v_frames": "frames"}
+FACT_VIEWS: dict[str, str] = {
+    "v_emotion_windows": "emotion_windows",
+    "v_utterances": "utterances",
+    "v_frames": "frames",
+}
 #: Columns a fact view joins from ``sessions`` that must never be NULL (a row without them is an orphan).
 FACT_VIEW_KEYS = ("patient_id", "session_id")
 
@@ -79,8 +82,9 @@ def expectations(table_name: str) -> list[tuple[str, dict]]:
         if not c.nullable:
             out.append(("expect_column_values_to_not_be_null", {"column": c.name}))
         if c.min is not None or c.max is not None:
-            out.append(("expect_column_values_to_be_between",
-                        {"column": c.name, "min_value": c.min, "max_value": c.max}))
+            out.append(
+                ("expect_column_values_to_be_between", {"column": c.name, "min_value": c.min, "max_value": c.max})
+            )
         if c.allowed is not None:
             out.append(("expect_column_values_to_be_in_set", {"column": c.name, "value_set": list(c.allowed)}))
     if len(t.primary_key) == 1:
@@ -88,9 +92,16 @@ def expectations(table_name: str) -> list[tuple[str, dict]]:
     else:
         out.append(("expect_compound_columns_to_be_unique", {"column_list": list(t.primary_key)}))
     for group in t.probability_groups:
-        out.append(("expect_column_values_to_be_between", {"column": _sum_column(group),
-                                                            "min_value": 1 - PROB_SUM_TOLERANCE,
-                                                            "max_value": 1 + PROB_SUM_TOLERANCE}))
+        out.append(
+            (
+                "expect_column_values_to_be_between",
+                {
+                    "column": _sum_column(group),
+                    "min_value": 1 - PROB_SUM_TOLERANCE,
+                    "max_value": 1 + PROB_SUM_TOLERANCE,
+                },
+            )
+        )
     return out
 
 
@@ -158,8 +169,11 @@ def validate_warehouse(con, tables: tuple[str, ...] | None = None, *, run_id: st
             reports.append(validate_view(con, name))
             continue
         if run_id is not None and name in PER_RECORDING:
-            df = con.execute(f"SELECT * FROM {name} WHERE recording_sha256 IN "
-                             "(SELECT recording_sha256 FROM sessions WHERE run_id = ?)", [run_id]).df()
+            df = con.execute(
+                f"SELECT * FROM {name} WHERE recording_sha256 IN "
+                "(SELECT recording_sha256 FROM sessions WHERE run_id = ?)",
+                [run_id],
+            ).df()
         else:
             df = con.sql(f"SELECT * FROM {name}").df()
         reports.append(validate_frame(name, df))
@@ -199,8 +213,9 @@ def check_frame(table_name: str, df: pd.DataFrame) -> QualityReport:
     frame = df.copy()
     for group in t.probability_groups:
         if all(c in frame.columns for c in group):
-            frame[_sum_column(group)] = frame[list(group)].apply(pd.to_numeric, errors="coerce").sum(
-                axis=1, min_count=len(group))  # NULL when any is NULL
+            frame[_sum_column(group)] = (
+                frame[list(group)].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=len(group))
+            )  # NULL when any is NULL
     specs = expectations(table_name)
     failures: list[str] = []
     for kind, kw in specs:

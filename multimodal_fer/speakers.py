@@ -12,10 +12,15 @@ patient's when it is louder on the patient's channel than on the others.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from multimodal_fer.text.asr import Segment
 
 MIN_FACE_FRAMES = 3  # sampled frames with a face needed inside a segment
 MIN_LIP_MOTION = 0.015  # mouth-opening units per frame: below this, lips are still
@@ -59,8 +64,9 @@ def _silent_baseline(frames: pd.DataFrame, segments: list[tuple[float, float]]) 
     return float(np.mean(np.abs(np.diff(values))))
 
 
-def attribute_segments(frames: pd.DataFrame, segments: list[tuple[float, float]], *,
-                       has_video: bool = True) -> list[Attribution]:
+def attribute_segments(
+    frames: pd.DataFrame, segments: list[tuple[float, float]], *, has_video: bool = True
+) -> list[Attribution]:
     """Attribute speech segments to ``patient``, ``other`` or ``unknown``.
 
     Parameters
@@ -129,23 +135,25 @@ def attribute_by_channel(channels_wav, segments: list[tuple[float, float]]) -> l
 TURN_SNAP_S = 0.5  # s: a word outside every speech segment takes the speaker of one this close
 
 
-def _word_speaker(start: float, end: float, attributions: list[Attribution], starts: np.ndarray,
-                  ends: np.ndarray) -> tuple[str, float]:
+def _word_speaker(
+    start: float, end: float, attributions: list[Attribution], starts: np.ndarray, ends: np.ndarray
+) -> tuple[str, float]:
     """Speaker of the segment a word overlaps most, else of one within TURN_SNAP_S (segments sorted)."""
     lo = int(np.searchsorted(ends, start, side="right"))  # first segment ending after the word starts
     hi = int(np.searchsorted(starts, end, side="left"))  # segments from here on start after it ends
     if hi > lo:  # overlapping segments: the largest overlap
         best = max(range(lo, hi), key=lambda i: min(end, float(ends[i])) - max(start, float(starts[i])))
         return attributions[best].speaker, attributions[best].confidence
-    gaps = ([(start - ends[i], i) for i in (lo - 1,) if i >= 0]
-            + [(starts[i] - end, i) for i in (hi,) if i < len(starts)])
+    gaps = [(start - ends[i], i) for i in (lo - 1,) if i >= 0] + [
+        (starts[i] - end, i) for i in (hi,) if i < len(starts)
+    ]
     gap, i = min(gaps, default=(np.inf, -1))
     if gap > TURN_SNAP_S:
         return "unknown", 0.0
     return attributions[i].speaker, attributions[i].confidence
 
 
-def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[object, str, float]]:
+def split_by_speaker(segments: Sequence[Segment], attributions: list[Attribution]) -> list[tuple[Segment, str, float]]:
     """Cut recognised segments where the speaker changes, so an utterance has one speaker.
 
     The recogniser's segments follow its 30 s windows and punctuation, not turns: one segment
@@ -169,8 +177,9 @@ def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[ob
 
     attributions = sorted(attributions, key=lambda a: a.start_s)
     starts = np.array([a.start_s for a in attributions], dtype=np.float64)
-    ends = (np.maximum.accumulate(np.array([a.end_s for a in attributions], dtype=np.float64)) if attributions
-            else starts)
+    ends = (
+        np.maximum.accumulate(np.array([a.end_s for a in attributions], dtype=np.float64)) if attributions else starts
+    )
     out = []
     for seg in segments:
         if not seg.words:
@@ -188,7 +197,13 @@ def split_by_speaker(segments, attributions: list[Attribution]) -> list[tuple[ob
             out.append((seg, runs[0][0], float(np.mean(runs[0][2]))))
             continue
         for speaker, words, confs in runs:
-            part = Segment(words[0].start_s, max(words[-1].end_s, words[0].start_s),
-                           " ".join(w.text.strip() for w in words), seg.avg_logprob, seg.no_speech_prob, tuple(words))
+            part = Segment(
+                words[0].start_s,
+                max(words[-1].end_s, words[0].start_s),
+                " ".join(w.text.strip() for w in words),
+                seg.avg_logprob,
+                seg.no_speech_prob,
+                tuple(words),
+            )
             out.append((part, speaker, float(np.mean(confs))))
     return out

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS
+from multimodal_fer_schemas.tables import row_columns
 
 MOMENT_SMOOTH_WINDOWS = 3  # windows in the rolling mean of valence used to find moments
 MOMENT_MIN_GAP_S = 5.0  # seconds between two moments of the same kind
@@ -56,8 +57,9 @@ def summarize(
     patient = utterances[utterances["speaker"] == "patient"] if len(utterances) else utterances
     speaking = windows["patient_speaking"] if len(windows) else pd.Series(dtype=bool)
     spoken = windows.loc[speaking] if len(windows) else None
-    row["speaking_time_s"] = (float((spoken["window_end_s"] - spoken["window_start_s"]).sum())
-                              if spoken is not None else 0.0)
+    row["speaking_time_s"] = (
+        float((spoken["window_end_s"] - spoken["window_start_s"]).sum()) if spoken is not None else 0.0
+    )
     speech = float(sum(e - s for s, e in speech_segments))
     row["speech_time_s"] = speech
     row["n_turns"] = int(len(patient))
@@ -89,7 +91,7 @@ def notable_moments(windows: pd.DataFrame, words: pd.DataFrame, *, top: int = TO
     DataFrame
         ``kind, rank, start_s, end_s, valence, label, words``.
     """
-    cols = ["kind", "rank", "start_s", "end_s", "valence", "label", "words"]
+    cols = list(row_columns("moments"))
     sig = windows[windows["signal"] != "none"].copy() if len(windows) else windows
     if not len(sig):
         return pd.DataFrame(columns=cols)
@@ -100,8 +102,9 @@ def notable_moments(windows: pd.DataFrame, words: pd.DataFrame, *, top: int = TO
         chosen: list[float] = []
         for _, w in sig.sort_values("smooth", ascending=ascending).iterrows():
             v = float(w["smooth"])
-            if ((kind == "negative" and v > -MOMENT_MIN_ABS_VALENCE)
-                    or (kind == "positive" and v < MOMENT_MIN_ABS_VALENCE)):
+            if (kind == "negative" and v > -MOMENT_MIN_ABS_VALENCE) or (
+                kind == "positive" and v < MOMENT_MIN_ABS_VALENCE
+            ):
                 break
             if any(abs(w["window_start_s"] - c) < MOMENT_MIN_GAP_S for c in chosen):
                 continue
@@ -111,8 +114,17 @@ def notable_moments(windows: pd.DataFrame, words: pd.DataFrame, *, top: int = TO
             if len(words):
                 hit = words[(words["end_s"] > start) & (words["start_s"] < end)]
                 spoken = " ".join(str(x).strip() for x in hit["word"]) or None
-            out.append({"kind": kind, "rank": len(chosen), "start_s": start, "end_s": end,
-                        "valence": max(-1.0, min(1.0, v)), "label": w["fused_label"], "words": spoken})
+            out.append(
+                {
+                    "kind": kind,
+                    "rank": len(chosen),
+                    "start_s": start,
+                    "end_s": end,
+                    "valence": max(-1.0, min(1.0, v)),
+                    "label": w["fused_label"],
+                    "words": spoken,
+                }
+            )
             if len(chosen) >= top:
                 break
     return pd.DataFrame(out, columns=cols)

@@ -36,13 +36,27 @@ def tables_markdown(con, views: dict[str, str]) -> str:
     """``docs/tables.md``: every table and view and their columns, generated from the schemas and the views'
     SQL (kept in sync by a test). ``con``: a DuckDB connection holding the tables and ``views``
     (``{name: SELECT …}``); ``scripts/tables_doc.py`` makes both with the run-time store."""
-    lines = ["# Warehouse tables", "",
-             ("Generated from `schemas/tables.py` and `warehouse/v_*.sql` by `python -m scripts.tables_doc > docs/tables.md`; "
-              "do not edit by hand."),
-             "Every number describes *expressed* emotion, not a person's inner state.", ""]
+    lines = [
+        "# Warehouse tables",
+        "",
+        (
+            "Generated from `schemas/tables.py` and `warehouse/v_*.sql` by "
+            "`python -m scripts.tables_doc > docs/tables.md`; do not edit by hand."
+        ),
+        "Every number describes *expressed* emotion, not a person's inner state.",
+        "",
+    ]
     for t in TABLES.values():
-        lines += [f"## `{t.name}`", "", t.description, "", f"Primary key: `{', '.join(t.primary_key)}`", "",
-                  "| column | type | null | valid values | description |", "|---|---|---|---|---|"]
+        lines += [
+            f"## `{t.name}`",
+            "",
+            t.description,
+            "",
+            f"Primary key: `{', '.join(t.primary_key)}`",
+            "",
+            "| column | type | null | valid values | description |",
+            "|---|---|---|---|---|",
+        ]
         for c in t.columns:
             valid = ""
             if c.allowed is not None:
@@ -51,8 +65,12 @@ def tables_markdown(con, views: dict[str, str]) -> str:
                 valid = f"[{'' if c.min is None else c.min}, {'' if c.max is None else c.max}]"
             lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {valid} | {c.description} |")
         if t.probability_groups:
-            lines += ["", "Each row's probabilities sum to 1 (or are all NULL): "
-                      + "; ".join(f"`{g[0].rsplit('_', 1)[0]}_*`" for g in t.probability_groups) + "."]
+            lines += [
+                "",
+                "Each row's probabilities sum to 1 (or are all NULL): "
+                + "; ".join(f"`{g[0].rsplit('_', 1)[0]}_*`" for g in t.probability_groups)
+                + ".",
+            ]
         lines.append("")
     return "\n".join(lines + views_markdown(con, views))
 
@@ -100,8 +118,8 @@ def _collapse(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if len(block) < 10:
             continue
         for i in range(len(names) - len(block) + 1):
-            if names[i:i + len(block)] == block:
-                return columns[:i] + [(f"… every column of `{t.name}`", "")] + columns[i + len(block):]
+            if names[i : i + len(block)] == block:
+                return columns[:i] + [(f"… every column of `{t.name}`", "")] + columns[i + len(block) :]
     return columns
 
 
@@ -114,8 +132,10 @@ def views_markdown(con, views: dict[str, str]) -> list[str]:
         columns = _collapse([(r[0], r[1]) for r in con.execute(f"DESCRIBE {name}").fetchall()])
         lines += [f"## `{name}`", "", comment, "", "| column | type | description |", "|---|---|---|"]
         read = _read_tables(sql)
-        lines += [f"| {c if c.startswith('…') else f'`{c}`'} | {typ} | "
-                  f"{_describe_column(c, read) if typ else ''} |" for c, typ in columns]
+        lines += [
+            f"| {c if c.startswith('…') else f'`{c}`'} | {typ} | {_describe_column(c, read) if typ else ''} |"
+            for c, typ in columns
+        ]
         lines.append("")
     return lines
 

@@ -48,8 +48,9 @@ class Table:
 
 def _probs(prefix: str, what: str, *, nullable: bool = True) -> tuple[Column, ...]:
     return tuple(
-        Column(f"{prefix}_{e}", "DOUBLE", f"{what}: probability of expressed '{e}'",
-               nullable=nullable, min=0.0, max=1.0)
+        Column(
+            f"{prefix}_{e}", "DOUBLE", f"{what}: probability of expressed '{e}'", nullable=nullable, min=0.0, max=1.0
+        )
         for e in EMOTIONS
     )
 
@@ -92,15 +93,23 @@ SESSIONS = Table(
         Column("sample_fps", "DOUBLE", "Frames per second sampled for the face stream", nullable=False, min=0.0),
         Column("n_frames", "INTEGER", "Number of sampled frames", nullable=False, min=0),
         Column("language", "VARCHAR", "Language detected in the speech (NULL when no speech)"),
-        Column("pipeline_version", "VARCHAR", "Hash of the model versions and settings that made these rows",
-               nullable=False),
+        Column(
+            "pipeline_version",
+            "VARCHAR",
+            "Hash of the model versions and settings that made these rows",
+            nullable=False,
+        ),
         Column("model_versions", "VARCHAR", "JSON: the version of every model used", nullable=False),
         Column("processed_at", "TIMESTAMP", "When the analysis finished", nullable=False),
         Column("run_id", "VARCHAR", "The run that loaded this session", nullable=False),
-        Column("speaker_attribution", "VARCHAR", "How speech was attributed to the patient: lip_sync (the patient's "
-               "lip motion during the speech), channel (level on the manifest's patient audio channel), audio_only (no "
-               "video: all speech counts as the patient's); NULL when there is no speech",
-               allowed=("lip_sync", "channel", "audio_only")),
+        Column(
+            "speaker_attribution",
+            "VARCHAR",
+            "How speech was attributed to the patient: lip_sync (the patient's "
+            "lip motion during the speech), channel (level on the manifest's patient audio channel), audio_only (no "
+            "video: all speech counts as the patient's); NULL when there is no speech",
+            allowed=("lip_sync", "channel", "audio_only"),
+        ),
     ),
     ("recording_sha256",),
 )
@@ -139,10 +148,22 @@ WINDOWS = Table(
         SHA,
         Column("window_start_s", "DOUBLE", "Window start, seconds", nullable=False, min=0.0),
         Column("window_end_s", "DOUBLE", "Window end, seconds", nullable=False, min=0.0),
-        Column("face_present", "DOUBLE", "Share of the window's sampled frames with the patient's face",
-               nullable=False, min=0.0, max=1.0),
-        Column("speech_ratio", "DOUBLE", "Share of the window with voice activity (anyone)",
-               nullable=False, min=0.0, max=1.0),
+        Column(
+            "face_present",
+            "DOUBLE",
+            "Share of the window's sampled frames with the patient's face",
+            nullable=False,
+            min=0.0,
+            max=1.0,
+        ),
+        Column(
+            "speech_ratio",
+            "DOUBLE",
+            "Share of the window with voice activity (anyone)",
+            nullable=False,
+            min=0.0,
+            max=1.0,
+        ),
         Column("patient_speaking", "BOOLEAN", "The patient speaks in this window (attributed speech)", nullable=False),
         Column("mouth_open_mean", "DOUBLE", "Mean mouth opening over the window", min=0.0),
         Column("f0_mean_hz", "DOUBLE", "Mean F0 of voiced frames, Hz", min=0.0),
@@ -151,11 +172,20 @@ WINDOWS = Table(
         Column("w_face", "DOUBLE", "Weight of the face stream in p_fused", nullable=False, min=0.0, max=1.0),
         Column("w_voice", "DOUBLE", "Weight of the voice stream in p_fused", nullable=False, min=0.0, max=1.0),
         Column("w_text", "DOUBLE", "Weight of the text stream in p_fused", nullable=False, min=0.0, max=1.0),
-        Column("signal", "VARCHAR", "Which streams carried signal: none (no face and no patient speech; fused columns "
-               "NULL), face, speech, face+speech",
-               nullable=False, allowed=("none", "face", "speech", "face+speech")),
-        Column("fused_label", "VARCHAR", "Most probable fused expressed emotion (NULL when signal='none')",
-               allowed=EMOTION_OR_NULL),
+        Column(
+            "signal",
+            "VARCHAR",
+            "Which streams carried signal: none (no face and no patient speech; fused columns "
+            "NULL), face, speech, face+speech",
+            nullable=False,
+            allowed=("none", "face", "speech", "face+speech"),
+        ),
+        Column(
+            "fused_label",
+            "VARCHAR",
+            "Most probable fused expressed emotion (NULL when signal='none')",
+            allowed=EMOTION_OR_NULL,
+        ),
         Column("fused_confidence", "DOUBLE", "Probability of fused_label", min=0.0, max=1.0),
         Column("valence", "DOUBLE", "Expected valence of p_fused on [-1, 1]", min=-1.0, max=1.0),
         Column("arousal", "DOUBLE", "Expected arousal of p_fused on [-1, 1]", min=-1.0, max=1.0),
@@ -175,8 +205,9 @@ UTTERANCES = Table(
         Column("text", "VARCHAR", "Recognised words (NULL when transcripts are not stored)"),
         Column("n_words", "INTEGER", "Number of words", nullable=False, min=0),
         Column("speaker", "VARCHAR", "Who spoke: patient, other, unknown", nullable=False, allowed=SPEAKERS),
-        Column("speaker_confidence", "DOUBLE", "Confidence of the speaker attribution",
-               nullable=False, min=0.0, max=1.0),
+        Column(
+            "speaker_confidence", "DOUBLE", "Confidence of the speaker attribution", nullable=False, min=0.0, max=1.0
+        ),
         Column("avg_logprob", "DOUBLE", "Recogniser's mean log-probability of the tokens", max=0.0),
         *_probs("p_text", "Text model"),
         Column("text_label", "VARCHAR", "Most probable expressed emotion of the words", allowed=EMOTION_OR_NULL),
@@ -206,15 +237,22 @@ SUMMARIES = Table(
     "Per-session summary of the patient's expressed emotion (windows with signal only).",
     (
         SHA,
-        *(Column(f"share_{e}", "DOUBLE", f"Share of windows with signal whose fused label is '{e}'", min=0.0, max=1.0)
-          for e in EMOTIONS),
+        *(
+            Column(f"share_{e}", "DOUBLE", f"Share of windows with signal whose fused label is '{e}'", min=0.0, max=1.0)
+            for e in EMOTIONS
+        ),
         Column("dominant_emotion", "VARCHAR", "Most frequent fused label", allowed=EMOTION_OR_NULL),
         Column("valence_mean", "DOUBLE", "Mean valence over windows with signal", min=-1.0, max=1.0),
         Column("valence_std", "DOUBLE", "Standard deviation of valence", min=0.0),
         Column("arousal_mean", "DOUBLE", "Mean arousal over windows with signal", min=-1.0, max=1.0),
         Column("arousal_std", "DOUBLE", "Standard deviation of arousal", min=0.0),
-        Column("expressivity_mean", "DOUBLE", "Mean facial expressivity: 1 - p(neutral) of the face stream",
-               min=0.0, max=1.0),
+        Column(
+            "expressivity_mean",
+            "DOUBLE",
+            "Mean facial expressivity: 1 - p(neutral) of the face stream",
+            min=0.0,
+            max=1.0,
+        ),
         Column("speaking_time_s", "DOUBLE", "Seconds the patient speaks", nullable=False, min=0.0),
         Column("speech_time_s", "DOUBLE", "Seconds anyone speaks (voice activity)", nullable=False, min=0.0),
         Column("n_turns", "INTEGER", "Number of patient utterances", nullable=False, min=0),
@@ -223,10 +261,17 @@ SUMMARIES = Table(
         Column("speech_rate_wps", "DOUBLE", "Patient words per second of patient speech", min=0.0),
         Column("f0_mean_hz", "DOUBLE", "Mean F0 of voiced speech, Hz", min=0.0),
         Column("f0_std_hz", "DOUBLE", "F0 variability (std of window means), Hz", min=0.0),
-        Column("face_coverage", "DOUBLE", "Share of sampled frames with the patient's face",
-               nullable=False, min=0.0, max=1.0),
-        Column("speech_coverage", "DOUBLE", "Share of the session with voice activity",
-               nullable=False, min=0.0, max=1.0),
+        Column(
+            "face_coverage",
+            "DOUBLE",
+            "Share of sampled frames with the patient's face",
+            nullable=False,
+            min=0.0,
+            max=1.0,
+        ),
+        Column(
+            "speech_coverage", "DOUBLE", "Share of the session with voice activity", nullable=False, min=0.0, max=1.0
+        ),
         Column("n_windows", "INTEGER", "Number of windows", nullable=False, min=0),
         Column("n_windows_signal", "INTEGER", "Windows with face or patient speech", nullable=False, min=0),
     ),
@@ -257,8 +302,13 @@ QUARANTINE = Table(
         Column("recording_sha256", "VARCHAR", "SHA-256 of the bytes (NULL when unreadable)"),
         Column("patient_id", "VARCHAR", "Patient id, when the path gave a valid one"),
         Column("session_id", "VARCHAR", "Session id, when the path gave a valid one"),
-        Column("stage", "VARCHAR", "Where it failed", nullable=False,
-               allowed=("discover", "plan", "split", "face", "voice", "transcript", "fusion", "validate", "load")),
+        Column(
+            "stage",
+            "VARCHAR",
+            "Where it failed",
+            nullable=False,
+            allowed=("discover", "plan", "split", "face", "voice", "transcript", "fusion", "validate", "load"),
+        ),
         Column("reason", "VARCHAR", "What went wrong, for a person", nullable=False),
         Column("error_type", "VARCHAR", "Exception class", nullable=False),
         Column("pipeline_version", "VARCHAR", "Pipeline version that tried", nullable=False),
@@ -277,8 +327,13 @@ RUNS = Table(
         Column("started_at", "TIMESTAMP", "Start", nullable=False),
         Column("finished_at", "TIMESTAMP", "End", nullable=False),
         Column("n_discovered", "INTEGER", "Recordings found in the bucket", nullable=False, min=0),
-        Column("n_skipped", "INTEGER", "Already loaded by this pipeline version, or already quarantined",
-               nullable=False, min=0),
+        Column(
+            "n_skipped",
+            "INTEGER",
+            "Already loaded by this pipeline version, or already quarantined",
+            nullable=False,
+            min=0,
+        ),
         Column("n_loaded", "INTEGER", "Sessions loaded", nullable=False, min=0),
         Column("n_quarantined", "INTEGER", "Recordings quarantined in this run", nullable=False, min=0),
         Column("pipeline_version", "VARCHAR", "Pipeline version", nullable=False),
@@ -292,17 +347,28 @@ AUDIT = Table(
     (
         Column("event_id", "VARCHAR", "Unique id of the event", nullable=False),
         Column("at", "TIMESTAMP", "When", nullable=False),
-        Column("action", "VARCHAR", "What happened: a recording was loaded, quarantined or rehomed (moved to another "
-               "patient or session folder: its rows now carry the new ids), or rows were exported (`mfer export`)",
-               nullable=False, allowed=("loaded", "quarantined", "rehomed", "exported")),
+        Column(
+            "action",
+            "VARCHAR",
+            "What happened: a recording was loaded, quarantined or rehomed (moved to another "
+            "patient or session folder: its rows now carry the new ids), or rows were exported (`mfer export`)",
+            nullable=False,
+            allowed=("loaded", "quarantined", "rehomed", "exported"),
+        ),
         Column("recording_sha256", "VARCHAR", "SHA-256 of the recording (NULL when unreadable, and for exports)"),
-        Column("source_uri", "VARCHAR", "Where it was read from (pseudonymised when ids are); for an export what "
-               "was exported: table:NAME, view:NAME or query:SQL", nullable=False),
+        Column(
+            "source_uri",
+            "VARCHAR",
+            "Where it was read from (pseudonymised when ids are); for an export what "
+            "was exported: table:NAME, view:NAME or query:SQL",
+            nullable=False,
+        ),
         Column("run_id", "VARCHAR", "The run (export-… for an export)", nullable=False),
         Column("os_user", "VARCHAR", "Operating-system user that ran the flow or the export", nullable=False),
         Column("host", "VARCHAR", "Machine that ran the flow or the export", nullable=False),
-        Column("pipeline_version", "VARCHAR", "Pipeline version (for an export: mfer-<package version>)",
-               nullable=False),
+        Column(
+            "pipeline_version", "VARCHAR", "Pipeline version (for an export: mfer-<package version>)", nullable=False
+        ),
         Column("model_versions", "VARCHAR", "JSON: the version of every model ({} for an export)", nullable=False),
         Column("target_uri", "VARCHAR", "Export: the file or folder written (NULL for other actions)"),
         Column("n_rows", "BIGINT", "Export: the number of rows written (NULL for other actions)", min=0),
@@ -317,8 +383,12 @@ OBJECTS = Table(
     (
         Column("source_uri", "VARCHAR", "Where the object is (pseudonymised when ids are)", nullable=False),
         Column("size_bytes", "BIGINT", "Size when hashed, bytes", nullable=False, min=0),
-        Column("modified", "VARCHAR", "Modification stamp when hashed: mtime in ns (folder), ETag (object store)",
-               nullable=False),
+        Column(
+            "modified",
+            "VARCHAR",
+            "Modification stamp when hashed: mtime in ns (folder), ETag (object store)",
+            nullable=False,
+        ),
         Column("recording_sha256", "VARCHAR", "SHA-256 of its bytes", nullable=False),
         Column("hashed_at", "TIMESTAMP", "When its bytes were read", nullable=False),
         Column("run_id", "VARCHAR", "The run that read them", nullable=False),
@@ -339,8 +409,21 @@ SETTINGS = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (PATIENTS, SESSIONS, FRAMES, WINDOWS, UTTERANCES, WORDS, SUMMARIES, MOMENTS, QUARANTINE, RUNS, AUDIT,
-              OBJECTS, SETTINGS)
+    for t in (
+        PATIENTS,
+        SESSIONS,
+        FRAMES,
+        WINDOWS,
+        UTTERANCES,
+        WORDS,
+        SUMMARIES,
+        MOMENTS,
+        QUARANTINE,
+        RUNS,
+        AUDIT,
+        OBJECTS,
+        SETTINGS,
+    )
 }
 
 #: Tables a worker writes as Parquet for each recording (the loader reads them).
@@ -349,3 +432,15 @@ PER_RECORDING = ("sessions", "frames", "emotion_windows", "utterances", "words",
 
 def table(name: str) -> Table:
     return TABLES[name]
+
+
+def row_columns(name: str) -> tuple[str, ...]:
+    """The columns a producer writes for one recording: the table's columns without ``recording_sha256``."""
+    return tuple(c for c in TABLES[name].column_names if c != SHA.name)
+
+
+#: Probability columns of each stream, in :data:`multimodal_fer.labels.EMOTIONS` order.
+FACE_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[0])
+VOICE_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[1])
+TEXT_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[2])
+FUSED_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[3])

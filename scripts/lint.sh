@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 export MYPY_CACHE_DIR="${MYPY_CACHE_DIR:-$PWD/.cache/mypy}" RUFF_CACHE_DIR="${RUFF_CACHE_DIR:-$PWD/.cache/ruff}"
 "$PY" -m ruff check multimodal_fer schemas flows tests/test_wheel.py
-# enabled after the formatting pass: `ruff format` over the whole codebase waits for issue 17's branches to merge
-# "$PY" -m ruff format --check multimodal_fer schemas flows
+
+"$PY" -m ruff format --check multimodal_fer schemas flows
 # mypy cannot run the editable install's import finder: give it the package-dir mapping as links
 links=.cache/mypy-path
 mkdir -p "$links"

@@ -3,11 +3,9 @@ import pandas as pd
 
 import pytest
 
-from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionOptions, fuse,
-                                   pool, recording_inputs)
+from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionInputs,
+                                   FusionOptions, fuse, pool)
 from multimodal_fer.labels import EMOTIONS
-from multimodal_fer.speakers import attribute_segments
-from multimodal_fer.summary import notable_moments, summarize
 
 HAPPY = np.eye(7)[EMOTIONS.index("happy")] * 0.7 + 0.3 / 7
 SAD = np.eye(7)[EMOTIONS.index("sad")] * 0.7 + 0.3 / 7
@@ -81,35 +79,6 @@ def test_other_speakers_words_do_not_count_as_the_patients():
     w = fuse(frames, _stream([], VOICE_COLS), utts, [(2.0, 5.0)], None, duration_s=10.0)
     assert not w.patient_speaking.any() and (w.w_text == 0).all()
     assert (w.speech_ratio[2:5] == 1.0).all()
-
-
-def test_attribution_uses_lip_motion():
-    # lips move during 2-4 s (patient speaks), are still during 6-8 s (someone else speaks)
-    mouth = lambda t: 0.2 * abs(np.sin(7 * t)) if 2 <= t < 4 else 0.01
-    frames = _frames(mouth=mouth)
-    a = attribute_segments(frames, [(2.0, 4.0), (6.0, 8.0)])
-    assert [x.speaker for x in a] == ["patient", "other"]
-    assert all(0.5 <= x.confidence <= 1.0 for x in a)
-    no_face = _frames(face=lambda t: False)
-    assert attribute_segments(no_face, [(2.0, 4.0)])[0].speaker == "unknown"
-    assert attribute_segments(no_face.iloc[0:0], [(1.0, 2.0)], has_video=False)[0].speaker == "patient"
-
-
-def test_summary_and_moments():
-    frames = _frames(probs=lambda t: SAD if 10 <= t < 14 else HAPPY, duration=30.0)
-    utts = _utts([(10.0, 14.0, SAD, "patient")])
-    utts["n_words"] = [6]
-    w = fuse(frames, _stream([(10.0, 14.0, SAD)], VOICE_COLS), utts, [(10.0, 14.0)], None, duration_s=30.0)
-    s = summarize(w, frames, utts, [(10.0, 14.0)], duration_s=30.0)
-    assert abs(sum(s[f"share_{e}"] for e in EMOTIONS) - 1.0) < 1e-9
-    assert s["dominant_emotion"] == "happy" and s["share_sad"] > 0.1
-    assert s["speaking_time_s"] == 4.0 and s["n_turns"] == 1 and abs(s["speech_rate_wps"] - 1.5) < 1e-9
-    assert s["face_coverage"] == 1.0 and abs(s["speech_coverage"] - 4 / 30) < 1e-9
-    words = pd.DataFrame({"start_s": [10.5, 11.0, 20.0], "end_s": [10.9, 11.5, 20.5], "word": ["I", "miss", "later"]})
-    m = notable_moments(w, words)
-    neg = m[m.kind == "negative"]
-    assert len(neg) >= 1 and 9.0 <= neg.iloc[0].start_s <= 13.0 and "miss" in neg.iloc[0].words
-    assert (m.valence.abs() >= 0.15).all()
 
 
 def test_the_previous_certainty_rule_gives_a_flat_stream_little_weight():
@@ -220,15 +189,13 @@ def test_fusion_invariants_on_random_streams(seed):
     assert (ratio >= opts.speaking_min_share / opts.face_weight_speaking - 1e-9).all()
 
 
-def test_recording_inputs_keeps_what_fuse_saw():
+def test_fusion_inputs_fuse_again_as_fuse_did():
     frames, voice = _frames(), _stream([(4.0, 7.0, SAD)], VOICE_COLS)
     utts = _utts([(4.0, 7.0, SAD, "patient")])
-    with recording_inputs() as calls:
-        w = fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)
-    fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)  # outside the block: not kept
-    assert len(calls) == 1 and calls[0].duration_s == 10.0 and calls[0].speech_segments == [(4.0, 7.0)]
-    pd.testing.assert_frame_equal(calls[0].fuse(), w)
-    again = calls[0].fuse(CERTAINTY_WEIGHTED)
+    w = fuse(frames, voice, utts, [(4.0, 7.0)], None, duration_s=10.0)
+    inputs = FusionInputs(frames, voice, utts, [(4.0, 7.0)], None, 10.0)
+    pd.testing.assert_frame_equal(inputs.fuse(), w)
+    again = inputs.fuse(CERTAINTY_WEIGHTED)
     assert not np.allclose(again[FUSED_COLS].to_numpy(float), w[FUSED_COLS].to_numpy(float))
 
 

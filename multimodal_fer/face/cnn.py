@@ -27,13 +27,25 @@ def build(widths=WIDTHS, n_classes: int = 7, dropout: float = DROPOUT):
 
     layers, c_in = [], 1
     for w in widths:
-        layers += [nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                   nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                   nn.MaxPool2d(2)]
+        layers += [
+            nn.Conv2d(c_in, w, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w, w, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        ]
         c_in = w
-    layers += [nn.Conv2d(c_in, 2 * c_in, 3, padding=1, bias=False), nn.BatchNorm2d(2 * c_in),
-               nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-               nn.Linear(2 * c_in, n_classes)]
+    layers += [
+        nn.Conv2d(c_in, 2 * c_in, 3, padding=1, bias=False),
+        nn.BatchNorm2d(2 * c_in),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(2 * c_in, n_classes),
+    ]
     return nn.Sequential(*layers)
 
 
@@ -68,11 +80,9 @@ def predict_proba(net, crops: np.ndarray, *, batch: int = INFER_BATCH, mirror: b
     out = []
     with torch.inference_mode():
         for s in range(0, len(crops), batch):
-            x = standardise(crops[s:s + batch])
+            x = standardise(crops[s : s + batch])
             p = torch.softmax(net(x), dim=1)
             if mirror:
                 p = (p + torch.softmax(net(torch.flip(x, dims=[3])), dim=1)) / 2
             out.append(p.double().numpy())
     return np.concatenate(out)
-
-

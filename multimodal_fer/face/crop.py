@@ -37,9 +37,15 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def crop_transform(points: np.ndarray, image_size: tuple[int, int], *, size: int = CROP_SIZE,
-                   angle_deg: float = 0.0, scale: float = 1.0,
-                   shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def crop_transform(
+    points: np.ndarray,
+    image_size: tuple[int, int],
+    *,
+    size: int = CROP_SIZE,
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
     """2 x 3 affine matrix from image pixels to crop pixels.
 
     Parameters
@@ -61,8 +67,15 @@ def crop_transform(points: np.ndarray, image_size: tuple[int, int], *, size: int
     return eye_transform(right, left, size=size, angle_deg=angle_deg, scale=scale, shift=shift)
 
 
-def eye_transform(right: np.ndarray, left: np.ndarray, *, size: int = CROP_SIZE, angle_deg: float = 0.0,
-                  scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def eye_transform(
+    right: np.ndarray,
+    left: np.ndarray,
+    *,
+    size: int = CROP_SIZE,
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
     """2 x 3 affine matrix from image pixels to crop pixels that puts the eye centres ``right``
     (the eye on the image's left) and ``left`` (x, y pixels) at their fixed crop positions;
     see :func:`crop_transform` for the other arguments."""
@@ -81,9 +94,16 @@ def eye_transform(right: np.ndarray, left: np.ndarray, *, size: int = CROP_SIZE,
     return np.hstack([rot, t[:, None]])
 
 
-def aligned_crop(image: np.ndarray, points: np.ndarray, image_size: tuple[int, int] | None = None,
-                 *, size: int = CROP_SIZE, angle_deg: float = 0.0, scale: float = 1.0,
-                 shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def aligned_crop(
+    image: np.ndarray,
+    points: np.ndarray,
+    image_size: tuple[int, int] | None = None,
+    *,
+    size: int = CROP_SIZE,
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
     """Grey face crop with the eyes level at fixed positions.
 
     Parameters
@@ -114,13 +134,11 @@ def _warp(grey: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     zoom = float(np.hypot(m[0, 0], m[0, 1]))  # crop pixels per image pixel
     if zoom < 0.5:  # large face: shrink first (area averaging), then align
         f = min(1.0, 1.5 * zoom)
-        small = cv2.resize(grey, (max(1, int(round(w * f))), max(1, int(round(h * f)))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(grey, (max(1, int(round(w * f))), max(1, int(round(h * f)))), interpolation=cv2.INTER_AREA)
         fx, fy = small.shape[1] / w, small.shape[0] / h
         m = m @ np.array([[1 / fx, 0, 0], [0, 1 / fy, 0], [0, 0, 1]])
         grey = small
-    return cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def crop_from_eyes(image: np.ndarray, eyes: np.ndarray, *, size: int = CROP_SIZE) -> np.ndarray:
@@ -150,7 +168,7 @@ def whole_image_crop(image: np.ndarray, *, size: int = CROP_SIZE) -> np.ndarray:
     h, w = grey.shape
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2
-    sq = grey[y0:y0 + side, x0:x0 + side]
+    sq = grey[y0 : y0 + side, x0 : x0 + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(sq, (size, size), interpolation=interp)
 
@@ -160,8 +178,9 @@ FROM_DETECTOR = "detector"
 FROM_IMAGE = "image"
 
 
-def fallback_crop(image: np.ndarray, *, face_crops: bool = False,
-                  size: int = CROP_SIZE) -> tuple[np.ndarray | None, str | None]:
+def fallback_crop(
+    image: np.ndarray, *, face_crops: bool = False, size: int = CROP_SIZE
+) -> tuple[np.ndarray | None, str | None]:
     """A crop for a still image whose landmarks were not found.
 
     With ``face_crops`` (the caller knows every image is a face crop or a face photo, as in

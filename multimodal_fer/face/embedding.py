@@ -3,8 +3,9 @@
 Fitting (``training.face_embedding.fit_embedding``, at training time only): standardise the
 landmark features, reduce them with PCA to ``N_PCA`` dimensions, and fit a *supervised* UMAP
 (``target_metric="categorical"``, the emotion labels pull same-class faces together) on a
-stratified sample of ``N_SAMPLE`` training faces. Only what projection needs is stored: the scaler and PCA parameters, the PCA
-coordinates of the sampled faces and their 2-D UMAP coordinates (a few hundred kB).
+stratified sample of ``N_SAMPLE`` training faces. Only what projection needs is stored: the scaler
+and PCA parameters, the PCA coordinates of the sampled faces and their 2-D UMAP coordinates (a few
+hundred kB).
 
 Projection (:func:`project`, at run time, no umap / numba import): each new face is placed at the
 inverse-distance-weighted mean of the UMAP coordinates of its ``K_NEIGHBOURS`` nearest sampled
@@ -37,7 +38,7 @@ def project(emb: dict, features: np.ndarray) -> np.ndarray:
     z = (np.nan_to_num(x) - emb["mean"]) / emb["scale"]
     p = (z - emb["pca_mean"]) @ emb["components"].T.astype(np.float64)
     a = emb["anchors"].astype(np.float64)
-    d2 = (p ** 2).sum(1)[:, None] + (a ** 2).sum(1)[None, :] - 2 * p @ a.T
+    d2 = (p**2).sum(1)[:, None] + (a**2).sum(1)[None, :] - 2 * p @ a.T
     d = np.sqrt(np.maximum(d2, 0.0))
     k = int(emb["k"])
     nn = np.argpartition(d, k - 1, axis=1)[:, :k]

@@ -50,8 +50,9 @@ def load_image(path: Path) -> np.ndarray | None:
 FROM_LANDMARKS = "landmarks"
 
 
-def score_images(model, paths: list[Path], *, fallback: bool = True,
-                 face_crops: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
+def score_images(
+    model, paths: list[Path], *, fallback: bool = True, face_crops: bool = False
+) -> tuple[np.ndarray, np.ndarray, list]:
     """Score still images.
 
     Parameters
@@ -130,8 +131,15 @@ def _accuracy_5class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -
     return (round(float(np.mean(hits5)), 4) if in5 else float("nan")), in5
 
 
-def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, model=None,
-        quiet: bool = False, face_crops: bool = False) -> dict:
+def run(
+    labels_csv: Path,
+    *,
+    root: Path | None = None,
+    out: Path | None = None,
+    model=None,
+    quiet: bool = False,
+    face_crops: bool = False,
+) -> dict:
     """Evaluate the face model on the images of a labels CSV.
 
     Parameters
@@ -165,29 +173,48 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
     model = model or FaceModel.load()
     kept, labels, skipped = _canonical_rows(rows)
     t0 = time.perf_counter()
-    proba, found, sources = score_images(model, [resolve(p, root, labels_csv) for p in kept],
-                                         face_crops=face_crops)
+    proba, found, sources = score_images(model, [resolve(p, root, labels_csv) for p in kept], face_crops=face_crops)
     elapsed = time.perf_counter() - t0
     scored = np.array([s is not None for s in sources], dtype=bool)
     preds = [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored)]
     metrics = classification_metrics(labels, preds, EMOTIONS)
     acc5, in5 = _accuracy_5class(labels, proba, scored)
     n = len(labels)
-    files = [{"path": p, "label": lab, "prediction": pred, "source": src,
-              **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {})}
-             for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources)]
-    report = {**metrics, "accuracy_5class": acc5, "n_5class": len(in5),
-              "face_found_rate": round(float(found.mean()), 4) if n else float("nan"),
-              "scored_rate": round(float(scored.mean()), 4) if n else float("nan"),
-              "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, FROM_DETECTOR, FROM_IMAGE)},
-              "face_crops": face_crops,
-              "skipped": skipped, "model_version": model.version,
-              "seconds_per_image": round(elapsed / max(n, 1), 4), "labels_csv": str(labels_csv),
-              "files": files}
+    files = [
+        {
+            "path": p,
+            "label": lab,
+            "prediction": pred,
+            "source": src,
+            **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {}),
+        }
+        for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources)
+    ]
+    report = {
+        **metrics,
+        "accuracy_5class": acc5,
+        "n_5class": len(in5),
+        "face_found_rate": round(float(found.mean()), 4) if n else float("nan"),
+        "scored_rate": round(float(scored.mean()), 4) if n else float("nan"),
+        "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, FROM_DETECTOR, FROM_IMAGE)},
+        "face_crops": face_crops,
+        "skipped": skipped,
+        "model_version": model.version,
+        "seconds_per_image": round(elapsed / max(n, 1), 4),
+        "labels_csv": str(labels_csv),
+        "files": files,
+    }
     if not quiet:
-        print_report(f"face expression ({model.version}) on {labels_csv}", metrics,
-                     extra={"accuracy_5class": acc5, "face_found_rate": report["face_found_rate"],
-                            "scored_rate": report["scored_rate"], "skipped": skipped})
+        print_report(
+            f"face expression ({model.version}) on {labels_csv}",
+            metrics,
+            extra={
+                "accuracy_5class": acc5,
+                "face_found_rate": report["face_found_rate"],
+                "scored_rate": report["scored_rate"],
+                "skipped": skipped,
+            },
+        )
     write_json(out, report)
     return report
 
@@ -195,9 +222,14 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
 def main(argv: list[str] | None = None) -> int:
     from multimodal_fer.evaluation import cli_main
 
-    return cli_main(run, __doc__.splitlines()[0], argv,
-                    flags={"--face-crops": "every image is a face crop (FER2013-style): score an image "
-                                           "without landmarks as a whole"})
+    return cli_main(
+        run,
+        __doc__.splitlines()[0],
+        argv,
+        flags={
+            "--face-crops": "every image is a face crop (FER2013-style): score an image without landmarks as a whole"
+        },
+    )
 
 
 if __name__ == "__main__":

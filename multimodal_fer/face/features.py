@@ -72,29 +72,68 @@ _TEMPLATE_POINTS = np.array([_TEMPLATE[i] for i in RIGID_LANDMARKS], dtype=np.fl
 _TEMPLATE_POINTS /= abs(_TEMPLATE[33][0] + _TEMPLATE[133][0])  # inter-ocular distance -> 1
 
 #: Landmarks whose aligned (x, y) coordinates are features too (brows, eyes, nose, lips, jaw).
-SHAPE_LANDMARKS = tuple(dict.fromkeys(
-    RIGHT_BROW + LEFT_BROW + RIGHT_BROW_LOWER[2:] + LEFT_BROW_LOWER[2:]
-    + RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + LEFT_EYE_UPPER + LEFT_EYE_LOWER
-    + UPPER_LIP_OUTER + LOWER_LIP_OUTER[1:-1] + UPPER_LIP_INNER[2:-2] + LOWER_LIP_INNER[2:-2]
-    + NOSE_WINGS + (SUBNASALE, GLABELLA, CHIN) + CHEEKS + JAW
-))
+SHAPE_LANDMARKS = tuple(
+    dict.fromkeys(
+        RIGHT_BROW
+        + LEFT_BROW
+        + RIGHT_BROW_LOWER[2:]
+        + LEFT_BROW_LOWER[2:]
+        + RIGHT_EYE_UPPER
+        + RIGHT_EYE_LOWER
+        + LEFT_EYE_UPPER
+        + LEFT_EYE_LOWER
+        + UPPER_LIP_OUTER
+        + LOWER_LIP_OUTER[1:-1]
+        + UPPER_LIP_INNER[2:-2]
+        + LOWER_LIP_INNER[2:-2]
+        + NOSE_WINGS
+        + (SUBNASALE, GLABELLA, CHIN)
+        + CHEEKS
+        + JAW
+    )
+)
 
 _SCALAR_NAMES = (
-    "mouth_width", "mouth_open_inner", "mouth_open_outer", "mouth_aspect",
-    "upper_lip_thickness", "lower_lip_thickness",
-    "corner_lift", "corner_lift_asym", "corner_below_nose", "corner_angle",
-    "upper_lip_curv", "lower_lip_curv", "inner_upper_lip_curv", "inner_lower_lip_curv",
-    "upper_lip_to_nose", "lower_lip_to_nose", "chin_to_nose",
-    "eye_open", "eye_open_asym", "eye_aspect", "eye_width",
-    "brow_outer_h", "brow_mid_outer_h", "brow_mid_h", "brow_mid_inner_h", "brow_inner_h",
-    "brow_asym", "brow_inner_gap", "brow_lower_inner_gap", "brow_slope_deg", "brow_curv",
-    "glabella_to_brow", "nose_wing_width", "nose_wing_to_eye",
-    "cheek_to_eye", "cheek_width", "jaw_width",
+    "mouth_width",
+    "mouth_open_inner",
+    "mouth_open_outer",
+    "mouth_aspect",
+    "upper_lip_thickness",
+    "lower_lip_thickness",
+    "corner_lift",
+    "corner_lift_asym",
+    "corner_below_nose",
+    "corner_angle",
+    "upper_lip_curv",
+    "lower_lip_curv",
+    "inner_upper_lip_curv",
+    "inner_lower_lip_curv",
+    "upper_lip_to_nose",
+    "lower_lip_to_nose",
+    "chin_to_nose",
+    "eye_open",
+    "eye_open_asym",
+    "eye_aspect",
+    "eye_width",
+    "brow_outer_h",
+    "brow_mid_outer_h",
+    "brow_mid_h",
+    "brow_mid_inner_h",
+    "brow_inner_h",
+    "brow_asym",
+    "brow_inner_gap",
+    "brow_lower_inner_gap",
+    "brow_slope_deg",
+    "brow_curv",
+    "glabella_to_brow",
+    "nose_wing_width",
+    "nose_wing_to_eye",
+    "cheek_to_eye",
+    "cheek_width",
+    "jaw_width",
 )
 #: Names of the columns of :func:`landmark_features`, in order.
-FEATURE_NAMES: tuple[str, ...] = _SCALAR_NAMES + tuple(
-    f"{axis}{i}" for i in SHAPE_LANDMARKS for axis in ("x", "y")
-)
+FEATURE_NAMES: tuple[str, ...] = _SCALAR_NAMES + tuple(f"{axis}{i}" for i in SHAPE_LANDMARKS for axis in ("x", "y"))
 N_FEATURES = len(FEATURE_NAMES)
 
 
@@ -264,14 +303,27 @@ def landmark_features(points: np.ndarray, image_size: tuple[int, int] | None = N
 
     brow_mid_y = (y[RIGHT_BROW[-1]] + y[LEFT_BROW[-1]]) / 2
     scalars = [
-        mouth_width, open_inner, open_outer, open_inner / (mouth_width + 1e-12),
-        max(0.0, ui[1] - uo[1]), max(0.0, lo[1] - li[1]),
-        (lift_r + lift_l) / 2, lift_l - lift_r,
-        ((rc[1] + lc[1]) / 2) - y[SUBNASALE], (corner_angle(rc) + corner_angle(lc)) / 2,
-        _curvature(a[list(UPPER_LIP_OUTER), :2]), _curvature(a[list(LOWER_LIP_OUTER), :2]),
-        _curvature(a[list(UPPER_LIP_INNER), :2]), _curvature(a[list(LOWER_LIP_INNER), :2]),
-        uo[1] - y[SUBNASALE], lo[1] - y[SUBNASALE], y[CHIN] - y[SUBNASALE],
-        (eo_r + eo_l) / 2, eo_l - eo_r, (ea_r + ea_l) / 2, eye_w,
+        mouth_width,
+        open_inner,
+        open_outer,
+        open_inner / (mouth_width + 1e-12),
+        max(0.0, ui[1] - uo[1]),
+        max(0.0, lo[1] - li[1]),
+        (lift_r + lift_l) / 2,
+        lift_l - lift_r,
+        ((rc[1] + lc[1]) / 2) - y[SUBNASALE],
+        (corner_angle(rc) + corner_angle(lc)) / 2,
+        _curvature(a[list(UPPER_LIP_OUTER), :2]),
+        _curvature(a[list(LOWER_LIP_OUTER), :2]),
+        _curvature(a[list(UPPER_LIP_INNER), :2]),
+        _curvature(a[list(LOWER_LIP_INNER), :2]),
+        uo[1] - y[SUBNASALE],
+        lo[1] - y[SUBNASALE],
+        y[CHIN] - y[SUBNASALE],
+        (eo_r + eo_l) / 2,
+        eo_l - eo_r,
+        (ea_r + ea_l) / 2,
+        eye_w,
         *brow_h.tolist(),
         float(np.mean(brow_h_l - brow_h_r)),
         _dist(a[RIGHT_BROW[-1]], a[LEFT_BROW[-1]]),

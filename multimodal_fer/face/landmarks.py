@@ -229,8 +229,9 @@ def _prepare_still(rgb_or_grey: np.ndarray):
         return image, w, h, lambda pts: np.asarray(pts, dtype=np.float32)
     image = cv2.resize(image, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
     pad_x, pad_y = int(round(SMALL_IMAGE_PAD * w * factor)), int(round(SMALL_IMAGE_PAD * h * factor))
-    image = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT,
-                               value=(PAD_GREY, PAD_GREY, PAD_GREY))
+    image = cv2.copyMakeBorder(
+        image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(PAD_GREY, PAD_GREY, PAD_GREY)
+    )
     big_w, big_h = image.shape[1], image.shape[0]
     inner_w, inner_h = big_w - 2 * pad_x, big_h - 2 * pad_y
     scale = np.array([big_w / inner_w, big_h / inner_h, big_w / inner_w], dtype=np.float32)
@@ -280,8 +281,7 @@ def _static_detector():
     """One shared BlazeFace short-range detector per process (with a lock)."""
     import mediapipe as mp
 
-    det = mp.solutions.face_detection.FaceDetection(model_selection=0,
-                                                    min_detection_confidence=DETECTOR_MIN_CONFIDENCE)
+    det = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=DETECTOR_MIN_CONFIDENCE)
     return det, threading.Lock()
 
 

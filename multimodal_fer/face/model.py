@@ -115,13 +115,15 @@ class FaceModel:
 
         path = Path(path) if path is not None else FACE_ARTEFACTS / ARTEFACT_NAME
         if not path.exists():
-            raise FileNotFoundError(
-                f"no face model at {path}; build it with `python -m training.face`")
+            raise FileNotFoundError(f"no face model at {path}; build it with `python -m training.face`")
         artefact = joblib.load(path)
         trained_with = artefact.get("sklearn_version")
         if trained_with != sklearn.__version__:
-            warnings.warn(f"face model trained with scikit-learn {trained_with}, running "
-                          f"{sklearn.__version__}", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"face model trained with scikit-learn {trained_with}, running {sklearn.__version__}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return cls(artefact, _file_sha256(path))
 
     @property

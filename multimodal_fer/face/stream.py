@@ -2,11 +2,12 @@
 per-frame rows.
 
 Owns everything the pipeline needs from the face model family; ``multimodal_fer.pipeline``
-only calls :func:`run_face`.
+only calls :func:`face_stream` (a :class:`FaceStream`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,10 @@ import pandas as pd
 from multimodal_fer import media
 from multimodal_fer.env import trim_heap
 from multimodal_fer.labels import EMOTIONS
+from multimodal_fer_schemas.tables import FACE_PROB_COLS, row_columns
 
-from multimodal_fer.fusion import FACE_COLS  # noqa: E402 - the column names are the schema
-FRAME_COLUMNS = ["t_s", "face_found", "n_faces", *FACE_COLS, "face_label", "face_confidence", "mouth_open",
-                 "yaw_deg", "pitch_deg", "roll_deg"]
+FACE_COLS = list(FACE_PROB_COLS)  # the schema's face probability columns, EMOTIONS order
+FRAME_COLUMNS = list(row_columns("frames"))  # the ``frames`` table without ``recording_sha256``
 
 
 FACE_BATCH = 256  # sampled frames whose landmarks, features and crops are held before the model runs
@@ -48,9 +49,14 @@ def frames_table(observations: list, features: list, model, crops: list | None =
             yaw, pitch, roll = head_pose(obs.points, obs.image_size)
             best = int(np.argmax(p))
             row.update(dict(zip(FACE_COLS, p)))
-            row.update(face_label=EMOTIONS[best], face_confidence=float(p[best]),
-                       mouth_open=float(mouth_opening(obs.points, obs.image_size)),
-                       yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll))
+            row.update(
+                face_label=EMOTIONS[best],
+                face_confidence=float(p[best]),
+                mouth_open=float(mouth_opening(obs.points, obs.image_size)),
+                yaw_deg=float(yaw),
+                pitch_deg=float(pitch),
+                roll_deg=float(roll),
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=FRAME_COLUMNS).astype({"face_found": bool})
 
@@ -60,8 +66,45 @@ def empty_frames() -> pd.DataFrame:
     return pd.DataFrame(columns=FRAME_COLUMNS).astype({"face_found": bool})
 
 
-def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = None,
-             decode_threads: int = 0) -> pd.DataFrame:
+@dataclass(frozen=True)
+class FaceStream:
+    """The face stream of one recording.
+
+    Attributes
+    ----------
+    frames : DataFrame
+        :data:`FRAME_COLUMNS`, one row per sampled frame (N rows, ``t_s`` in seconds, increasing);
+        :data:`FACE_COLS` sum to 1 on rows with ``face_found`` and are NaN elsewhere. No rows
+        when the recording has no video.
+    """
+
+    frames: pd.DataFrame
+
+
+def face_stream(path: Path, *, fps: float, model, info: media.MediaInfo, decode_threads: int = 0) -> FaceStream:
+    """The :class:`FaceStream` of a recording: :func:`run_face` on its video, no rows without one.
+
+    Parameters
+    ----------
+    path : Path
+        A local recording.
+    fps : float
+        Frames sampled per second.
+    model : FaceModel
+        Anything with ``predict_proba(features (N, F)[, crops (N, 48, 48) uint8]) -> (N, 7)``.
+    info : MediaInfo
+        The recording's probe (``has_video`` decides whether any frame is read).
+    decode_threads : int
+        Decoder threads (0: the decoder's default).
+    """
+    if not info.has_video:
+        return FaceStream(empty_frames())
+    return FaceStream(run_face(path, fps=fps, model=model, info=info, decode_threads=decode_threads))
+
+
+def run_face(
+    path: Path, *, fps: float, model, info: media.MediaInfo | None = None, decode_threads: int = 0
+) -> pd.DataFrame:
     """Landmarks on every sampled frame of a recording, features, and per-frame probabilities.
 
     Parameters
@@ -83,12 +126,17 @@ def run_face(path: Path, *, fps: float, model, info: media.MediaInfo | None = No
     from multimodal_fer.face.landmarks import FaceTracker
 
     use_crops = bool(getattr(model, "has_cnn", False))
-    observations, features, crops, parts = [], [], [], []
+    observations: list = []
+    features: list = []
+    crops: list = []
+    parts: list[pd.DataFrame] = []
 
     def flush() -> None:  # the model runs per batch, and only the rows are kept (flat memory)
         if observations:
             parts.append(frames_table(observations, features, model, crops if use_crops else None))
-            observations.clear(), features.clear(), crops.clear()
+            observations.clear()
+            features.clear()
+            crops.clear()
             trim_heap()
 
     with FaceTracker() as tracker:

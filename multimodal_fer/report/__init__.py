@@ -61,15 +61,19 @@ def write_patient(con, out_dir: Path, row) -> int:
     pid = row.patient_id
     sessions, quarantined = data.patient(con, pid)
     links = ["../" + pages.session_href(pid, s) for s in sessions["session_id"]]
-    _write(out_dir / pages.patient_href(pid),
-           pages.patient_page(row, sessions, quarantined, data.trend_payload(sessions, links)))
+    _write(
+        out_dir / pages.patient_href(pid),
+        pages.patient_page(row, sessions, quarantined, data.trend_payload(sessions, links)),
+    )
     streams = data.patient_streams(con, pid)
     groups = {name: dict(iter(df.groupby("recording_sha256", sort=False))) for name, df in streams.items()}
     for s in sessions.itertuples():
         part = {name: g.get(s.recording_sha256, streams[name].iloc[:0]) for name, g in groups.items()}
         timeline = data.timeline_payload(part["windows"], part["utterances"], part["moments"])
-        _write(out_dir / pages.session_href(pid, s.session_id),
-               pages.session_page(pid, s, timeline, part["utterances"], part["moments"]))
+        _write(
+            out_dir / pages.session_href(pid, s.session_id),
+            pages.session_page(pid, s, timeline, part["utterances"], part["moments"]),
+        )
     return len(sessions)
 
 
@@ -84,8 +88,9 @@ def build(con, out_dir: str | Path, *, patient_id: str | None = None) -> Written
     n_sessions = sum(write_patient(con, out_dir, row) for row in cohort.itertuples())
     generated = datetime.now().strftime("%Y-%m-%d %H:%M")
     index = out_dir / "index.html"
-    _write(index, pages.overview_page(cohort, data.sites(con), orphans=data.orphan_quarantine(con),
-                                      generated=generated))
+    _write(
+        index, pages.overview_page(cohort, data.sites(con), orphans=data.orphan_quarantine(con), generated=generated)
+    )
     return Written(index, len(cohort), n_sessions, time.perf_counter() - started)
 
 

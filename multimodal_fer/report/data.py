@@ -99,8 +99,10 @@ def sites(con) -> pd.DataFrame:
 
 def orphan_quarantine(con) -> int:
     """Quarantined recordings of no loaded patient (unreadable ids, or patients whose every recording failed)."""
-    return con.execute("SELECT count(DISTINCT source_uri) FROM quarantine WHERE patient_id IS NULL "
-                       "OR patient_id NOT IN (SELECT patient_id FROM sessions)").fetchone()[0]
+    return con.execute(
+        "SELECT count(DISTINCT source_uri) FROM quarantine WHERE patient_id IS NULL "
+        "OR patient_id NOT IN (SELECT patient_id FROM sessions)"
+    ).fetchone()[0]
 
 
 def patient(con, patient_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -108,9 +110,11 @@ def patient(con, patient_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     sessions = con.execute(
         "SELECT l.*, s.recording_sha256, s.duration_s FROM v_patient_longitudinal AS l "
         "JOIN sessions AS s USING (patient_id, session_id) WHERE l.patient_id = ? ORDER BY l.session_index",
-        [patient_id]).df()
-    quarantined = con.execute("SELECT quarantined_at, session_id, stage, reason FROM v_quarantine WHERE patient_id = ?",
-                              [patient_id]).df()
+        [patient_id],
+    ).df()
+    quarantined = con.execute(
+        "SELECT quarantined_at, session_id, stage, reason FROM v_quarantine WHERE patient_id = ?", [patient_id]
+    ).df()
     return sessions, quarantined
 
 
@@ -119,13 +123,19 @@ def patient_streams(con, patient_id: str) -> dict[str, pd.DataFrame]:
     probs = ", ".join(f"p_{s}_{e}" for s in STREAMS for e in EMOTIONS)
     windows = con.execute(
         f"SELECT recording_sha256, window_start_s, window_end_s, patient_speaking, signal, valence, {probs} "
-        "FROM v_emotion_windows WHERE patient_id = ? ORDER BY recording_sha256, window_start_s", [patient_id]).df()
+        "FROM v_emotion_windows WHERE patient_id = ? ORDER BY recording_sha256, window_start_s",
+        [patient_id],
+    ).df()
     utterances = con.execute(
         "SELECT recording_sha256, utterance_idx, start_s, end_s, speaker, text, text_label, vader_valence "
-        "FROM v_utterances WHERE patient_id = ? ORDER BY recording_sha256, utterance_idx", [patient_id]).df()
+        "FROM v_utterances WHERE patient_id = ? ORDER BY recording_sha256, utterance_idx",
+        [patient_id],
+    ).df()
     moments = con.execute(
         "SELECT m.* FROM moments AS m JOIN sessions AS s USING (recording_sha256) WHERE s.patient_id = ? "
-        "ORDER BY m.recording_sha256, m.kind, m.rank", [patient_id]).df()
+        "ORDER BY m.recording_sha256, m.kind, m.rank",
+        [patient_id],
+    ).df()
     return {"windows": windows, "utterances": utterances, "moments": moments}
 
 
@@ -166,12 +176,24 @@ def timeline_payload(windows: pd.DataFrame, utterances: pd.DataFrame, moments: p
         "end": np.round(end, 2).tolist(),
         "signal": windows["signal"].map({s: i for i, s in enumerate(SIGNALS)}).fillna(0).astype(int).tolist(),
         "valence": [None if np.isnan(v) else round(float(v), 3) for v in valence],
-        **{s: _percent(probs[:, i * n:(i + 1) * n]) for i, s in enumerate(STREAMS)},
+        **{s: _percent(probs[:, i * n : (i + 1) * n]) for i, s in enumerate(STREAMS)},
         "bands": speaking_bands(start, end, windows["patient_speaking"].to_numpy(bool)),
-        "utterances": [[round(float(r.start_s), 2), round(float(r.end_s), 2), r.speaker, text_or_none(r.text)]
-                       for r in utterances.itertuples()],
-        "moments": [[r.kind, int(r.rank), round(float(r.start_s), 2), round(float(r.end_s), 2),
-                     round(float(r.valence), 3), r.label, text_or_none(r.words)] for r in moments.itertuples()],
+        "utterances": [
+            [round(float(r.start_s), 2), round(float(r.end_s), 2), r.speaker, text_or_none(r.text)]
+            for r in utterances.itertuples()
+        ],
+        "moments": [
+            [
+                r.kind,
+                int(r.rank),
+                round(float(r.start_s), 2),
+                round(float(r.end_s), 2),
+                round(float(r.valence), 3),
+                r.label,
+                text_or_none(r.words),
+            ]
+            for r in moments.itertuples()
+        ],
         "signals": list(SIGNALS),
     }
 

@@ -7,8 +7,10 @@ import json
 import math
 import re
 
-DISCLAIMER = ("This report shows expressed emotion — what a face, a voice and words show — as measured by "
-              "models. It is not the patient's inner state, and it is not a diagnosis.")
+DISCLAIMER = (
+    "This report shows expressed emotion — what a face, a voice and words show — as measured by "
+    "models. It is not the patient's inner state, and it is not a diagnosis."
+)
 
 #: Runs first on every page: records script errors, failed resource loads and console.error calls on the
 #: page (``<html data-errors="[…]">``), so that a headless browser check sees them in the DOM it dumps.
@@ -32,8 +34,10 @@ th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .low{color:#b00000;font-weight:600}.chart{width:100%;min-height:420px}.filters{margin:.6em 0}
 .filters select{margin-right:1em}"""
 
-FLAG_NAMES = {"flag_sustained_negative_shift": "sustained negative shift",
-              "flag_falling_engagement": "falling engagement"}
+FLAG_NAMES = {
+    "flag_sustained_negative_shift": "sustained negative shift",
+    "flag_falling_engagement": "falling engagement",
+}
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -108,9 +112,11 @@ def sparkline(values, baseline=None, *, flagged: bool = False, width: int = 120,
     lx, ly = xy(*pts[-1])
     colour = "#D55E00" if flagged else "#222"
     title = "valence per session: " + ", ".join(f"{v:.2f}" for _, v in pts)
-    return (f"<svg class='spark' width='{width}' height='{height}' role='img' aria-label='{esc(title)}'>"
-            f"<title>{esc(title)}</title>{base}<polyline fill='none' stroke='#222' stroke-width='1.2' points='{line}'/>"
-            f"<circle cx='{lx}' cy='{ly}' r='2.5' fill='{colour}'/></svg>")
+    return (
+        f"<svg class='spark' width='{width}' height='{height}' role='img' aria-label='{esc(title)}'>"
+        f"<title>{esc(title)}</title>{base}<polyline fill='none' stroke='#222' stroke-width='1.2' points='{line}'/>"
+        f"<circle cx='{lx}' cy='{ly}' r='2.5' fill='{colour}'/></svg>"
+    )
 
 
 def json_script(data: dict) -> str:
@@ -123,9 +129,10 @@ def page(title: str, body: str, *, root: str, charts: bool = False, inline_js: s
     """A whole page: the error probe first, the disclaimer on top, plotly and the chart code from ``root/assets``."""
     scripts = ""
     if charts:
-        scripts = (f"<script src='{root}assets/plotly.min.js'></script>"
-                   f"<script src='{root}assets/report.js'></script>")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{ERROR_PROBE}"
-            f"<title>{esc(title)}</title><style>{CSS}</style>{scripts}</head><body>"
-            f"<p class='note' id='disclaimer'>{esc(DISCLAIMER)}</p>{body}"
-            f"{f'<script>{inline_js}</script>' if inline_js else ''}</body></html>")
+        scripts = f"<script src='{root}assets/plotly.min.js'></script><script src='{root}assets/report.js'></script>"
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{ERROR_PROBE}"
+        f"<title>{esc(title)}</title><style>{CSS}</style>{scripts}</head><body>"
+        f"<p class='note' id='disclaimer'>{esc(DISCLAIMER)}</p>{body}"
+        f"{f'<script>{inline_js}</script>' if inline_js else ''}</body></html>"
+    )

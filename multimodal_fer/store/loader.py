@@ -74,8 +74,9 @@ def loaded_versions(con) -> dict[str, str]:
 
 def quarantined_keys(con, pipeline_version: str) -> set[tuple[str, str | None]]:
     """``(source_uri, recording_sha256)`` already quarantined by this pipeline version."""
-    rows = con.execute("SELECT source_uri, recording_sha256 FROM quarantine WHERE pipeline_version = ?",
-                       [pipeline_version]).fetchall()
+    rows = con.execute(
+        "SELECT source_uri, recording_sha256 FROM quarantine WHERE pipeline_version = ?", [pipeline_version]
+    ).fetchall()
     return {(u, s) for u, s in rows}
 
 
@@ -93,9 +94,14 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
     sha, patient, session_id = s["recording_sha256"], s["patient_id"], s["session_id"]
     con.execute("BEGIN TRANSACTION")
     try:
-        old = [r[0] for r in con.execute(
-            "SELECT recording_sha256 FROM sessions WHERE recording_sha256 = ? OR (patient_id = ? AND session_id = ?)",
-            [sha, patient, session_id]).fetchall()]
+        old = [
+            r[0]
+            for r in con.execute(
+                "SELECT recording_sha256 FROM sessions "
+                "WHERE recording_sha256 = ? OR (patient_id = ? AND session_id = ?)",
+                [sha, patient, session_id],
+            ).fetchall()
+        ]
         for name in PER_RECORDING:
             for o in set(old) | {sha}:
                 con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [o])
@@ -105,8 +111,10 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
                 continue
             cols = ", ".join(f'"{c}"' for c in TABLES[name].column_names)
             if name == "sessions":
-                con.execute(f"INSERT INTO sessions ({cols}) SELECT * REPLACE (? AS run_id) FROM read_parquet(?)",
-                            [run_id, str(path)])
+                con.execute(
+                    f"INSERT INTO sessions ({cols}) SELECT * REPLACE (? AS run_id) FROM read_parquet(?)",
+                    [run_id, str(path)],
+                )
             else:
                 con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(path)])
         staged_sessions = _sql_text(staged_dir / "sessions.parquet")
@@ -132,18 +140,41 @@ def _upsert_patient(con, select_sql: str, params: list | None = None) -> None:
             SELECT patient_id, site, trial_arm, now()::TIMESTAMP FROM ({select_sql})
             ON CONFLICT (patient_id) DO UPDATE SET
               site = COALESCE(excluded.site, patients.site),
-              trial_arm = COALESCE(excluded.trial_arm, patients.trial_arm)""", params or [])
+              trial_arm = COALESCE(excluded.trial_arm, patients.trial_arm)""",
+        params or [],
+    )
 
 
-def quarantine(con, *, source_uri: str, stage: str, reason: str, error_type: str, pipeline_version: str,
-               run_id: str, recording_sha256: str | None = None, patient_id: str | None = None,
-               session_id: str | None = None) -> None:
+def quarantine(
+    con,
+    *,
+    source_uri: str,
+    stage: str,
+    reason: str,
+    error_type: str,
+    pipeline_version: str,
+    run_id: str,
+    recording_sha256: str | None = None,
+    patient_id: str | None = None,
+    session_id: str | None = None,
+) -> None:
     """Record a recording that could not be processed (replacing an earlier entry of the same version)."""
-    row = pd.DataFrame([{
-        "source_uri": source_uri, "recording_sha256": recording_sha256, "patient_id": patient_id,
-        "session_id": session_id, "stage": stage, "reason": reason[:2000], "error_type": error_type,
-        "pipeline_version": pipeline_version, "quarantined_at": datetime.now(), "run_id": run_id,
-    }])
+    row = pd.DataFrame(
+        [
+            {
+                "source_uri": source_uri,
+                "recording_sha256": recording_sha256,
+                "patient_id": patient_id,
+                "session_id": session_id,
+                "stage": stage,
+                "reason": reason[:2000],
+                "error_type": error_type,
+                "pipeline_version": pipeline_version,
+                "quarantined_at": datetime.now(),
+                "run_id": run_id,
+            }
+        ]
+    )
     arrow = conform("quarantine", row)  # validates the row against the schema
     con.register("_q", arrow)
     try:
@@ -152,18 +183,41 @@ def quarantine(con, *, source_uri: str, stage: str, reason: str, error_type: str
         con.unregister("_q")
 
 
-def audit(con, *, action: str, source_uri: str, run_id: str, pipeline_version: str, model_versions: str,
-          recording_sha256: str | None = None, target_uri: str | None = None, n_rows: int | None = None) -> None:
+def audit(
+    con,
+    *,
+    action: str,
+    source_uri: str,
+    run_id: str,
+    pipeline_version: str,
+    model_versions: str,
+    recording_sha256: str | None = None,
+    target_uri: str | None = None,
+    n_rows: int | None = None,
+) -> None:
     """Append one audit event (who/what processed which recording with which models, or exported what)."""
     import getpass
     import socket
     import uuid
 
-    row = pd.DataFrame([{"event_id": uuid.uuid4().hex, "at": datetime.now(), "action": action,
-                         "recording_sha256": recording_sha256, "source_uri": source_uri, "run_id": run_id,
-                         "os_user": getpass.getuser(), "host": socket.gethostname(),
-                         "pipeline_version": pipeline_version, "model_versions": model_versions,
-                         "target_uri": target_uri, "n_rows": n_rows}])
+    row = pd.DataFrame(
+        [
+            {
+                "event_id": uuid.uuid4().hex,
+                "at": datetime.now(),
+                "action": action,
+                "recording_sha256": recording_sha256,
+                "source_uri": source_uri,
+                "run_id": run_id,
+                "os_user": getpass.getuser(),
+                "host": socket.gethostname(),
+                "pipeline_version": pipeline_version,
+                "model_versions": model_versions,
+                "target_uri": target_uri,
+                "n_rows": n_rows,
+            }
+        ]
+    )
     con.register("_a", conform("audit", row))
     try:
         cols = ", ".join(f'"{c}"' for c in TABLES["audit"].column_names)
@@ -184,8 +238,16 @@ def record_export(db_path: str | Path, *, source_uri: str, target_uri: str, n_ro
     with publishing(db_path) as work:  # waits for a run in progress; readers are never blocked
         con = connect(work)
         try:
-            audit(con, action="exported", source_uri=source_uri, run_id=f"export-{uuid.uuid4().hex[:12]}",
-                  pipeline_version=f"mfer-{__version__}", model_versions="{}", target_uri=target_uri, n_rows=n_rows)
+            audit(
+                con,
+                action="exported",
+                source_uri=source_uri,
+                run_id=f"export-{uuid.uuid4().hex[:12]}",
+                pipeline_version=f"mfer-{__version__}",
+                model_versions="{}",
+                target_uri=target_uri,
+                n_rows=n_rows,
+            )
         finally:
             con.close()
 
@@ -201,4 +263,3 @@ def record_run(con, row: dict) -> None:
 
 def model_versions_json(versions: dict[str, str]) -> str:
     return json.dumps(versions, sort_keys=True)
-

@@ -49,8 +49,18 @@ def remember_objects(con, rows: list[dict], *, run_id: str) -> None:
         con.unregister("_o")
 
 
-def rehome(con, sha: str, *, patient_id: str, session_id: str, source_uri: str, recorded_at=None, site=None,
-           trial_arm=None, clinician_id=None) -> Location:
+def rehome(
+    con,
+    sha: str,
+    *,
+    patient_id: str,
+    session_id: str,
+    source_uri: str,
+    recorded_at=None,
+    site=None,
+    trial_arm=None,
+    clinician_id=None,
+) -> Location:
     """Move a loaded recording to the patient and session of the folder it now lies in (one transaction).
 
     The analysis does not change, only where it belongs: its ``sessions`` row takes the new ids,
@@ -60,23 +70,35 @@ def rehome(con, sha: str, *, patient_id: str, session_id: str, source_uri: str, 
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        old = con.execute("SELECT patient_id, session_id, source_uri, pipeline_version FROM sessions "
-                          "WHERE recording_sha256 = ?", [sha]).fetchone()
+        old = con.execute(
+            "SELECT patient_id, session_id, source_uri, pipeline_version FROM sessions WHERE recording_sha256 = ?",
+            [sha],
+        ).fetchone()
         if old is None:
             raise KeyError(f"recording {sha[:12]} is not loaded")
-        stale = [r[0] for r in con.execute("SELECT recording_sha256 FROM sessions WHERE patient_id = ? "
-                                           "AND session_id = ? AND recording_sha256 <> ?",
-                                           [patient_id, session_id, sha]).fetchall()]
+        stale = [
+            r[0]
+            for r in con.execute(
+                "SELECT recording_sha256 FROM sessions WHERE patient_id = ? "
+                "AND session_id = ? AND recording_sha256 <> ?",
+                [patient_id, session_id, sha],
+            ).fetchall()
+        ]
         for name in PER_RECORDING:
             for other in stale:
                 con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [other])
-        con.execute("""UPDATE sessions SET patient_id = ?, session_id = ?, source_uri = ?,
+        con.execute(
+            """UPDATE sessions SET patient_id = ?, session_id = ?, source_uri = ?,
                          recorded_at = COALESCE(?, recorded_at), site = COALESCE(?, site),
                          trial_arm = COALESCE(?, trial_arm), clinician_id = COALESCE(?, clinician_id)
                        WHERE recording_sha256 = ?""",
-                    [patient_id, session_id, source_uri, recorded_at, site, trial_arm, clinician_id, sha])
-        _upsert_patient(con, "SELECT ?::VARCHAR AS patient_id, ?::VARCHAR AS site, ?::VARCHAR AS trial_arm",
-                        [patient_id, site, trial_arm])
+            [patient_id, session_id, source_uri, recorded_at, site, trial_arm, clinician_id, sha],
+        )
+        _upsert_patient(
+            con,
+            "SELECT ?::VARCHAR AS patient_id, ?::VARCHAR AS site, ?::VARCHAR AS trial_arm",
+            [patient_id, site, trial_arm],
+        )
         con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri])
         con.execute("COMMIT")
     except Exception:
@@ -106,14 +128,22 @@ def agree_pseudonyms(con, fingerprint: str, *, record: bool = True) -> None:
         With a message that says which key the warehouse needs.
     """
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    row = (con.execute("SELECT value FROM settings WHERE name = ?", [PSEUDONYM_SETTING]).fetchone()
-           if "settings" in tables else None)
+    row = (
+        con.execute("SELECT value FROM settings WHERE name = ?", [PSEUDONYM_SETTING]).fetchone()
+        if "settings" in tables
+        else None
+    )
     if row is not None:
         if row[0] != fingerprint:
             raise SettingsMismatch(_mismatch(row[0], fingerprint))
         return
-    n, aliases = (con.execute("SELECT count(*), count(*) FILTER (WHERE regexp_matches(patient_id, ?)) FROM sessions",
-                              [ALIAS_PATTERN]).fetchone() if "sessions" in tables else (0, 0))
+    n, aliases = (
+        con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE regexp_matches(patient_id, ?)) FROM sessions", [ALIAS_PATTERN]
+        ).fetchone()
+        if "sessions" in tables
+        else (0, 0)
+    )
     have = None if n == 0 else "pseudonymised" if aliases == n else "none" if aliases == 0 else "mixed"
     if have not in (None, "none" if fingerprint == "none" else "pseudonymised"):
         raise SettingsMismatch(_mismatch(have, fingerprint))
@@ -134,10 +164,16 @@ def check_pseudonyms(db_path: str | Path, fingerprint: str) -> None:
 
 def _mismatch(have: str, want: str) -> str:
     if have == "none":
-        return ("this warehouse stores patient and session ids as they are; a run with MFER_PSEUDONYM_KEY would mix "
-                "them with pseudonyms: use a new warehouse (--db) for pseudonymised data")
+        return (
+            "this warehouse stores patient and session ids as they are; a run with MFER_PSEUDONYM_KEY would mix "
+            "them with pseudonyms: use a new warehouse (--db) for pseudonymised data"
+        )
     if want == "none":
-        return ("this warehouse stores pseudonymised ids; set MFER_PSEUDONYM_KEY to the key it was built with "
-                "(a run without it would store raw ids beside the pseudonyms)")
-    return ("MFER_PSEUDONYM_KEY is not the key this warehouse was built with (its pseudonyms would not match): "
-            "set the original key, or use a new warehouse (--db)")
+        return (
+            "this warehouse stores pseudonymised ids; set MFER_PSEUDONYM_KEY to the key it was built with "
+            "(a run without it would store raw ids beside the pseudonyms)"
+        )
+    return (
+        "MFER_PSEUDONYM_KEY is not the key this warehouse was built with (its pseudonyms would not match): "
+        "set the original key, or use a new warehouse (--db)"
+    )

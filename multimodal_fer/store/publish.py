@@ -146,8 +146,9 @@ def _publish(work: Path, db_path: Path) -> None:
         con.close()
     wal = Path(f"{work}.wal")
     if wal.exists() and wal.stat().st_size:
-        raise RuntimeError(f"{wal} was not checkpointed (a connection to the working copy is still open?); "
-                           f"{db_path} is unchanged")
+        raise RuntimeError(
+            f"{wal} was not checkpointed (a connection to the working copy is still open?); {db_path} is unchanged"
+        )
     wal.unlink(missing_ok=True)
     _fsync(work)
     os.replace(work, db_path)

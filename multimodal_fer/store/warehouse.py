@@ -101,15 +101,16 @@ def query(db_path: str | Path, sql: str) -> pd.DataFrame:
     try:
         kinds = [s.type.name for s in con.extract_statements(sql)]
         if len(kinds) != 1:
-            raise QueryRefused(f"expected exactly one query, got {len(kinds)} statements"
-                               + (f" ({', '.join(kinds)})" if kinds else ""))
+            raise QueryRefused(
+                f"expected exactly one query, got {len(kinds)} statements" + (f" ({', '.join(kinds)})" if kinds else "")
+            )
         if kinds[0] not in QUERY_STATEMENT_TYPES:
-            raise QueryRefused(f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, "
-                               f"not {kinds[0]}")
+            raise QueryRefused(
+                f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, not {kinds[0]}"
+            )
         return con.sql(sql).df()
     finally:
         con.close()
-
 
 
 def view_sql() -> dict[str, str]:
@@ -123,10 +124,14 @@ def init_db(con) -> None:
     """Create every table (``schemas/``) and view (``warehouse/``); idempotent."""
     for t in TABLES.values():
         con.execute(create_table_sql(t))
-        have = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = current_schema()",
-            [t.name]).fetchall()}
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = ? AND table_schema = current_schema()",
+                [t.name],
+            ).fetchall()
+        }
         for c in t.columns:  # a warehouse made by an older version gains the new (nullable) columns
             if c.name not in have and c.nullable:
                 con.execute(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {c.type}")

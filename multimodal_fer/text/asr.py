@@ -121,9 +121,7 @@ class Transcript:
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"the Whisper model package {name!r} is not installed (see requirements.in)"
-        )
+        raise ModuleNotFoundError(f"the Whisper model package {name!r} is not installed (see requirements.in)")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -295,8 +293,7 @@ def transcribe(audio: np.ndarray, options: AsrOptions = AsrOptions(), *, languag
             if w.word.strip()
         )
         segments.append(
-            Segment(float(s.start), float(s.end), s.text.strip(), float(s.avg_logprob),
-                    float(s.no_speech_prob), words)
+            Segment(float(s.start), float(s.end), s.text.strip(), float(s.avg_logprob), float(s.no_speech_prob), words)
         )
     return Transcript(str(info.language), float(info.language_probability), tuple(segments))
 
@@ -314,7 +311,10 @@ def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions, language: 
     )
     segments = tuple(
         Segment(
-            float(s["start"]), float(s["end"]), str(s["text"]).strip(), float(s["avg_logprob"]),
+            float(s["start"]),
+            float(s["end"]),
+            str(s["text"]).strip(),
+            float(s["avg_logprob"]),
             float(s["no_speech_prob"]),
             tuple(
                 Word(float(w["start"]), float(w["end"]), str(w["word"]).strip(), float(w["probability"]))
@@ -333,8 +333,9 @@ ASR_CHUNK_S = 120.0  # s, longest stretch of audio handed to the recogniser at o
 CHUNK_PAD_S = 0.5  # s of context kept on each side of the speech in a chunk
 
 
-def plan_chunks(segments: list[tuple[float, float]], *, duration_s: float, max_s: float = ASR_CHUNK_S,
-                pad_s: float = CHUNK_PAD_S) -> list[tuple[float, float]]:
+def plan_chunks(
+    segments: list[tuple[float, float]], *, duration_s: float, max_s: float = ASR_CHUNK_S, pad_s: float = CHUNK_PAD_S
+) -> list[tuple[float, float]]:
     """Cut a recording's speech into chunks of at most ``max_s`` seconds, in pauses.
 
     Consecutive speech segments are grouped while the group (with ``pad_s`` either side) fits in
@@ -372,14 +373,27 @@ def plan_chunks(segments: list[tuple[float, float]], *, duration_s: float, max_s
 
 def _shift(t: Transcript, offset: float) -> tuple[Segment, ...]:
     return tuple(
-        Segment(seg.start_s + offset, seg.end_s + offset, seg.text, seg.avg_logprob, seg.no_speech_prob,
-                tuple(Word(w.start_s + offset, w.end_s + offset, w.text, w.probability) for w in seg.words))
+        Segment(
+            seg.start_s + offset,
+            seg.end_s + offset,
+            seg.text,
+            seg.avg_logprob,
+            seg.no_speech_prob,
+            tuple(Word(w.start_s + offset, w.end_s + offset, w.text, w.probability) for w in seg.words),
+        )
         for seg in t.segments
     )
 
 
-def transcribe_wav(wav_path: str | Path, segments: list[tuple[float, float]], options: AsrOptions = AsrOptions(), *,
-                   duration_s: float, max_chunk_s: float = ASR_CHUNK_S, progress=None) -> Transcript:
+def transcribe_wav(
+    wav_path: str | Path,
+    segments: list[tuple[float, float]],
+    options: AsrOptions = AsrOptions(),
+    *,
+    duration_s: float,
+    max_chunk_s: float = ASR_CHUNK_S,
+    progress=None,
+) -> Transcript:
     """Transcribe the speech of a (long) 16 kHz mono WAV chunk by chunk, in constant memory.
 
     Only the chunks of :func:`plan_chunks` are read and transcribed; times are on the WAV's

@@ -202,8 +202,9 @@ class TextEmotionModel:
     Use :meth:`load`; then :meth:`predict_proba`.
     """
 
-    def __init__(self, head: Head | None, encoder: str, version: str, *, finetuned=None,
-                 threads: int = ENCODER_THREADS):
+    def __init__(
+        self, head: Head | None, encoder: str, version: str, *, finetuned=None, threads: int = ENCODER_THREADS
+    ):
         if (head is None) == (finetuned is None):
             raise ValueError("give exactly one of head and finetuned")
         self.head = head
@@ -229,7 +230,11 @@ class TextEmotionModel:
 
     @classmethod
     def load(
-        cls, path: Path | None = None, *, encoder: str | None = None, kind: str = "auto",
+        cls,
+        path: Path | None = None,
+        *,
+        encoder: str | None = None,
+        kind: str = "auto",
         threads: int = ENCODER_THREADS,
     ) -> TextEmotionModel:
         """Load a trained model (default: the committed one) on its encoder.
@@ -258,10 +263,7 @@ class TextEmotionModel:
         elif kind == "auto":
             kind = "finetuned" if path.suffix == ".safetensors" else "head"
         if not path.is_file():
-            raise FileNotFoundError(
-                f"no text-emotion model at {path}; train one with "
-                "`python -m training.text`"
-            )
+            raise FileNotFoundError(f"no text-emotion model at {path}; train one with `python -m training.text`")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         enc = _resolve_encoder(encoder)
         if kind == "finetuned":
@@ -270,14 +272,11 @@ class TextEmotionModel:
             from multimodal_fer.text.finetuned import FineTunedClassifier
 
             model = FineTunedClassifier.load(path, enc)
-            return cls(None, enc, f"text-minilm-ft-{FINETUNED_VERSION}+{digest}", finetuned=model,
-                       threads=threads)
+            return cls(None, enc, f"text-minilm-ft-{FINETUNED_VERSION}+{digest}", finetuned=model, threads=threads)
         head = Head.read(path)
         return cls(head, enc, f"text-minilm-head-{HEAD_VERSION}+{digest}", threads=threads)
 
-    def predict_proba(
-        self, texts: Sequence[str], contexts: Sequence[str] | None = None
-    ) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         """Probabilities over :data:`~multimodal_fer.labels.EMOTIONS`.
 
         Parameters
@@ -310,7 +309,8 @@ class TextEmotionModel:
             torch.set_num_threads(self.threads)
             try:
                 logits = self.finetuned.predict_logits(
-                    [clean(texts[i]) for i in keep], ctx if self.finetuned.use_context else None)
+                    [clean(texts[i]) for i in keep], ctx if self.finetuned.use_context else None
+                )
             finally:
                 torch.set_num_threads(previous)
             probs[keep] = softmax(logits)
@@ -330,9 +330,7 @@ def context_features(contexts: Sequence[str], *, encoder=None) -> np.ndarray:
     _, model = _load_encoder(_resolve_encoder(encoder))
     out = np.zeros((len(contexts), int(model.config.hidden_size)), dtype=np.float32)
     if keep:
-        out[keep] = embed(
-            [contexts[i] for i in keep], encoder=encoder, truncate_left=True, max_tokens=CONTEXT_TOKENS
-        )
+        out[keep] = embed([contexts[i] for i in keep], encoder=encoder, truncate_left=True, max_tokens=CONTEXT_TOKENS)
     return out
 
 

@@ -68,8 +68,14 @@ def _row_text(row: dict, root, labels_csv) -> str:
     return text
 
 
-def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Path | None = None,
-        model=None, quiet: bool = False) -> dict:
+def run(
+    labels_csv: str | Path,
+    *,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    model=None,
+    quiet: bool = False,
+) -> dict:
     """Score every utterance of a ``text,label`` CSV and report classification metrics.
 
     Parameters
@@ -108,19 +114,26 @@ def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Pa
     keep = [i for i, lab in enumerate(labels) if lab is not None]
     skipped = len(rows) - len(keep)
     t0 = time.perf_counter()
-    probs = model.predict_proba([texts[i] for i in keep],
-                                None if contexts is None else [contexts[i] for i in keep])
+    probs = model.predict_proba([texts[i] for i in keep], None if contexts is None else [contexts[i] for i in keep])
     elapsed = time.perf_counter() - t0
     y_true = [lab for lab in labels if lab is not None]  # the labels of ``keep``
     y_pred = [None if np.isnan(p).any() else EMOTIONS[int(np.argmax(p))] for p in probs]
     metrics = classification_metrics(y_true, y_pred, EMOTIONS)
-    report = {**metrics, "skipped": skipped, "no_prediction": sum(p is None for p in y_pred),
-              "context": contexts is not None and model.use_context, "model_version": model.version,
-              "utterances_per_s": round(len(keep) / elapsed, 1) if elapsed > 0 and keep else None,
-              "labels_csv": str(labels_csv)}
+    report = {
+        **metrics,
+        "skipped": skipped,
+        "no_prediction": sum(p is None for p in y_pred),
+        "context": contexts is not None and model.use_context,
+        "model_version": model.version,
+        "utterances_per_s": round(len(keep) / elapsed, 1) if elapsed > 0 and keep else None,
+        "labels_csv": str(labels_csv),
+    }
     if not quiet:
-        print_report(f"text emotion ({model.version}) on {labels_csv}", metrics,
-                     extra={"skipped": skipped, "context": report["context"]})
+        print_report(
+            f"text emotion ({model.version}) on {labels_csv}",
+            metrics,
+            extra={"skipped": skipped, "context": report["context"]},
+        )
     write_json(out, report)
     return report
 

@@ -33,8 +33,10 @@ from pathlib import Path
 
 from multimodal_fer.evaluation import read_labels_csv, resolve, write_json
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -98,12 +100,18 @@ def word_errors(reference: str, hypothesis: str, *, normalise: bool = True) -> d
         prev = cur
     cost, subs, dels, ins = prev[m]
     wer = cost / n if n else (0.0 if m == 0 else float("inf"))
-    return {"substitutions": subs, "deletions": dels, "insertions": ins, "ref_words": n,
-            "hyp_words": m, "wer": wer}
+    return {"substitutions": subs, "deletions": dels, "insertions": ins, "ref_words": n, "hyp_words": m, "wer": wer}
 
 
-def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Path | None = None,
-        options=None, quiet: bool = False, warm_up: bool = True) -> dict:
+def run(
+    labels_csv: str | Path,
+    *,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    options=None,
+    quiet: bool = False,
+    warm_up: bool = True,
+) -> dict:
     """Transcribe every file of a ``path,transcript`` CSV; report WER and the realtime factor.
 
     Parameters
@@ -155,24 +163,42 @@ def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Pa
         dur = audio.size / 16000
         audio_s += dur
         busy_s += dt
-        files.append({"path": row["path"], "reference": row["transcript"], "hypothesis": hyp,
-                      "wer": round(errs["wer"], 4), "duration_s": round(dur, 3),
-                      "seconds": round(dt, 3)})
+        files.append(
+            {
+                "path": row["path"],
+                "reference": row["transcript"],
+                "hypothesis": hyp,
+                "wer": round(errs["wer"], 4),
+                "duration_s": round(dur, 3),
+                "seconds": round(dt, 3),
+            }
+        )
     errors = totals["substitutions"] + totals["deletions"] + totals["insertions"]
     wer = errors / totals["ref_words"] if totals["ref_words"] else float("nan")
-    report = {"n": len(files), "wer": round(wer, 4), **totals,
-              "audio_s": round(audio_s, 3), "transcribe_s": round(busy_s, 3),
-              "realtime_factor": round(busy_s / audio_s, 4) if audio_s else float("nan"),
-              "model_load_s": round(load_s, 3), "options": asdict(options),
-              "normaliser": "multimodal_fer.text.evaluate_asr.normalise_text (lower case, NFKC, "
-                            "punctuation stripped, integers < 1e6 spelt out)",
-              "labels_csv": str(labels_csv), "files": files}
+    report = {
+        "n": len(files),
+        "wer": round(wer, 4),
+        **totals,
+        "audio_s": round(audio_s, 3),
+        "transcribe_s": round(busy_s, 3),
+        "realtime_factor": round(busy_s / audio_s, 4) if audio_s else float("nan"),
+        "model_load_s": round(load_s, 3),
+        "options": asdict(options),
+        "normaliser": "multimodal_fer.text.evaluate_asr.normalise_text (lower case, NFKC, "
+        "punctuation stripped, integers < 1e6 spelt out)",
+        "labels_csv": str(labels_csv),
+        "files": files,
+    }
     if not quiet:
-        print(f"ASR ({options.backend} {options.model} {options.compute_type}, "
-              f"{options.cpu_threads} thread(s)) on {labels_csv}")
-        print(f"  n={report['n']}  wer={report['wer']:.4f}  (S={totals['substitutions']} "
-              f"D={totals['deletions']} I={totals['insertions']} N={totals['ref_words']})  "
-              f"realtime_factor={report['realtime_factor']:.4f}  audio={audio_s:.1f}s")
+        print(
+            f"ASR ({options.backend} {options.model} {options.compute_type}, "
+            f"{options.cpu_threads} thread(s)) on {labels_csv}"
+        )
+        print(
+            f"  n={report['n']}  wer={report['wer']:.4f}  (S={totals['substitutions']} "
+            f"D={totals['deletions']} I={totals['insertions']} N={totals['ref_words']})  "
+            f"realtime_factor={report['realtime_factor']:.4f}  audio={audio_s:.1f}s"
+        )
         worst = sorted(files, key=lambda f: -f["wer"])[:5]
         for f in worst:
             if f["wer"] > 0:

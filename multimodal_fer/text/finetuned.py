@@ -42,8 +42,16 @@ def base_sha256(encoder_dir: str | Path) -> str:
 class FineTunedClassifier(torch.nn.Module):
     """BERT-style encoder + masked mean pooling over segment A + linear head (7 emotions)."""
 
-    def __init__(self, encoder_dir: str | Path, *, train_layers: int, use_context: bool,
-                 max_len: int, context_tokens: int, dropout: float = 0.1):
+    def __init__(
+        self,
+        encoder_dir: str | Path,
+        *,
+        train_layers: int,
+        use_context: bool,
+        max_len: int,
+        context_tokens: int,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
@@ -83,10 +91,15 @@ class FineTunedClassifier(torch.nn.Module):
         from safetensors.torch import save_file
 
         tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in self.trained_state().items()}
-        header = {"format": FORMAT_VERSION, "train_layers": str(self.train_layers),
-                  "use_context": str(self.use_context), "max_len": str(self.max_len),
-                  "context_tokens": str(self.context_tokens),
-                  "base_sha256": base_sha256(self.encoder_dir), "meta": json.dumps(meta, sort_keys=True)}
+        header = {
+            "format": FORMAT_VERSION,
+            "train_layers": str(self.train_layers),
+            "use_context": str(self.use_context),
+            "max_len": str(self.max_len),
+            "context_tokens": str(self.context_tokens),
+            "base_sha256": base_sha256(self.encoder_dir),
+            "meta": json.dumps(meta, sort_keys=True),
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         save_file(tensors, str(tmp), metadata=header)
@@ -105,11 +118,14 @@ class FineTunedClassifier(torch.nn.Module):
         want = header.get("base_sha256")
         have = base_sha256(encoder_dir)
         if want != have:
-            raise ValueError(f"{path} was trained on a base encoder with sha256 {want}, "
-                             f"but {encoder_dir} has {have}")
-        model = cls(encoder_dir, train_layers=int(header["train_layers"]),
-                    use_context=header["use_context"] == "True", max_len=int(header["max_len"]),
-                    context_tokens=int(header["context_tokens"]))
+            raise ValueError(f"{path} was trained on a base encoder with sha256 {want}, but {encoder_dir} has {have}")
+        model = cls(
+            encoder_dir,
+            train_layers=int(header["train_layers"]),
+            use_context=header["use_context"] == "True",
+            max_len=int(header["max_len"]),
+            context_tokens=int(header["context_tokens"]),
+        )
         expected = set(model.trained_state())
         if set(tensors) != expected:
             raise ValueError(f"{path}: tensors {sorted(set(tensors) ^ expected)[:5]}... do not match the model")
@@ -129,7 +145,7 @@ class FineTunedClassifier(torch.nn.Module):
             ctx_ids = []
             for c in contexts:
                 ids = tok(c or "", add_special_tokens=False)["input_ids"] if c else []
-                ctx_ids.append(ids[-self.context_tokens:])
+                ctx_ids.append(ids[-self.context_tokens :])
             batch_ids, batch_types = [], []
             a_max = self.max_len - 3
             for t, cid in zip(texts, ctx_ids):
@@ -157,18 +173,21 @@ class FineTunedClassifier(torch.nn.Module):
         return self.head(self.dropout(pooled))
 
     @torch.inference_mode()
-    def predict_logits(self, texts: Sequence[str], contexts: Sequence[str] | None = None,
-                       batch_size: int = 64) -> np.ndarray:
+    def predict_logits(
+        self, texts: Sequence[str], contexts: Sequence[str] | None = None, batch_size: int = 64
+    ) -> np.ndarray:
         """Logits (N, 7) in EMOTIONS order; texts sorted by length internally, order kept."""
         self.eval()
         out = np.zeros((len(texts), N_EMOTIONS), dtype=np.float64)
         if not len(texts):
             return out
-        lengths = [len(t) + (len(contexts[i] or "") if (self.use_context and contexts is not None) else 0)
-                   for i, t in enumerate(texts)]
+        lengths = [
+            len(t) + (len(contexts[i] or "") if (self.use_context and contexts is not None) else 0)
+            for i, t in enumerate(texts)
+        ]
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(texts), batch_size):
-            idx = order[start: start + batch_size]
+            idx = order[start : start + batch_size]
             ctx = [contexts[i] for i in idx] if contexts is not None else None
             batch = self.tokenize([texts[i] for i in idx], ctx)
             out[idx] = self(batch).double().numpy()

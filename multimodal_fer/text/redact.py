@@ -27,27 +27,161 @@ from dataclasses import replace
 
 NAME, PHONE, DATE = "[NAME]", "[PHONE]", "[DATE]"
 
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-          "october", "november", "december")
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _MONTH_ABBR = ("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-TITLES = ("mr", "mrs", "ms", "miss", "dr", "doctor", "prof", "professor", "nurse", "sister", "father",
-          "uncle", "aunt", "auntie", "grandma", "grandpa", "sir", "madam", "mx")
+TITLES = (
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "doctor",
+    "prof",
+    "professor",
+    "nurse",
+    "sister",
+    "father",
+    "uncle",
+    "aunt",
+    "auntie",
+    "grandma",
+    "grandpa",
+    "sir",
+    "madam",
+    "mx",
+)
 
 #: Capitalised mid-sentence words that are not names (compared in lower case).
 COMMON_CAPITALISED: frozenset[str] = frozenset(
-    {"i", "i'm", "i've", "i'll", "i'd", "ok", "okay", "oh", "god", "lord", "jesus", "christ",
-     "christmas", "easter", "thanksgiving", "halloween", "ramadan", "hanukkah", "diwali",
-     "english", "spanish", "french", "german", "italian", "chinese", "japanese", "arabic",
-     "american", "british", "european", "african", "asian", "canadian", "mexican", "indian",
-     "internet", "tv", "covid", "covid-19", "zoom", "teams", "skype", "google", "facebook",
-     "tylenol", "advil", "ibuprofen", "prozac", "zoloft", "xanax", "mom", "mum", "dad", "mommy",
-     "daddy", "grandma", "grandpa", "granny", "nana", "papa", "mama", "sir", "madam", "ma'am",
-     "hi", "hello", "hey", "yes", "no", "yeah", "um", "uh", "hmm", "mm", "wow", "please",
-     "thanks", "thank", "sorry", "well", "so", "and", "but", "or", "the", "a", "an", "it", "you",
-     "we", "they", "he", "she", "my", "your", "our", "their", "this", "that", "what", "why",
-     "how", "when", "where", "who", "am", "pm", "a.m.", "p.m."}
-    | set(MONTHS) | set(_MONTH_ABBR) | set(WEEKDAYS) | set(TITLES)
+    {
+        "i",
+        "i'm",
+        "i've",
+        "i'll",
+        "i'd",
+        "ok",
+        "okay",
+        "oh",
+        "god",
+        "lord",
+        "jesus",
+        "christ",
+        "christmas",
+        "easter",
+        "thanksgiving",
+        "halloween",
+        "ramadan",
+        "hanukkah",
+        "diwali",
+        "english",
+        "spanish",
+        "french",
+        "german",
+        "italian",
+        "chinese",
+        "japanese",
+        "arabic",
+        "american",
+        "british",
+        "european",
+        "african",
+        "asian",
+        "canadian",
+        "mexican",
+        "indian",
+        "internet",
+        "tv",
+        "covid",
+        "covid-19",
+        "zoom",
+        "teams",
+        "skype",
+        "google",
+        "facebook",
+        "tylenol",
+        "advil",
+        "ibuprofen",
+        "prozac",
+        "zoloft",
+        "xanax",
+        "mom",
+        "mum",
+        "dad",
+        "mommy",
+        "daddy",
+        "grandma",
+        "grandpa",
+        "granny",
+        "nana",
+        "papa",
+        "mama",
+        "sir",
+        "madam",
+        "ma'am",
+        "hi",
+        "hello",
+        "hey",
+        "yes",
+        "no",
+        "yeah",
+        "um",
+        "uh",
+        "hmm",
+        "mm",
+        "wow",
+        "please",
+        "thanks",
+        "thank",
+        "sorry",
+        "well",
+        "so",
+        "and",
+        "but",
+        "or",
+        "the",
+        "a",
+        "an",
+        "it",
+        "you",
+        "we",
+        "they",
+        "he",
+        "she",
+        "my",
+        "your",
+        "our",
+        "their",
+        "this",
+        "that",
+        "what",
+        "why",
+        "how",
+        "when",
+        "where",
+        "who",
+        "am",
+        "pm",
+        "a.m.",
+        "p.m.",
+    }
+    | set(MONTHS)
+    | set(_MONTH_ABBR)
+    | set(WEEKDAYS)
+    | set(TITLES)
 )
 
 #: A small list of common first names (written for this project; lower case).
@@ -69,8 +203,30 @@ FIRST_NAMES: frozenset[str] = frozenset(
 )
 #: First names that are also ordinary words: redacted only where capitalised mid-sentence.
 AMBIGUOUS_NAMES: frozenset[str] = frozenset(
-    {"will", "may", "june", "april", "mark", "bill", "grace", "hope", "joy", "rose", "frank", "amber",
-     "jack", "kim", "sue", "pat", "art", "dawn", "faith", "chase", "drew", "ross"}
+    {
+        "will",
+        "may",
+        "june",
+        "april",
+        "mark",
+        "bill",
+        "grace",
+        "hope",
+        "joy",
+        "rose",
+        "frank",
+        "amber",
+        "jack",
+        "kim",
+        "sue",
+        "pat",
+        "art",
+        "dawn",
+        "faith",
+        "chase",
+        "drew",
+        "ross",
+    }
 )
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
@@ -135,8 +291,9 @@ def _name_spans(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]
         capitalised = base[:1].isupper() and (base[1:].islower() or len(base) == 1) and len(base) > 1
         if not capitalised:
             continue
-        after_title = (k > 0 and words[k - 1].group(0).lower() in TITLES
-                       and not text[words[k - 1].end():m.start()].strip(" ."))
+        after_title = (
+            k > 0 and words[k - 1].group(0).lower() in TITLES and not text[words[k - 1].end() : m.start()].strip(" .")
+        )
         start_of_sentence = _is_sentence_start(text, m.start())
         is_name = (
             after_title
@@ -148,7 +305,7 @@ def _name_spans(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]
     # merge adjacent names separated only by spaces ("John Smith")
     merged: list[tuple[int, int]] = []
     for a, b in spans:
-        if merged and not text[merged[-1][1]:a].strip():
+        if merged and not text[merged[-1][1] : a].strip():
             merged[-1] = (merged[-1][0], b)
         else:
             merged.append((a, b))
@@ -162,11 +319,13 @@ def pii_spans(text: str, *, names: bool = True, phones: bool = True, dates: bool
     if dates:
         spans += [(a, b, DATE) for a, b in _date_spans(text)]
     if phones:
-        spans += [(a, b, PHONE) for a, b in _phone_spans(text)
-                  if not any(a < d and c < b for c, d, _ in spans)]
+        spans += [(a, b, PHONE) for a, b in _phone_spans(text) if not any(a < d and c < b for c, d, _ in spans)]
     if names:
-        spans += [(a, b, NAME) for a, b in _name_spans(text, [(a, b) for a, b, _ in spans])
-                  if not any(a < d and c < b for c, d, _ in spans)]
+        spans += [
+            (a, b, NAME)
+            for a, b in _name_spans(text, [(a, b) for a, b, _ in spans])
+            if not any(a < d and c < b for c, d, _ in spans)
+        ]
     return sorted(spans)
 
 

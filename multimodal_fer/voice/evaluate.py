@@ -15,7 +15,7 @@ project knows (``neutral``, ``calm``, ``ANG``, ``happiness``, ...), mapped by
 
 Each file is scored the way the pipeline scores a patient's speech: files up to
 :data:`WHOLE_CLIP_MAX_S` are one clip; longer files are cut into VAD speech chunks of at most
-``pipeline.VOICE_CHUNK_S`` (3 s) whose 7-class probabilities are averaged. A file with no
+``voice.stream.VOICE_CHUNK_S`` (3 s) whose 7-class probabilities are averaged. A file with no
 audio gets no prediction (it counts as an error). Speaker normalisation is off (the
 pipeline's default; files of a labels CSV are not one speaker's session).
 """
@@ -58,7 +58,7 @@ def speech_chunks(audio: np.ndarray, *, chunk_s: float = CHUNK_S) -> list[np.nda
         while t < e - 1e-9:
             u = min(e, t + chunk_s)
             if u - t >= 0.25:
-                out.append(audio[int(t * SR): int(u * SR)])
+                out.append(audio[int(t * SR) : int(u * SR)])
             t = u
     return out
 
@@ -77,8 +77,14 @@ def score_audio(model, audio: np.ndarray) -> np.ndarray | None:
     return model.predict_proba(chunks).mean(axis=0)
 
 
-def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Path | None = None,
-        model=None, quiet: bool = False) -> dict:
+def run(
+    labels_csv: str | Path,
+    *,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    model=None,
+    quiet: bool = False,
+) -> dict:
     """Score every file of a ``path,label`` CSV and report classification metrics.
 
     Parameters
@@ -119,21 +125,33 @@ def run(labels_csv: str | Path, *, root: str | Path | None = None, out: str | Pa
         pred = EMOTIONS[int(np.argmax(proba))] if proba is not None else None
         y_true.append(label)
         y_pred.append(pred)
-        rec = {"path": row["path"], "label": label, "prediction": pred,
-               "duration_s": round(audio.size / 16000, 3)}
+        rec = {"path": row["path"], "label": label, "prediction": pred, "duration_s": round(audio.size / 16000, 3)}
         if proba is not None:
             v, a = valence_arousal(proba)
-            rec.update({"proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba)},
-                        "valence": round(float(v), 4), "arousal": round(float(a), 4)})
+            rec.update(
+                {
+                    "proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba)},
+                    "valence": round(float(v), 4),
+                    "arousal": round(float(a), 4),
+                }
+            )
         files.append(rec)
     elapsed = time.perf_counter() - t0
     metrics = classification_metrics(y_true, y_pred, EMOTIONS)
-    report = {**metrics, "skipped": skipped, "model_version": model.version,
-              "seconds_per_file": round(elapsed / max(len(files), 1), 4),
-              "labels_csv": str(labels_csv), "files": files}
+    report = {
+        **metrics,
+        "skipped": skipped,
+        "model_version": model.version,
+        "seconds_per_file": round(elapsed / max(len(files), 1), 4),
+        "labels_csv": str(labels_csv),
+        "files": files,
+    }
     if not quiet:
-        print_report(f"voice emotion ({model.version}) on {labels_csv}", metrics,
-                     extra={"skipped": skipped, "s/file": round(elapsed / max(len(files), 1), 3)})
+        print_report(
+            f"voice emotion ({model.version}) on {labels_csv}",
+            metrics,
+            extra={"skipped": skipped, "s/file": round(elapsed / max(len(files), 1), 3)},
+        )
     write_json(out, report)
     return report
 

@@ -46,7 +46,14 @@ FEATURE_VERSION = f"{FUNCTIONAL_VERSION}+{EMBED_VERSION}"
 
 #: RAVDESS class order used internally and by :meth:`VoiceModel.predict_proba_8`.
 RAVDESS_CLASSES: tuple[str, ...] = (
-    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised",
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
 )
 MIN_CLIP_S = 0.25  # s, shorter clips are zero-padded to this length
 MIN_SPEAKER_CLIPS = 8  # clips needed before per-speaker normalisation is used
@@ -71,13 +78,37 @@ def _feature_names() -> tuple[str, ...]:
     for s in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "zcr"):
         names += [f"{s}_mean", f"{s}_std"]
     names += [f"contrast{i}_mean_db" for i in range(7)]
-    names += ["f0_mean_st", "f0_std_st", "f0_median_st", "f0_p10_st", "f0_p90_st",
-              "f0_range_st", "f0_slope_st_per_s", "f0_delta_abs_st"]
-    names += ["rms_mean_db", "rms_std_db", "rms_max_db", "rms_p10_db", "rms_p90_db",
-              "rms_slope_db_per_s", "rms_delta_abs_db"]
-    names += ["voiced_ratio", "voiced_prob_mean", "jitter_rel", "shimmer_db",
-              "tilt_db_per_band", "alpha_ratio_db", "hammarberg_db",
-              "speech_s", "pause_ratio", "voiced_run_mean_s"]
+    names += [
+        "f0_mean_st",
+        "f0_std_st",
+        "f0_median_st",
+        "f0_p10_st",
+        "f0_p90_st",
+        "f0_range_st",
+        "f0_slope_st_per_s",
+        "f0_delta_abs_st",
+    ]
+    names += [
+        "rms_mean_db",
+        "rms_std_db",
+        "rms_max_db",
+        "rms_p10_db",
+        "rms_p90_db",
+        "rms_slope_db_per_s",
+        "rms_delta_abs_db",
+    ]
+    names += [
+        "voiced_ratio",
+        "voiced_prob_mean",
+        "jitter_rel",
+        "shimmer_db",
+        "tilt_db_per_band",
+        "alpha_ratio_db",
+        "hammarberg_db",
+        "speech_s",
+        "pause_ratio",
+        "voiced_run_mean_s",
+    ]
     return tuple(names)
 
 
@@ -115,7 +146,8 @@ EMBED_MODEL = "base"  # packaged CTranslate2 Whisper model whose encoder embeds 
 EMBED_DIM = 512  # encoder width of Whisper base
 EMBED_MAX_S = 30.0  # s, Whisper's longest input; longer clips are cut
 EMBED_NAMES: tuple[str, ...] = tuple(
-    [f"wenc{i}_mean" for i in range(EMBED_DIM)] + [f"wenc{i}_std" for i in range(EMBED_DIM)])
+    [f"wenc{i}_mean" for i in range(EMBED_DIM)] + [f"wenc{i}_std" for i in range(EMBED_DIM)]
+)
 #: Everything the classifier sees: acoustic functionals, then the Whisper encoder embedding.
 FEATURE_NAMES: tuple[str, ...] = FUNCTIONAL_NAMES + EMBED_NAMES
 N_FEATURES = len(FEATURE_NAMES)
@@ -134,8 +166,9 @@ def _whisper_encoder():
 
     from multimodal_fer.text.asr import resolve_model_dir
 
-    model = ctranslate2.models.Whisper(str(resolve_model_dir(EMBED_MODEL)), device="auto",
-                                       compute_type="int8", intra_threads=1, inter_threads=1)
+    model = ctranslate2.models.Whisper(
+        str(resolve_model_dir(EMBED_MODEL)), device="auto", compute_type="int8", intra_threads=1, inter_threads=1
+    )
     return model, FeatureExtractor(feature_size=80)
 
 
@@ -247,14 +280,28 @@ def clip_features(audio: np.ndarray, *, sr: int = SR, trim: bool = True) -> np.n
         pair = voiced[1:] & voiced[:-1]
         st_all = 12.0 * np.log2(np.where(voiced, f0, 100.0) / 100.0)
         d_st = np.abs(np.diff(st_all))[pair]
-        feats += [st.mean(), st.std(), p50, p10, p90, p90 - p10, _slope(t[voiced], st),
-                  float(d_st.mean()) if len(d_st) else 0.0]
+        feats += [
+            st.mean(),
+            st.std(),
+            p50,
+            p10,
+            p90,
+            p90 - p10,
+            _slope(t[voiced], st),
+            float(d_st.mean()) if len(d_st) else 0.0,
+        ]
     else:
         feats += [np.nan] * 8
     r = rms_db[A]
     d_r = np.abs(np.diff(r))
-    feats += [r.mean(), r.std(), r.max(), *np.percentile(r, [10, 90]), _slope(t[A], r),
-              float(d_r.mean()) if len(d_r) else 0.0]
+    feats += [
+        r.mean(),
+        r.std(),
+        r.max(),
+        *np.percentile(r, [10, 90]),
+        _slope(t[A], r),
+        float(d_r.mean()) if len(d_r) else 0.0,
+    ]
 
     # voice quality (frame-level approximations of cycle-level measures)
     voiced_ratio = float(voiced[A].mean())
@@ -279,8 +326,7 @@ def clip_features(audio: np.ndarray, *, sr: int = SR, trim: bool = True) -> np.n
     pause_ratio = float(np.clip(1.0 - speech_s / max(dur_s, 1e-9), 0.0, 1.0))
     runs = np.diff(np.flatnonzero(np.diff(np.r_[0, voiced.astype(int), 0])))[::2]
     run_mean = float(runs.mean() * HOP_LENGTH / SR) if len(runs) else 0.0
-    feats += [voiced_ratio, vp_mean, jitter, shimmer, tilt, alpha, hammarberg,
-              speech_s, pause_ratio, run_mean]
+    feats += [voiced_ratio, vp_mean, jitter, shimmer, tilt, alpha, hammarberg, speech_s, pause_ratio, run_mean]
     out = np.asarray(feats, dtype=np.float64)
     if out.shape != (N_FUNCTIONALS,):  # pragma: no cover - programming error guard
         raise RuntimeError(f"feature vector has {out.shape}, expected ({N_FUNCTIONALS},)")
@@ -306,8 +352,7 @@ def features_matrix(clips: Sequence[np.ndarray], *, sr: int = SR) -> np.ndarray:
     return np.vstack([voice_features(c, sr=sr) for c in clips])
 
 
-def speaker_normalise(x: np.ndarray, *, mean: np.ndarray | None = None,
-                      std: np.ndarray | None = None) -> np.ndarray:
+def speaker_normalise(x: np.ndarray, *, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> np.ndarray:
     """Z-score features over one speaker's clips (rows), NaN-aware.
 
     Parameters
@@ -358,17 +403,21 @@ class _Head:
         if self.mlp_weights:
             members = []
             for j in range(0, len(self.mlp_weights), 4):
-                w1, b1, w2, b2 = self.mlp_weights[j: j + 4]
+                w1, b1, w2, b2 = self.mlp_weights[j : j + 4]
                 members.append(_softmax(np.maximum(z @ w1 + b1, 0.0) @ w2 + b2))
             p = self.lr_weight * p + (1.0 - self.lr_weight) * np.mean(members, axis=0)
         return p / p.sum(axis=1, keepdims=True)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        out = {f"{prefix}impute": self.impute, f"{prefix}mean": self.mean,
-               f"{prefix}scale": self.scale, f"{prefix}lr_coef": self.lr_coef,
-               f"{prefix}lr_intercept": self.lr_intercept,
-               f"{prefix}lr_weight": np.array(self.lr_weight),
-               f"{prefix}n_mlp": np.array(len(self.mlp_weights))}
+        out = {
+            f"{prefix}impute": self.impute,
+            f"{prefix}mean": self.mean,
+            f"{prefix}scale": self.scale,
+            f"{prefix}lr_coef": self.lr_coef,
+            f"{prefix}lr_intercept": self.lr_intercept,
+            f"{prefix}lr_weight": np.array(self.lr_weight),
+            f"{prefix}n_mlp": np.array(len(self.mlp_weights)),
+        }
         out[f"{prefix}lr_coef"] = np.asarray(self.lr_coef, dtype=np.float32)  # halves the file
         for j, w in enumerate(self.mlp_weights):
             out[f"{prefix}mlp{j}"] = np.asarray(w, dtype=np.float32)
@@ -377,11 +426,15 @@ class _Head:
     @classmethod
     def from_arrays(cls, arrays, prefix: str) -> _Head:
         n_mlp = int(arrays[f"{prefix}n_mlp"])
-        return cls(impute=arrays[f"{prefix}impute"], mean=arrays[f"{prefix}mean"],
-                   scale=arrays[f"{prefix}scale"], lr_coef=arrays[f"{prefix}lr_coef"],
-                   lr_intercept=arrays[f"{prefix}lr_intercept"],
-                   mlp_weights=[arrays[f"{prefix}mlp{j}"] for j in range(n_mlp)],
-                   lr_weight=float(arrays[f"{prefix}lr_weight"]))
+        return cls(
+            impute=arrays[f"{prefix}impute"],
+            mean=arrays[f"{prefix}mean"],
+            scale=arrays[f"{prefix}scale"],
+            lr_coef=arrays[f"{prefix}lr_coef"],
+            lr_intercept=arrays[f"{prefix}lr_intercept"],
+            mlp_weights=[arrays[f"{prefix}mlp{j}"] for j in range(n_mlp)],
+            lr_weight=float(arrays[f"{prefix}lr_weight"]),
+        )
 
 
 class VoiceModel:
@@ -390,12 +443,16 @@ class VoiceModel:
     Use :meth:`load`; :attr:`version` names the artefact (``voice-prosody-0.1.0+<sha256[:8]>``).
     """
 
-    def __init__(self, heads: dict[str, _Head], *, version: str,
-                 feature_names: Sequence[str] = FEATURE_NAMES,
-                 classes: Sequence[str] = RAVDESS_CLASSES) -> None:
+    def __init__(
+        self,
+        heads: dict[str, _Head],
+        *,
+        version: str,
+        feature_names: Sequence[str] = FEATURE_NAMES,
+        classes: Sequence[str] = RAVDESS_CLASSES,
+    ) -> None:
         if tuple(feature_names) != FEATURE_NAMES:
-            raise ValueError("artefact was trained on different features; retrain it "
-                             "(python -m training.voice)")
+            raise ValueError("artefact was trained on different features; retrain it (python -m training.voice)")
         if tuple(classes) != RAVDESS_CLASSES:
             raise ValueError(f"artefact classes {tuple(classes)} != {RAVDESS_CLASSES}")
         self.heads = heads
@@ -409,20 +466,23 @@ class VoiceModel:
         raw = path.read_bytes()
         digest = hashlib.sha256(raw).hexdigest()[:8]
         with np.load(path, allow_pickle=False) as arrays:
-            heads = {name: _Head.from_arrays(arrays, f"{name}/")
-                     for name in ("global", "speaker") if f"{name}/mean" in arrays}
+            heads = {
+                name: _Head.from_arrays(arrays, f"{name}/")
+                for name in ("global", "speaker")
+                if f"{name}/mean" in arrays
+            }
             names = [str(s) for s in arrays["feature_names"]]
             classes = [str(s) for s in arrays["classes"]]
             feature_version = str(arrays["feature_version"])
         if feature_version != FEATURE_VERSION:
             raise ValueError(f"artefact features {feature_version!r} != code {FEATURE_VERSION!r}")
-        return cls(heads, version=f"{MODEL_NAME}-{MODEL_VERSION}+{digest}",
-                   feature_names=names, classes=classes)
+        return cls(heads, version=f"{MODEL_NAME}-{MODEL_VERSION}+{digest}", feature_names=names, classes=classes)
 
     def save(self, path: Path) -> None:
         """Write the artefact as an ``.npz`` of plain arrays (no pickle)."""
         arrays: dict[str, np.ndarray] = {
-            "feature_names": np.array(FEATURE_NAMES), "classes": np.array(RAVDESS_CLASSES),
+            "feature_names": np.array(FEATURE_NAMES),
+            "classes": np.array(RAVDESS_CLASSES),
             "feature_version": np.array(FEATURE_VERSION),
         }
         for name, head in self.heads.items():
@@ -442,8 +502,7 @@ class VoiceModel:
             return self.heads["speaker"].proba(speaker_normalise(x))
         return self.heads["global"].proba(x)
 
-    def predict_proba_8(self, clips: Sequence[np.ndarray], *, speaker_norm: bool = False
-                        ) -> np.ndarray:
+    def predict_proba_8(self, clips: Sequence[np.ndarray], *, speaker_norm: bool = False) -> np.ndarray:
         """Probabilities over :data:`RAVDESS_CLASSES`.
 
         Parameters
@@ -460,8 +519,7 @@ class VoiceModel:
         """
         return self.proba_from_features(features_matrix(clips), speaker_norm=speaker_norm)
 
-    def predict_proba(self, clips: Sequence[np.ndarray], *, speaker_norm: bool = False
-                      ) -> np.ndarray:
+    def predict_proba(self, clips: Sequence[np.ndarray], *, speaker_norm: bool = False) -> np.ndarray:
         """Probabilities over :data:`multimodal_fer.labels.EMOTIONS` (calm folded into neutral).
 
         Parameters

@@ -58,8 +58,9 @@ def _periods(sr: int) -> tuple[int, int, int]:
     return min_period, max_period, window
 
 
-def yin_track(audio: np.ndarray, *, sr: int = SR, hop_length: int | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def yin_track(
+    audio: np.ndarray, *, sr: int = SR, hop_length: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """YIN pitch track with its aperiodicity and frame loudness.
 
     Frame ``i`` is centred on sample ``i * hop_length``.
@@ -108,7 +109,7 @@ def yin_track(audio: np.ndarray, *, sr: int = SR, hop_length: int | None = None
         spec_full = np.fft.rfft(frames, n=n_fft, axis=1)
         spec_head = np.fft.rfft(head, n=n_fft, axis=1)
         r = np.fft.irfft(np.conj(spec_head) * spec_full, n=n_fft, axis=1)[:, : max_period + 1]
-        sq = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+        sq = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
         e0 = sq[:, window]  # energy of the integration window
         e_tau = sq[:, taus + window] - sq[:, taus]
         d = np.maximum(e0[:, None] + e_tau - 2.0 * r, 0.0)
@@ -117,7 +118,7 @@ def yin_track(audio: np.ndarray, *, sr: int = SR, hop_length: int | None = None
         cmnd = np.ones_like(d)
         with np.errstate(divide="ignore", invalid="ignore"):
             cmnd[:, 1:] = np.where(cum > 1e-12, d[:, 1:] / cum, 1.0)
-        seg = cmnd[:, min_period: max_period + 1]  # candidate lags
+        seg = cmnd[:, min_period : max_period + 1]  # candidate lags
         # first local minimum below the trough threshold, else the global minimum
         is_trough = np.zeros_like(seg, dtype=bool)
         is_trough[:, 1:-1] = (seg[:, 1:-1] <= seg[:, :-2]) & (seg[:, 1:-1] < seg[:, 2:])
@@ -131,8 +132,7 @@ def yin_track(audio: np.ndarray, *, sr: int = SR, hop_length: int | None = None
         a, b, c = seg[rows, km], seg[rows, k], seg[rows, kp]
         denom = a - 2.0 * b + c
         with np.errstate(divide="ignore", invalid="ignore"):
-            shift = np.where((np.abs(denom) > 1e-12) & (k > 0) & (k < seg.shape[1] - 1),
-                             0.5 * (a - c) / denom, 0.0)
+            shift = np.where((np.abs(denom) > 1e-12) & (k > 0) & (k < seg.shape[1] - 1), 0.5 * (a - c) / denom, 0.0)
         shift = np.clip(shift, -1.0, 1.0)
         period = min_period + k + shift
         f0[start:stop] = sr / period
@@ -165,12 +165,15 @@ def frame_prosody(audio: np.ndarray, *, sr: int = SR) -> pd.DataFrame:
     loud = rms_db > SILENCE_DB
     voiced = (aper < VOICING_THRESHOLD) & loud
     voiced_prob = np.where(loud, np.clip(1.0 - aper, 0.0, 1.0), 0.0)
-    return pd.DataFrame({
-        "t_s": np.arange(len(f0)) * (hop / sr),
-        "f0_hz": np.where(voiced, f0, np.nan),
-        "voiced_prob": voiced_prob,
-        "rms_db": rms_db,
-    }, columns=list(FRAME_COLUMNS))
+    return pd.DataFrame(
+        {
+            "t_s": np.arange(len(f0)) * (hop / sr),
+            "f0_hz": np.where(voiced, f0, np.nan),
+            "voiced_prob": voiced_prob,
+            "rms_db": rms_db,
+        },
+        columns=list(FRAME_COLUMNS),
+    )
 
 
 def _overlap_s(segments: Sequence[tuple[float, float]], start: float, stop: float) -> float:
@@ -180,8 +183,9 @@ def _overlap_s(segments: Sequence[tuple[float, float]], start: float, stop: floa
     return total
 
 
-def window_prosody(frames: pd.DataFrame, segments: Sequence[tuple[float, float]], *,
-                   duration_s: float, window_s: float = 1.0) -> pd.DataFrame:
+def window_prosody(
+    frames: pd.DataFrame, segments: Sequence[tuple[float, float]], *, duration_s: float, window_s: float = 1.0
+) -> pd.DataFrame:
     """Summarise frame prosody over fixed windows ``[k * window_s, (k + 1) * window_s)``.
 
     Parameters
@@ -221,12 +225,14 @@ def window_prosody(frames: pd.DataFrame, segments: Sequence[tuple[float, float]]
         n = int(sel.sum())
         w1 = min(w0 + window_s, duration_s)
         span = max(w1 - w0, 1e-12)
-        rows.append((
-            float(w0),
-            float(voiced.mean()) if len(voiced) else np.nan,
-            float(voiced.std()) if len(voiced) else np.nan,
-            float(rms[sel].mean()) if n else np.nan,
-            len(voiced) / n if n else 0.0,
-            float(np.clip(_overlap_s(segments, w0, w1) / span, 0.0, 1.0)),
-        ))
+        rows.append(
+            (
+                float(w0),
+                float(voiced.mean()) if len(voiced) else np.nan,
+                float(voiced.std()) if len(voiced) else np.nan,
+                float(rms[sel].mean()) if n else np.nan,
+                len(voiced) / n if n else 0.0,
+                float(np.clip(_overlap_s(segments, w0, w1) / span, 0.0, 1.0)),
+            )
+        )
     return pd.DataFrame(rows, columns=list(PROSODY_WINDOW_COLUMNS)).astype("float64")

@@ -16,9 +16,9 @@ SPEECH_PAD_S = 0.03  # s, padding added to each side of a segment (silero's own 
 VAD_CHUNK = 512  # samples, silero's window at 16 kHz
 
 
-def speech_segments(audio: np.ndarray, *, sr: int = SR, threshold: float = 0.5,
-                    min_speech_s: float = 0.25, min_silence_s: float = 0.3
-                    ) -> list[tuple[float, float]]:
+def speech_segments(
+    audio: np.ndarray, *, sr: int = SR, threshold: float = 0.5, min_speech_s: float = 0.25, min_silence_s: float = 0.3
+) -> list[tuple[float, float]]:
     """Speech segments of a mono recording.
 
     Parameters
