@@ -58,6 +58,76 @@ def _periods(sr: int) -> tuple[int, int, int]:
     return min_period, max_period, window
 
 
+def _cmnd(*, frames: np.ndarray, window: int, max_period: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """YIN's cumulative-mean-normalised difference of a block of frames.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (m, window + max_period), float64
+        Mean-removed frames; the first ``window`` samples are the integration window.
+    window, max_period : int
+        Integration window and longest lag, in samples.
+    n_fft : int
+        FFT length, >= the frame length (no wrap-around for lags <= ``max_period``).
+
+    Returns
+    -------
+    cmnd : np.ndarray, shape (m, max_period + 1)
+        Normalised difference per lag (1 at lag 0 and where undefined).
+    e0 : np.ndarray, shape (m,)
+        Energy of the integration window (sum of squared samples).
+    """
+    taus = np.arange(max_period + 1)
+    head = frames[:, :window]
+    spec_full = np.fft.rfft(frames, n=n_fft, axis=1)
+    spec_head = np.fft.rfft(head, n=n_fft, axis=1)
+    r = np.fft.irfft(np.conj(spec_head) * spec_full, n=n_fft, axis=1)[:, : max_period + 1]
+    sq = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
+    e0 = sq[:, window]  # energy of the integration window
+    e_tau = sq[:, taus + window] - sq[:, taus]
+    d = np.maximum(e0[:, None] + e_tau - 2.0 * r, 0.0)
+    d[:, 0] = 0.0
+    cum = np.cumsum(d[:, 1:], axis=1) / np.arange(1, max_period + 1)[None, :]
+    cmnd = np.ones_like(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cmnd[:, 1:] = np.where(cum > 1e-12, d[:, 1:] / cum, 1.0)
+    return cmnd, e0
+
+
+def _pick_period(*, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The period among candidate lags: the first trough below the threshold, else the minimum.
+
+    Parameters
+    ----------
+    seg : np.ndarray, shape (m, n_lags)
+        CMND at the candidate lags ``min_period .. max_period``.
+
+    Returns
+    -------
+    k : np.ndarray, shape (m,), int
+        Chosen lag as an offset into ``seg`` (samples).
+    shift : np.ndarray, shape (m,)
+        Parabolic-interpolation correction of ``k``, in [-1, 1] samples.
+    value : np.ndarray, shape (m,)
+        CMND at the chosen (integer) lag.
+    """
+    is_trough = np.zeros_like(seg, dtype=bool)
+    is_trough[:, 1:-1] = (seg[:, 1:-1] <= seg[:, :-2]) & (seg[:, 1:-1] < seg[:, 2:])
+    below = is_trough & (seg < YIN_TROUGH_THRESHOLD)
+    has_below = below.any(axis=1)
+    k = np.where(has_below, below.argmax(axis=1), seg.argmin(axis=1))
+    rows = np.arange(len(seg))
+    # parabolic interpolation of the trough
+    km = np.clip(k - 1, 0, seg.shape[1] - 1)
+    kp = np.clip(k + 1, 0, seg.shape[1] - 1)
+    a, b, c = seg[rows, km], seg[rows, k], seg[rows, kp]
+    denom = a - 2.0 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where((np.abs(denom) > 1e-12) & (k > 0) & (k < seg.shape[1] - 1), 0.5 * (a - c) / denom, 0.0)
+    shift = np.clip(shift, -1.0, 1.0)
+    return k, shift, b
+
+
 def yin_track(
     audio: np.ndarray, *, sr: int = SR, hop_length: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,11 +162,8 @@ def yin_track(
         empty = np.zeros(0)
         return empty, empty, empty
     # centre frames: the integration window [c - W/2, c + W/2) starts each frame
-    pad_left = window // 2
-    pad_right = frame_length + hop
-    y_pad = np.pad(y, (pad_left, pad_right))
+    y_pad = np.pad(y, (window // 2, frame_length + hop))
     n_fft = 1 << int(np.ceil(np.log2(frame_length)))  # >= frame_length: no wrap-around for lags <= max_period
-    taus = np.arange(max_period + 1)
     f0 = np.empty(n_frames)
     aper = np.empty(n_frames)
     rms_db = np.empty(n_frames)
@@ -105,42 +172,12 @@ def yin_track(
         idx = (np.arange(start, stop) * hop)[:, None] + np.arange(frame_length)[None, :]
         frames = y_pad[idx].astype(np.float64)  # (m, frame_length)
         frames = frames - frames[:, :window].mean(axis=1, keepdims=True)
-        head = frames[:, :window]
-        spec_full = np.fft.rfft(frames, n=n_fft, axis=1)
-        spec_head = np.fft.rfft(head, n=n_fft, axis=1)
-        r = np.fft.irfft(np.conj(spec_head) * spec_full, n=n_fft, axis=1)[:, : max_period + 1]
-        sq = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
-        e0 = sq[:, window]  # energy of the integration window
-        e_tau = sq[:, taus + window] - sq[:, taus]
-        d = np.maximum(e0[:, None] + e_tau - 2.0 * r, 0.0)
-        d[:, 0] = 0.0
-        cum = np.cumsum(d[:, 1:], axis=1) / np.arange(1, max_period + 1)[None, :]
-        cmnd = np.ones_like(d)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cmnd[:, 1:] = np.where(cum > 1e-12, d[:, 1:] / cum, 1.0)
-        seg = cmnd[:, min_period : max_period + 1]  # candidate lags
-        # first local minimum below the trough threshold, else the global minimum
-        is_trough = np.zeros_like(seg, dtype=bool)
-        is_trough[:, 1:-1] = (seg[:, 1:-1] <= seg[:, :-2]) & (seg[:, 1:-1] < seg[:, 2:])
-        below = is_trough & (seg < YIN_TROUGH_THRESHOLD)
-        has_below = below.any(axis=1)
-        k = np.where(has_below, below.argmax(axis=1), seg.argmin(axis=1))
-        rows = np.arange(len(seg))
-        # parabolic interpolation of the trough
-        km = np.clip(k - 1, 0, seg.shape[1] - 1)
-        kp = np.clip(k + 1, 0, seg.shape[1] - 1)
-        a, b, c = seg[rows, km], seg[rows, k], seg[rows, kp]
-        denom = a - 2.0 * b + c
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shift = np.where((np.abs(denom) > 1e-12) & (k > 0) & (k < seg.shape[1] - 1), 0.5 * (a - c) / denom, 0.0)
-        shift = np.clip(shift, -1.0, 1.0)
-        period = min_period + k + shift
-        f0[start:stop] = sr / period
+        cmnd, e0 = _cmnd(frames=frames, window=window, max_period=max_period, n_fft=n_fft)
+        k, shift, b = _pick_period(seg=cmnd[:, min_period : max_period + 1])
+        f0[start:stop] = sr / (min_period + k + shift)  # this order of sums: the numbers stay bit-identical
         aper[start:stop] = np.minimum(b, 1.5)
-        power = e0 / window
-        rms_db[start:stop] = np.maximum(10.0 * np.log10(power + 1e-20), RMS_FLOOR_DB)
-    silent = rms_db <= RMS_FLOOR_DB + 1e-9
-    aper[silent] = 1.0
+        rms_db[start:stop] = np.maximum(10.0 * np.log10(e0 / window + 1e-20), RMS_FLOOR_DB)
+    aper[rms_db <= RMS_FLOOR_DB + 1e-9] = 1.0  # silence
     return f0, aper, rms_db
 
 
