@@ -77,6 +77,70 @@ def score_audio(model, audio: np.ndarray) -> np.ndarray | None:
     return model.predict_proba(chunks).mean(axis=0)
 
 
+def file_record(*, path: str, label: str, proba: np.ndarray | None, duration_s: float) -> dict:
+    """One file's row of the report.
+
+    Parameters
+    ----------
+    path : str
+        The file as the CSV names it.
+    label : str
+        Canonical true class.
+    proba : np.ndarray, shape (7,), or None
+        Probabilities over :data:`~multimodal_fer.labels.EMOTIONS` (``None``: no audio, no prediction).
+    duration_s : float
+        Length of the file's audio in s.
+
+    Returns
+    -------
+    dict
+        ``path``, ``label``, ``prediction``, ``duration_s`` (ms resolution) and, with a
+        prediction, ``proba`` (per class), ``valence`` and ``arousal`` (4 decimals).
+    """
+    pred = EMOTIONS[int(np.argmax(proba))] if proba is not None else None
+    rec: dict = {"path": path, "label": label, "prediction": pred, "duration_s": round(duration_s, 3)}
+    if proba is not None:
+        v, a = valence_arousal(proba)
+        rec.update(
+            {
+                "proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba)},
+                "valence": round(float(v), 4),
+                "arousal": round(float(a), 4),
+            }
+        )
+    return rec
+
+
+def score_rows(rows: list[dict], *, model, root: str | Path | None, labels_csv: str | Path) -> tuple[list[dict], int]:
+    """Score the files of a labels CSV's rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``path`` and ``label`` of each file (:func:`~multimodal_fer.evaluation.read_labels_csv`).
+    model : VoiceModel
+    root, labels_csv : path
+        Relative paths are resolved against ``root`` (default: the CSV's folder).
+
+    Returns
+    -------
+    files : list of dict
+        :func:`file_record` of every row with a canonical label, in order.
+    skipped : int
+        Rows whose label has no canonical class.
+    """
+    files, skipped = [], 0
+    for row in rows:
+        label = to_canonical(row["label"])
+        if label is None:
+            skipped += 1
+            continue
+        audio = load_audio(resolve(row["path"], root, labels_csv))
+        proba = score_audio(model, audio)
+        files.append(file_record(path=row["path"], label=label, proba=proba, duration_s=audio.size / 16000))
+    return files, skipped
+
+
 def run(
     labels_csv: str | Path,
     *,
@@ -113,30 +177,10 @@ def run(
 
     rows = read_labels_csv(labels_csv, ["path", "label"])
     model = model or VoiceModel.load()
-    y_true, y_pred, files, skipped = [], [], [], 0
     t0 = time.perf_counter()
-    for row in rows:
-        label = to_canonical(row["label"])
-        if label is None:
-            skipped += 1
-            continue
-        audio = load_audio(resolve(row["path"], root, labels_csv))
-        proba = score_audio(model, audio)
-        pred = EMOTIONS[int(np.argmax(proba))] if proba is not None else None
-        y_true.append(label)
-        y_pred.append(pred)
-        rec = {"path": row["path"], "label": label, "prediction": pred, "duration_s": round(audio.size / 16000, 3)}
-        if proba is not None:
-            v, a = valence_arousal(proba)
-            rec.update(
-                {
-                    "proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba)},
-                    "valence": round(float(v), 4),
-                    "arousal": round(float(a), 4),
-                }
-            )
-        files.append(rec)
+    files, skipped = score_rows(rows, model=model, root=root, labels_csv=labels_csv)
     elapsed = time.perf_counter() - t0
+    y_true, y_pred = [f["label"] for f in files], [f["prediction"] for f in files]
     metrics = classification_metrics(y_true, y_pred, EMOTIONS)
     report = {
         **metrics,
