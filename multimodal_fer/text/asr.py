@@ -27,6 +27,28 @@ from pathlib import Path
 import numpy as np
 
 from multimodal_fer.paths import cache_dir
+from multimodal_fer.text.chunking import ASR_CHUNK_S, CHUNK_PAD_S, plan_chunks
+from multimodal_fer.text.transcript import Segment, Transcript, Word, shift_segments
+
+#: Re-exported: the transcript types (:mod:`multimodal_fer.text.transcript`) and the chunk planner
+#: (:mod:`multimodal_fer.text.chunking`) are imported from here by the pipeline, tests and training.
+__all__ = [
+    "ASR_CHUNK_S",
+    "BACKENDS",
+    "CHUNK_PAD_S",
+    "SAMPLE_RATE",
+    "AsrOptions",
+    "Segment",
+    "Transcript",
+    "Word",
+    "compute_device",
+    "load_asr_model",
+    "plan_chunks",
+    "resolve_model_dir",
+    "sha256_of",
+    "transcribe",
+    "transcribe_wav",
+]
 
 SAMPLE_RATE = 16_000  # Hz, what Whisper expects
 BACKENDS = ("faster-whisper", "openai-whisper")
@@ -79,40 +101,6 @@ class AsrOptions:
     language: str | None = None
     cpu_threads: int = 1
     device: str = "auto"
-
-
-@dataclass(frozen=True)
-class Word:
-    start_s: float
-    end_s: float
-    text: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    start_s: float
-    end_s: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-    words: tuple[Word, ...]
-
-
-@dataclass(frozen=True)
-class Transcript:
-    language: str
-    language_probability: float  # NaN where the backend does not report it (openai-whisper)
-    segments: tuple[Segment, ...]
-
-    @property
-    def text(self) -> str:
-        """The whole transcript as one string."""
-        return " ".join(s.text.strip() for s in self.segments).strip()
-
-    @property
-    def words(self) -> tuple[Word, ...]:
-        return tuple(w for s in self.segments for w in s.words)
 
 
 # --------------------------------------------------------------------------- models
@@ -329,61 +317,6 @@ def _transcribe_openai(model, audio: np.ndarray, options: AsrOptions, language: 
 
 # --------------------------------------------------------------------------- long recordings
 
-ASR_CHUNK_S = 120.0  # s, longest stretch of audio handed to the recogniser at once
-CHUNK_PAD_S = 0.5  # s of context kept on each side of the speech in a chunk
-
-
-def plan_chunks(
-    segments: list[tuple[float, float]], *, duration_s: float, max_s: float = ASR_CHUNK_S, pad_s: float = CHUNK_PAD_S
-) -> list[tuple[float, float]]:
-    """Cut a recording's speech into chunks of at most ``max_s`` seconds, in pauses.
-
-    Consecutive speech segments are grouped while the group (with ``pad_s`` either side) fits in
-    ``max_s``; chunks never overlap and silence between chunks is never transcribed. A single
-    segment longer than ``max_s`` (no pause of 0.3 s for minutes) is cut at ``max_s``.
-
-    Returns
-    -------
-    list of (start_s, end_s)
-        Sorted, non-overlapping, within ``[0, duration_s]``.
-    """
-    if max_s <= 2 * pad_s:
-        raise ValueError("max_s must exceed twice pad_s")
-    pieces: list[tuple[float, float]] = []
-    for s, e in segments:
-        while e - s > max_s - 2 * pad_s:
-            cut = s + max_s - 2 * pad_s
-            pieces.append((s, cut))
-            s = cut
-        pieces.append((s, e))
-    chunks: list[list[float]] = []
-    for s, e in pieces:
-        if chunks and e + pad_s - chunks[-1][0] <= max_s:
-            chunks[-1][1] = e + pad_s
-        else:
-            chunks.append([s - pad_s, e + pad_s])
-    out: list[tuple[float, float]] = []
-    for s, e in chunks:
-        s = max(s, out[-1][1] if out else 0.0, 0.0)
-        e = min(e, duration_s)
-        if e > s:
-            out.append((s, e))
-    return out
-
-
-def _shift(t: Transcript, offset: float) -> tuple[Segment, ...]:
-    return tuple(
-        Segment(
-            seg.start_s + offset,
-            seg.end_s + offset,
-            seg.text,
-            seg.avg_logprob,
-            seg.no_speech_prob,
-            tuple(Word(w.start_s + offset, w.end_s + offset, w.text, w.probability) for w in seg.words),
-        )
-        for seg in t.segments
-    )
-
 
 def transcribe_wav(
     wav_path: str | Path,
@@ -422,7 +355,7 @@ def transcribe_wav(
             language, language_p = t.language, t.language_probability
         elif t.segments and not language_p:
             language_p = t.language_probability
-        out.extend(_shift(t, s))
+        out.extend(shift_segments(t, offset_s=s))
         del audio
         trim_heap()
         done += e - s
