@@ -103,6 +103,101 @@ def word_errors(reference: str, hypothesis: str, *, normalise: bool = True) -> d
     return {"substitutions": subs, "deletions": dels, "insertions": ins, "ref_words": n, "hyp_words": m, "wer": wer}
 
 
+def transcribe_rows(
+    rows: list[dict], *, options, root: str | Path | None, labels_csv: str | Path, warm_up: bool
+) -> tuple[list[dict], dict[str, int], float, float]:
+    """Transcribe and score the files of a labels CSV's rows, timing each transcription.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``path`` and ``transcript`` (the reference) of each file.
+    options : multimodal_fer.text.asr.AsrOptions
+    root, labels_csv : path
+        Relative paths are resolved against ``root`` (default: the CSV's folder).
+    warm_up : bool
+        Transcribe the first file once, untimed, first.
+
+    Returns
+    -------
+    files : list of dict
+        Per file: ``path``, ``reference``, ``hypothesis``, ``wer``, ``duration_s``, ``seconds``.
+    totals : dict of int
+        ``substitutions``, ``deletions``, ``insertions``, ``ref_words`` summed over the files.
+    audio_s, busy_s : float
+        Audio duration and transcription time summed over the files, in s.
+    """
+    from multimodal_fer.text.asr import transcribe
+    from multimodal_fer.voice.evaluate import load_audio
+
+    files = []
+    totals = {"substitutions": 0, "deletions": 0, "insertions": 0, "ref_words": 0}
+    audio_s = busy_s = 0.0
+    for i, row in enumerate(rows):
+        audio = load_audio(resolve(row["path"], root, labels_csv))
+        if i == 0 and warm_up:  # one-off initialisation (VAD model, first decode) is not timed
+            transcribe(audio, options)
+        t = time.perf_counter()
+        hyp = transcribe(audio, options).text
+        dt = time.perf_counter() - t
+        errs = word_errors(row["transcript"], hyp)
+        for k in totals:
+            totals[k] += errs[k]
+        dur = audio.size / 16000
+        audio_s += dur
+        busy_s += dt
+        files.append(
+            {
+                "path": row["path"],
+                "reference": row["transcript"],
+                "hypothesis": hyp,
+                "wer": round(errs["wer"], 4),
+                "duration_s": round(dur, 3),
+                "seconds": round(dt, 3),
+            }
+        )
+    return files, totals, audio_s, busy_s
+
+
+def corpus_summary(*, files: list[dict], totals: dict[str, int], audio_s: float, busy_s: float) -> dict:
+    """Corpus WER and speed from :func:`transcribe_rows`' output.
+
+    Returns
+    -------
+    dict
+        ``n`` files, ``wer`` (errors / reference words, NaN without reference words; 4
+        decimals), the ``totals``, ``audio_s`` and ``transcribe_s`` (s, 3 decimals) and
+        ``realtime_factor`` (transcription time / audio duration, NaN without audio).
+    """
+    errors = totals["substitutions"] + totals["deletions"] + totals["insertions"]
+    wer = errors / totals["ref_words"] if totals["ref_words"] else float("nan")
+    return {
+        "n": len(files),
+        "wer": round(wer, 4),
+        **totals,
+        "audio_s": round(audio_s, 3),
+        "transcribe_s": round(busy_s, 3),
+        "realtime_factor": round(busy_s / audio_s, 4) if audio_s else float("nan"),
+    }
+
+
+def print_asr_report(report: dict, *, options, labels_csv: str | Path, audio_s: float) -> None:
+    """Print the corpus WER, the realtime factor and the (up to) 5 worst files with errors."""
+    print(
+        f"ASR ({options.backend} {options.model} {options.compute_type}, "
+        f"{options.cpu_threads} thread(s)) on {labels_csv}"
+    )
+    print(
+        f"  n={report['n']}  wer={report['wer']:.4f}  (S={report['substitutions']} "
+        f"D={report['deletions']} I={report['insertions']} N={report['ref_words']})  "
+        f"realtime_factor={report['realtime_factor']:.4f}  audio={audio_s:.1f}s"
+    )
+    worst = sorted(report["files"], key=lambda f: -f["wer"])[:5]
+    for f in worst:
+        if f["wer"] > 0:
+            print(f"  {f['wer']:.3f}  {f['path']}: {f['reference']!r} -> {f['hypothesis']!r}")
+
+
 def run(
     labels_csv: str | Path,
     *,
@@ -139,49 +234,18 @@ def run(
     """
     from dataclasses import asdict
 
-    from multimodal_fer.text.asr import AsrOptions, load_asr_model, transcribe
-    from multimodal_fer.voice.evaluate import load_audio
+    from multimodal_fer.text.asr import AsrOptions, load_asr_model
 
     options = options or AsrOptions()
     rows = read_labels_csv(labels_csv, ["path", "transcript"])
     t0 = time.perf_counter()
     load_asr_model(options)
     load_s = time.perf_counter() - t0
-    files = []
-    totals = {"substitutions": 0, "deletions": 0, "insertions": 0, "ref_words": 0}
-    audio_s = busy_s = 0.0
-    for i, row in enumerate(rows):
-        audio = load_audio(resolve(row["path"], root, labels_csv))
-        if i == 0 and warm_up:  # one-off initialisation (VAD model, first decode) is not timed
-            transcribe(audio, options)
-        t = time.perf_counter()
-        hyp = transcribe(audio, options).text
-        dt = time.perf_counter() - t
-        errs = word_errors(row["transcript"], hyp)
-        for k in totals:
-            totals[k] += errs[k]
-        dur = audio.size / 16000
-        audio_s += dur
-        busy_s += dt
-        files.append(
-            {
-                "path": row["path"],
-                "reference": row["transcript"],
-                "hypothesis": hyp,
-                "wer": round(errs["wer"], 4),
-                "duration_s": round(dur, 3),
-                "seconds": round(dt, 3),
-            }
-        )
-    errors = totals["substitutions"] + totals["deletions"] + totals["insertions"]
-    wer = errors / totals["ref_words"] if totals["ref_words"] else float("nan")
+    files, totals, audio_s, busy_s = transcribe_rows(
+        rows, options=options, root=root, labels_csv=labels_csv, warm_up=warm_up
+    )
     report = {
-        "n": len(files),
-        "wer": round(wer, 4),
-        **totals,
-        "audio_s": round(audio_s, 3),
-        "transcribe_s": round(busy_s, 3),
-        "realtime_factor": round(busy_s / audio_s, 4) if audio_s else float("nan"),
+        **corpus_summary(files=files, totals=totals, audio_s=audio_s, busy_s=busy_s),
         "model_load_s": round(load_s, 3),
         "options": asdict(options),
         "normaliser": "multimodal_fer.text.evaluate_asr.normalise_text (lower case, NFKC, "
@@ -190,19 +254,7 @@ def run(
         "files": files,
     }
     if not quiet:
-        print(
-            f"ASR ({options.backend} {options.model} {options.compute_type}, "
-            f"{options.cpu_threads} thread(s)) on {labels_csv}"
-        )
-        print(
-            f"  n={report['n']}  wer={report['wer']:.4f}  (S={totals['substitutions']} "
-            f"D={totals['deletions']} I={totals['insertions']} N={totals['ref_words']})  "
-            f"realtime_factor={report['realtime_factor']:.4f}  audio={audio_s:.1f}s"
-        )
-        worst = sorted(files, key=lambda f: -f["wer"])[:5]
-        for f in worst:
-            if f["wer"] > 0:
-                print(f"  {f['wer']:.3f}  {f['path']}: {f['reference']!r} -> {f['hypothesis']!r}")
+        print_asr_report(report, options=options, labels_csv=labels_csv, audio_s=audio_s)
     write_json(out, report)
     return report
 
