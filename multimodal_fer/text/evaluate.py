@@ -68,6 +68,43 @@ def _row_text(row: dict, root, labels_csv) -> str:
     return text
 
 
+def read_rows(labels_csv: str | Path) -> list[dict]:
+    """The rows of a labels CSV: ``label`` and ``text`` required, or ``path`` when it has no ``text`` column."""
+    with open(labels_csv, newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), [])
+    required = ["label", "path" if "path" in header and "text" not in header else "text"]
+    return read_labels_csv(labels_csv, required)
+
+
+def predict_kept(
+    model, *, texts: list[str], contexts: list[str] | None, keep: list[int]
+) -> tuple[list[str | None], float]:
+    """Predicted class of the utterances ``keep`` (indices into ``texts``), and the time it took.
+
+    Parameters
+    ----------
+    model : TextEmotionModel
+    texts : list of str
+        Every row's text.
+    contexts : list of str, optional
+        Every row's dialogue context (:func:`dialogue_contexts`), or ``None``.
+    keep : list of int
+        Rows to score.
+
+    Returns
+    -------
+    y_pred : list of str or None, len(keep)
+        Most probable of :data:`~multimodal_fer.labels.EMOTIONS`; ``None`` where the model
+        gives no prediction (NaN probabilities, e.g. an empty text).
+    elapsed : float
+        Seconds spent in ``model.predict_proba``.
+    """
+    t0 = time.perf_counter()
+    probs = model.predict_proba([texts[i] for i in keep], None if contexts is None else [contexts[i] for i in keep])
+    elapsed = time.perf_counter() - t0
+    return [None if np.isnan(p).any() else EMOTIONS[int(np.argmax(p))] for p in probs], elapsed
+
+
 def run(
     labels_csv: str | Path,
     *,
@@ -103,25 +140,17 @@ def run(
     """
     from multimodal_fer.text.emotion import TextEmotionModel
 
-    with open(labels_csv, newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), [])
-    required = ["label", "path" if "path" in header and "text" not in header else "text"]
-    rows = read_labels_csv(labels_csv, required)
+    rows = read_rows(labels_csv)
     model = model or TextEmotionModel.load()
     texts = [_row_text(row, root, labels_csv) for row in rows]
     contexts = dialogue_contexts(rows, texts)
     labels = [to_canonical(row["label"]) for row in rows]  # KeyError on unknown names
     keep = [i for i, lab in enumerate(labels) if lab is not None]
-    skipped = len(rows) - len(keep)
-    t0 = time.perf_counter()
-    probs = model.predict_proba([texts[i] for i in keep], None if contexts is None else [contexts[i] for i in keep])
-    elapsed = time.perf_counter() - t0
-    y_true = [lab for lab in labels if lab is not None]  # the labels of ``keep``
-    y_pred = [None if np.isnan(p).any() else EMOTIONS[int(np.argmax(p))] for p in probs]
-    metrics = classification_metrics(y_true, y_pred, EMOTIONS)
+    y_pred, elapsed = predict_kept(model, texts=texts, contexts=contexts, keep=keep)
+    metrics = classification_metrics([lab for lab in labels if lab is not None], y_pred, EMOTIONS)
     report = {
         **metrics,
-        "skipped": skipped,
+        "skipped": len(rows) - len(keep),
         "no_prediction": sum(p is None for p in y_pred),
         "context": contexts is not None and model.use_context,
         "model_version": model.version,
@@ -132,7 +161,7 @@ def run(
         print_report(
             f"text emotion ({model.version}) on {labels_csv}",
             metrics,
-            extra={"skipped": skipped, "context": report["context"]},
+            extra={"skipped": report["skipped"], "context": report["context"]},
         )
     write_json(out, report)
     return report
