@@ -52,6 +52,74 @@ def _context(texts: Sequence[str]) -> list[str]:
     return [" ".join(texts[max(0, i - TEXT_CONTEXT_UTTERANCES) : i]) for i in range(len(texts))]
 
 
+def utterance_row(
+    *,
+    idx: int,
+    seg,
+    stored_text: str | None,
+    speaker,
+    speaker_confidence,
+    proba: np.ndarray,
+    vader: float,
+) -> dict:
+    """One row of the ``utterances`` table (:data:`UTTERANCE_COLUMNS`).
+
+    Parameters
+    ----------
+    idx : int
+        ``utterance_idx``.
+    seg : Segment
+        The utterance as heard (times in s, words, ``avg_logprob``).
+    stored_text : str or None
+        The text as stored (possibly redacted; None when transcripts are not stored).
+    speaker, speaker_confidence
+        The voice stream's attribution of the utterance.
+    proba : np.ndarray, shape (7,)
+        Text-model probabilities over :data:`~multimodal_fer.labels.EMOTIONS` (NaN: none).
+    vader : float
+        VADER compound valence, in [-1, 1].
+
+    Returns
+    -------
+    dict
+        Times clipped to >= 0 and ``end_s >= start_s``; ``avg_logprob`` clipped to <= 0;
+        ``text_label`` the most probable class (None without probabilities).
+    """
+    ok = not np.isnan(proba).any()
+    return {
+        "utterance_idx": idx,
+        "start_s": max(seg.start_s, 0.0),
+        "end_s": max(seg.end_s, seg.start_s, 0.0),
+        "text": stored_text,
+        "n_words": len(seg.words),
+        "speaker": speaker,
+        "speaker_confidence": speaker_confidence,
+        "avg_logprob": min(seg.avg_logprob, 0.0),
+        **dict(zip(TEXT_COLS, proba)),
+        "text_label": EMOTIONS[int(np.nanargmax(proba))] if ok else None,
+        "vader_valence": vader,
+    }
+
+
+def word_rows_of(seg, *, utterance_idx: int, first_word_idx: int) -> list[dict]:
+    """Rows of the ``words`` table (:data:`WORD_COLUMNS`) of one stored utterance.
+
+    ``word_idx`` counts on from ``first_word_idx``; times (s) are clipped to >= 0 with
+    ``end_s >= start_s``, the probability to [0, 1].
+    """
+    return [
+        {
+            "utterance_idx": utterance_idx,
+            "word_idx": first_word_idx + j,
+            "start_s": max(w.start_s, 0.0),
+            "end_s": max(w.end_s, w.start_s, 0.0),
+            "word": w.text.strip(),
+            "probability": float(np.clip(w.probability, 0.0, 1.0)),
+        }
+        for j, w in enumerate(seg.words)
+    ]
+
+
 def text_stream(
     transcript, attributions: list, model, *, store_transcripts: bool = True, redact: bool = False
 ) -> TextStream:
@@ -86,34 +154,18 @@ def text_stream(
     utt_rows: list[dict] = []
     word_rows: list[dict] = []
     for i, (seg, stored_seg, (_, speaker, conf)) in enumerate(zip(segs, stored_segs, turns)):
-        p = probs[i]
-        ok = not np.isnan(p).any()
         utt_rows.append(
-            {
-                "utterance_idx": i,
-                "start_s": max(seg.start_s, 0.0),
-                "end_s": max(seg.end_s, seg.start_s, 0.0),
-                "text": stored_seg.text.strip() if store_transcripts else None,
-                "n_words": len(seg.words),
-                "speaker": speaker,
-                "speaker_confidence": conf,
-                "avg_logprob": min(seg.avg_logprob, 0.0),
-                **dict(zip(TEXT_COLS, p)),
-                "text_label": EMOTIONS[int(np.nanargmax(p))] if ok else None,
-                "vader_valence": float(vader[i]),
-            }
-        )
-        for w in stored_seg.words:
-            word_rows.append(
-                {
-                    "utterance_idx": i,
-                    "word_idx": len(word_rows),
-                    "start_s": max(w.start_s, 0.0),
-                    "end_s": max(w.end_s, w.start_s, 0.0),
-                    "word": w.text.strip(),
-                    "probability": float(np.clip(w.probability, 0.0, 1.0)),
-                }
+            utterance_row(
+                idx=i,
+                seg=seg,
+                stored_text=stored_seg.text.strip() if store_transcripts else None,
+                speaker=speaker,
+                speaker_confidence=conf,
+                proba=probs[i],
+                vader=float(vader[i]),
             )
+        )
+        word_rows += word_rows_of(stored_seg, utterance_idx=i, first_word_idx=len(word_rows))
     words = pd.DataFrame(word_rows, columns=WORD_COLUMNS)
     return TextStream(
         pd.DataFrame(utt_rows, columns=UTTERANCE_COLUMNS),
