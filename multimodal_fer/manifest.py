@@ -93,7 +93,7 @@ def _manifest_rows(name: str, data: bytes) -> list[dict]:
         if name.endswith(".csv"):
             return list(csv.DictReader(io.StringIO(raw)))
         loaded = json.loads(raw)
-    except (csv.Error, json.JSONDecodeError) as exc:
+    except (csv.Error, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting
         raise BucketError(f"{name}: cannot be parsed ({exc})") from exc
     rows = loaded.get("sessions", loaded) if isinstance(loaded, dict) else loaded
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

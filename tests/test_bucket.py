@@ -184,3 +184,13 @@ def test_manifest_errors_name_rows_by_pseudonym(tmp_path):
     with pytest.raises(bucket.BucketError, match="row 2") as err:
         bucket.read_manifest(str(tmp_path), Pseudonyms("k"))
     assert "alice" not in str(err.value) and Pseudonyms("k").patient("alice") in str(err.value)
+
+
+@pytest.mark.parametrize("name, data", [("manifest.json", b"[" * 100_000 + b"]" * 100_000),
+                                        ("manifest.csv", b"patient_id,session_id\nP1,S1\x00\n"),
+                                        ("manifest.json", b'{"sessions": 3}')])
+def test_hostile_manifests_are_one_bucket_error(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(bucket.BucketError) as err:
+        bucket.read_manifest(str(tmp_path))
+    assert "\n" not in str(err.value)
