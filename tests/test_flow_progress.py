@@ -39,3 +39,29 @@ def test_progress_lines_are_printed_and_reach_the_run_logs(capsys):
 def test_outside_a_run_the_line_is_only_printed(capsys):
     progress("no run here")
     assert capsys.readouterr().out == "no run here\n"
+
+
+def test_an_unreadable_recording_is_tried_again_then_quarantined_without_its_raw_ids(tmp_path, capsys, monkeypatch):
+    from multimodal_fer import bucket
+    from multimodal_fer_flows.process_bucket import hash_all
+
+    missing = tmp_path / "RAWPATIENT" / "RAWSESSION.mp4"
+    tries = []
+
+    def unreadable(recording):
+        tries.append(recording)
+        raise OSError(5, "Input/output error", recording.uri)
+
+    monkeypatch.setattr(bucket, "hash_recording", unreadable)
+    rec = bucket.Recording(str(missing), "p-alias", "s-alias", 10, public_uri=f"{tmp_path}/p-alias/s-alias.mp4")
+
+    @flow(name="hash-probe")
+    def probe():
+        return hash_all([rec], {})
+
+    hashed, fresh, failed = probe()
+    assert (hashed, fresh) == ([], [])
+    assert [(q.stage, q.error_type, q.patient_id) for q in failed] == [("plan", "UnreadableRecording", "p-alias")]
+    assert failed[0].reason == "cannot read the recording: Input/output error" and len(tries) == 3
+    out = capsys.readouterr()
+    assert "RAWPATIENT" not in failed[0].reason + out.out + out.err
