@@ -25,11 +25,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import planning, quality, store, workspace
-from multimodal_fer.pipeline import PipelineOptions, load_models, pipeline_version
+from multimodal_fer.pipeline import PipelineOptions, artefact_versions, version_of
 from multimodal_fer.planning import Quarantined, Staged
 from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
 from multimodal_fer.text.asr import AsrOptions
-from multimodal_fer_flows.process_recording import analyze_one
+from multimodal_fer_flows.process_recording import analyze_one, public_text
+from multimodal_fer_flows.progress import progress
 
 EPHEMERAL = {"persist_result": False, "cache_policy": NO_CACHE}  # nothing a task returns is written to disk
 
@@ -47,7 +48,17 @@ def discover_recordings(bucket: str, pseudonyms: Pseudonyms) -> dict:
     return {"recordings": recordings, "invalid": invalid, "manifest": manifest, "manifest_error": manifest_error}
 
 
-@task(name="read-warehouse-state", **EPHEMERAL)
+def _retry_io_error(task, task_run, state) -> bool:
+    """Prefect's ``retry_condition_fn``: retry a failed try on an I/O error only (a refused pseudonym
+    key or a schema problem fails the same way every time)."""
+    import duckdb
+
+    return isinstance(state.data, (OSError, duckdb.IOException))
+
+
+@task(
+    name="read-warehouse-state", retries=2, retry_delay_seconds=[1, 4], retry_condition_fn=_retry_io_error, **EPHEMERAL
+)
 def read_warehouse_state(db: str, version: str, fingerprint: str) -> dict:
     """Check the run's pseudonym key against the warehouse's; what is loaded, quarantined and already hashed."""
     con = store.connect(db)
@@ -62,13 +73,26 @@ def read_warehouse_state(db: str, version: str, fingerprint: str) -> dict:
         con.close()
 
 
-@task(name="hash-recording", retries=1, retry_delay_seconds=2, **EPHEMERAL)
+class UnreadableRecording(RuntimeError):
+    """An I/O error while hashing, its message naming the recording only by its stored (public) form:
+    Prefect logs the exception of every failed try."""
+
+
+@task(name="hash-recording", retries=2, retry_delay_seconds=[1, 4], **EPHEMERAL)
 def hash_recording(recording: bucket_lib.Recording) -> tuple[str | None, str | None]:
-    """``(sha256, None)``, or ``(None, reason)`` when the recording cannot be read or changed while read."""
+    """``(sha256, None)``, or ``(None, reason)`` when the recording changed while read.
+
+    An I/O error is raised as :class:`UnreadableRecording` so that Prefect tries again (a network
+    share or an object store may answer the next time); ``hash_all`` quarantines the recording
+    when the last try fails too.
+    """
     try:
         return bucket_lib.hash_recording(recording), None
-    except (OSError, bucket_lib.BucketError) as exc:
-        return None, f"cannot read the recording: {getattr(exc, 'strerror', None) or exc}"
+    except bucket_lib.BucketError as exc:  # changed while read: the same on a second try of this run
+        return None, f"cannot read the recording: {exc}"
+    except OSError as exc:
+        reason = f"cannot read the recording: {getattr(exc, 'strerror', None) or exc}"
+        raise UnreadableRecording(public_text(reason, recording)) from None
 
 
 def hash_all(recordings: list[bucket_lib.Recording], known: dict) -> tuple[list, list[dict], list[Quarantined]]:
@@ -85,7 +109,10 @@ def hash_all(recordings: list[bucket_lib.Recording], known: dict) -> tuple[list,
         if rec.stored_uri not in futures:
             hashed.append((rec, known[rec.stored_uri][2]))
             continue
-        sha, reason = futures[rec.stored_uri].result()
+        try:
+            sha, reason = futures[rec.stored_uri].result()
+        except UnreadableRecording as exc:  # every try failed
+            sha, reason = None, str(exc)
         if sha is None:
             failed.append(
                 Quarantined(rec.stored_uri, "plan", reason, "UnreadableRecording", None, rec.patient_id, rec.session_id)
@@ -182,7 +209,7 @@ def validate_warehouse(db: str, run_id: str | None = None) -> list[str]:
         con.close()
     failures = [f"{r.table}: {f}" for r in reports for f in r.failures]
     for r in reports:
-        print(
+        progress(
             f"data quality {r.table:<18} {r.n_rows:>7} rows  {r.n_expectations:>3} expectations  "
             f"{'ok' if r.success else 'FAILED: ' + '; '.join(r.failures)}"
         )
@@ -234,7 +261,7 @@ def _analyse(
         else:
             quarantines.append(outcome)
             said = f"quarantined at {outcome.stage}: {outcome.reason}"
-        print(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): {said}")
+        progress(f"[{i}/{len(todo)}] {rec.patient_id}/{rec.session_id} ({rec.size_bytes / 1e6:.1f} MB): {said}")
     return staged, quarantines
 
 
@@ -297,9 +324,9 @@ def process_bucket(
     pseudonyms = Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None)
     with store.publishing(db, timeout_s=lock_timeout_s) as work:  # readers keep the last published state
         started = datetime.now()
-        models = load_models(options.asr)
-        version = pipeline_version(options, models)
-        model_versions = store.model_versions_json(models.versions)
+        versions = artefact_versions(options.asr)  # from the artefact files: the models load on the workers
+        version = version_of(options, versions)
+        model_versions = store.model_versions_json(versions)
         state = read_warehouse_state(work, version, pseudonyms.fingerprint())
         found = discover_recordings(bucket, pseudonyms)
         hashed, fresh, unreadable = hash_all(found["recordings"], state["objects"])
@@ -313,7 +340,7 @@ def process_bucket(
         quarantines = _discovery_quarantines(found, bucket) + unreadable + plan.duplicates
         if not retry_quarantined:  # already on record for this version: nothing new to say
             quarantines = [q for q in quarantines if (q.source_uri, q.recording_sha256) not in state["quarantined"]]
-        print(
+        progress(
             f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan.todo)} to process, "
             f"{len(plan.skipped)} already done, {len(plan.rehome)} moved, {len(plan.duplicates)} duplicate(s), "
             f"{len(found['invalid'])} not following the convention, {len(fresh)} read to hash"
@@ -346,7 +373,7 @@ def process_bucket(
             "pipeline_version": version,
         }
         record_run(work, summary)
-    print(
+    progress(
         f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
         f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}"
     )

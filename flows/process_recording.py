@@ -1,7 +1,9 @@
-"""Flow: analyse one recording and stage its rows as Parquet (or say why it can't be).
+"""One recording → staged Parquet (or a quarantine entry saying why it can't be).
 
-:func:`analyze_one` is the plain function behind it; ``process_bucket`` runs it as a task, so
-it can run on any Prefect task runner (threads by default, Dask workers when configured).
+:func:`analyze_one` is what ``process_bucket``'s ``analyze-recording`` task runs, on any Prefect task
+runner (threads by default, Dask workers when configured). There is no per-recording flow: Prefect
+stores a flow run's parameters, and a recording's parameters carry its raw location; a task run's
+inputs are not stored (``persist_result=False``, no cache key).
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ import re
 import shutil
 import time
 from pathlib import Path
-
-from prefect import flow
 
 import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
@@ -24,7 +24,13 @@ FETCH_BACKOFF_S = 2.0  # seconds, doubled after each failed try
 
 
 def fetch_with_retries(uri: str, work_dir: Path) -> Path:
-    """A local path for the recording (object-store keys are streamed to ``work_dir``), retrying I/O errors."""
+    """A local path for the recording (object-store keys are streamed to ``work_dir``), retrying I/O errors.
+
+    A plain loop, not a Prefect task with ``retries``: it runs inside the ``analyze-recording`` task
+    (on a Dask worker too), in that task's temporary folder, and a Prefect retry logs the failed try's
+    exception, whose text names the raw location. The final error is quarantined by
+    :func:`analyze_one` through :func:`public_text`.
+    """
     delay = FETCH_BACKOFF_S
     for attempt in range(1, FETCH_ATTEMPTS + 1):
         try:
@@ -89,15 +95,3 @@ def analyze_one(
             shutil.rmtree(staged_dir, ignore_errors=True)
             return quarantined(exc.stage, public_text(str(exc), recording, local), type(exc.__cause__ or exc).__name__)
     return Staged(recording, sha256, result["staged_dir"], result["stage_seconds"], result["pipeline_version"])
-
-
-@flow(name="process-recording")
-def process_recording(
-    recording: bucket_lib.Recording,
-    sha256: str,
-    meta: bucket_lib.SessionMeta,
-    staging: str,
-    options: PipelineOptions = PipelineOptions(),
-) -> Staged | Quarantined:
-    """Analyse one recording into ``<staging>/<sha256>/``; its outcome (staged or quarantined)."""
-    return analyze_one(recording, sha256, meta, staging, options)

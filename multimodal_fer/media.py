@@ -208,8 +208,6 @@ def extract_audio(
     MediaError
         Corrupt audio, or a ``patient_channel`` the track does not have.
     """
-    import soundfile as sf
-
     info = info or probe(path)
     if not info.has_audio:
         return 0.0
@@ -217,13 +215,7 @@ def extract_audio(
     resampler = _audio_resampler(info, sr, channel, channels_path)
     with contextlib.ExitStack() as stack:
         container = stack.enter_context(_open(path))
-        out = stack.enter_context(sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16"))
-        chan = (
-            stack.enter_context(sf.SoundFile(str(channels_path), "w", samplerate=sr, channels=2, subtype="PCM_16"))
-            if channel is not None
-            else None
-        )
-        sink = _WavSink(out, chan)
+        sink = _open_sink(stack, wav_path, channels_path if channel is not None else None, sr)
         stream = container.streams.audio[0]
         offset = int(round((_start(stream) - info.origin_s) * sr))  # >0: pad, <0: drop
         if offset > 0:
@@ -231,13 +223,32 @@ def extract_audio(
         try:
             _decode_into(sink, container, stream, resampler, channel, to_drop=max(-offset, 0), flush_rows=chunk_s * sr)
         except Exception as exc:
-            if type(exc).__module__.startswith("av"):
-                raise MediaError(
-                    f"audio stream is corrupt after {sink.written / sr:.1f} s ({type(exc).__name__}: {exc})"
-                ) from exc
+            if type(exc).__module__.startswith("av"):  # the decoder's error: say how far it got
+                raise _corrupt_audio(exc, sink.written / sr) from exc
             raise
         sink.flush()
     return sink.written / sr
+
+
+def _open_sink(
+    stack: contextlib.ExitStack, wav_path: str | Path, channels_path: str | Path | None, sr: int
+) -> _WavSink:
+    """The mono 16-bit WAV at ``wav_path`` and, when ``channels_path`` is given, the 2-channel one
+    (patient, others), opened on ``stack`` (closed with it)."""
+    import soundfile as sf
+
+    out = stack.enter_context(sf.SoundFile(str(wav_path), "w", samplerate=sr, channels=1, subtype="PCM_16"))
+    chan = (
+        stack.enter_context(sf.SoundFile(str(channels_path), "w", samplerate=sr, channels=2, subtype="PCM_16"))
+        if channels_path is not None
+        else None
+    )
+    return _WavSink(out, chan)
+
+
+def _corrupt_audio(exc: Exception, written_s: float) -> MediaError:
+    """A decoder's (PyAV's) error as a :class:`MediaError` saying how far the audio decoded."""
+    return MediaError(f"audio stream is corrupt after {written_s:.1f} s ({type(exc).__name__}: {exc})")
 
 
 def _decode_into(

@@ -3,7 +3,8 @@
 :func:`analyze_recording` is four steps, each a function of its own: :func:`extract_streams` (the
 face, voice and text streams, each a typed result of its stream module) → :func:`fuse_streams`
 → :func:`summarise` → :func:`stage_tables`. Plain Python (no Prefect). Models are loaded once per
-process (:func:`load_models`) and reused across recordings. Every failure is raised as a
+process (:func:`~multimodal_fer.models.load_models`, re-exported here with the other names of
+:mod:`multimodal_fer.models`) and reused across recordings. Every failure is raised as a
 :class:`StageError` naming the stage and a reason a person can read; the flow quarantines the
 recording and goes on.
 """
@@ -11,34 +12,31 @@ recording and goes on.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from multimodal_fer import __version__, media, quality, store, workspace
+from multimodal_fer import media, quality, store, workspace
 from multimodal_fer.bucket import Recording, SessionMeta
 from multimodal_fer.env import one_library_thread
 from multimodal_fer.face.stream import FaceStream, face_stream
 from multimodal_fer.fusion import FusionInputs, FusionOptions
+from multimodal_fer.models import (  # noqa: F401 - re-exported: where the flows and tests import them from
+    Models,
+    artefact_versions,
+    load_models,
+    pipeline_version,
+    version_of,
+)
 from multimodal_fer.summary import notable_moments, summarize
 from multimodal_fer.text.asr import AsrOptions
 from multimodal_fer.text.stream import TextStream, text_stream
+from multimodal_fer.timing import Clock
 from multimodal_fer.voice.stream import VoiceStream, score_patient_speech, voice_activity_prosody
-
-if TYPE_CHECKING:
-    from multimodal_fer.face.model import FaceModel
-    from multimodal_fer.text.emotion import TextEmotionModel
-    from multimodal_fer.voice.model import VoiceModel
 from multimodal_fer_schemas.tables import PER_RECORDING
 
 
@@ -101,87 +99,6 @@ def check_decoded_duration(decoded_s: float, declared_s: float) -> None:
             "split",
             f"truncated or still being written: {decoded_s:.1f} s of the declared {declared_s:.1f} s could be decoded",
         )
-
-
-@dataclass(frozen=True)
-class Models:
-    face: FaceModel
-    voice: VoiceModel
-    text: TextEmotionModel
-    asr: AsrOptions
-
-    @property
-    def versions(self) -> dict[str, str]:
-        return {
-            "face": self.face.version,
-            "voice": self.voice.version,
-            "text": self.text.version,
-            "asr": f"{self.asr.backend}:{Path(self.asr.model).name}",
-            "pipeline": __version__,
-        }
-
-
-@functools.lru_cache(maxsize=2)
-def load_models(asr: AsrOptions = AsrOptions()) -> Models:
-    """Load every model once per process: face, voice (with its Whisper encoder), text and ASR."""
-    from multimodal_fer.face.model import FaceModel
-    from multimodal_fer.text.asr import load_asr_model
-    from multimodal_fer.text.emotion import TextEmotionModel
-    from multimodal_fer.voice.model import VoiceModel, _whisper_encoder
-
-    models = Models(FaceModel.load(), VoiceModel.load(), TextEmotionModel.load(), asr)
-    load_asr_model(asr)  # cached: the first recording does not pay for loading it
-    _whisper_encoder()
-    _warm_up(models)
-    return models
-
-
-def _warm_up(models: Models) -> None:
-    """Run each model once on a tiny synthetic input, so that one-time costs (JIT compilation of
-    the prosody functions, ONNX and torch kernel set-up, the VAD model's load) are paid when the
-    worker loads its models, not by its first recording."""
-    from multimodal_fer.face.features import landmark_features  # noqa: F401 - imported with its dependencies
-    from multimodal_fer.voice.vad import speech_segments
-
-    rng = np.random.default_rng(0)
-    y = (0.1 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000) + 0.01 * rng.standard_normal(16000)).astype(
-        np.float32
-    )
-    speech_segments(y)
-    models.voice.predict_proba([y])
-    models.text.predict_proba(["I feel fine today."], [""])
-    n_features = len(models.face.feature_names)
-    if getattr(models.face, "has_cnn", False):
-        models.face.predict_proba(np.zeros((1, n_features)), np.zeros((1, 48, 48), dtype=np.uint8))
-    else:
-        models.face.predict_proba(np.zeros((1, n_features)))
-
-
-def pipeline_version(options: PipelineOptions, models: Models) -> str:
-    """A short hash of every model version and every setting that changes the rows."""
-    payload = json.dumps({"models": models.versions, "options": asdict(options)}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-class Clock:
-    """Seconds spent in each stage of one recording (``timings``, read by the benchmarks)."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        """Seconds since the previous lap (or the start), recorded as stage ``name``."""
-        now = time.perf_counter()
-        self.timings[name] = round(now - self._last, 3)
-        self._last = now
-
-    @contextlib.contextmanager
-    def concurrent(self, name: str):
-        """Time a stage of the second thread (not a lap of this one); recorded when it succeeds."""
-        t0 = time.perf_counter()
-        yield
-        self.timings[name] = round(time.perf_counter() - t0, 3)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,63 @@ def _accuracy_5class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -
     return (round(float(np.mean(hits5)), 4) if in5 else float("nan")), in5
 
 
+def _predictions(proba: np.ndarray, sources: list) -> tuple[np.ndarray, list[str | None]]:
+    """Which images were scored (a crop source), and the argmax class of each (``None``: not scored)."""
+    scored = np.array([s is not None for s in sources], dtype=bool)
+    return scored, [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored)]
+
+
+def _rate(flags: np.ndarray) -> float:
+    """Share of true flags, 4 decimals (NaN when there are none)."""
+    return round(float(flags.mean()), 4) if len(flags) else float("nan")
+
+
+def _committed_model():
+    """The committed face model artefact."""
+    from multimodal_fer.face.model import FaceModel
+
+    return FaceModel.load()
+
+
+def _timed_scores(model, paths: list[Path], face_crops: bool) -> tuple[np.ndarray, np.ndarray, list, float]:
+    """:func:`score_images` and the seconds it took."""
+    t0 = time.perf_counter()
+    proba, found, sources = score_images(model, paths, face_crops=face_crops)
+    return proba, found, sources, time.perf_counter() - t0
+
+
+def _coverage(found: np.ndarray, scored: np.ndarray, sources: list) -> dict:
+    """``face_found_rate``, ``scored_rate`` and ``crop_sources`` (images per crop source) of the report."""
+    return {
+        "face_found_rate": _rate(found),
+        "scored_rate": _rate(scored),
+        "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, FROM_DETECTOR, FROM_IMAGE)},
+    }
+
+
+def _file_rows(kept: list, labels: list, preds: list, proba: np.ndarray, sources: list) -> list[dict]:
+    """The report's ``files``: path, label, prediction, crop source and (when scored) rounded probabilities."""
+    return [
+        {
+            "path": p,
+            "label": lab,
+            "prediction": pred,
+            "source": src,
+            **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {}),
+        }
+        for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources)
+    ]
+
+
+def _print_summary(report: dict, metrics: dict, *, title: str) -> None:
+    """The metrics table, with the 5-class accuracy, the face-found and scored rates and the skipped rows."""
+    print_report(
+        title,
+        metrics,
+        extra={k: report[k] for k in ("accuracy_5class", "face_found_rate", "scored_rate", "skipped")},
+    )
+
+
 def run(
     labels_csv: Path,
     *,
@@ -167,54 +224,27 @@ def run(
         ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical
         class), ``model_version``, ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
     """
-    from multimodal_fer.face.model import FaceModel
-
     rows = read_labels_csv(labels_csv, ["path", "label"])
-    model = model or FaceModel.load()
+    model = model or _committed_model()
     kept, labels, skipped = _canonical_rows(rows)
-    t0 = time.perf_counter()
-    proba, found, sources = score_images(model, [resolve(p, root, labels_csv) for p in kept], face_crops=face_crops)
-    elapsed = time.perf_counter() - t0
-    scored = np.array([s is not None for s in sources], dtype=bool)
-    preds = [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored)]
+    proba, found, sources, seconds = _timed_scores(model, [resolve(p, root, labels_csv) for p in kept], face_crops)
+    scored, preds = _predictions(proba, sources)
     metrics = classification_metrics(labels, preds, EMOTIONS)
     acc5, in5 = _accuracy_5class(labels, proba, scored)
-    n = len(labels)
-    files = [
-        {
-            "path": p,
-            "label": lab,
-            "prediction": pred,
-            "source": src,
-            **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {}),
-        }
-        for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources)
-    ]
     report = {
         **metrics,
         "accuracy_5class": acc5,
         "n_5class": len(in5),
-        "face_found_rate": round(float(found.mean()), 4) if n else float("nan"),
-        "scored_rate": round(float(scored.mean()), 4) if n else float("nan"),
-        "crop_sources": {k: sum(s == k for s in sources) for k in (FROM_LANDMARKS, FROM_DETECTOR, FROM_IMAGE)},
+        **_coverage(found, scored, sources),
         "face_crops": face_crops,
         "skipped": skipped,
         "model_version": model.version,
-        "seconds_per_image": round(elapsed / max(n, 1), 4),
+        "seconds_per_image": round(seconds / max(len(labels), 1), 4),
         "labels_csv": str(labels_csv),
-        "files": files,
+        "files": _file_rows(kept, labels, preds, proba, sources),
     }
     if not quiet:
-        print_report(
-            f"face expression ({model.version}) on {labels_csv}",
-            metrics,
-            extra={
-                "accuracy_5class": acc5,
-                "face_found_rate": report["face_found_rate"],
-                "scored_rate": report["scored_rate"],
-                "skipped": skipped,
-            },
-        )
+        _print_summary(report, metrics, title=f"face expression ({model.version}) on {labels_csv}")
     write_json(out, report)
     return report
 

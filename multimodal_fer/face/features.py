@@ -248,6 +248,104 @@ def mouth_opening(points: np.ndarray, image_size: tuple[int, int] | None = None)
     return float(max(0.0, gap[1]))
 
 
+def _mouth_features(a: np.ndarray) -> list[float]:
+    """Mouth width, openings, lip thicknesses, corner lift and angle, lip curvatures and heights
+    below the nose, and the chin's height (aligned landmarks ``a``)."""
+    y = a[:, 1]
+    rc, lc = a[MOUTH_CORNERS[0]], a[MOUTH_CORNERS[1]]
+    ui, li = a[INNER_LIP_MID[0]], a[INNER_LIP_MID[1]]
+    uo, lo = a[OUTER_LIP_MID[0]], a[OUTER_LIP_MID[1]]
+    lip_mid_y = (uo[1] + lo[1]) / 2
+    mouth_width = _dist(rc, lc)
+    open_inner = max(0.0, li[1] - ui[1])
+    open_outer = max(0.0, lo[1] - uo[1])
+    # corner lift: how far the corners sit above the lips' mid-height (smile > 0, frown < 0)
+    lift_r, lift_l = lip_mid_y - rc[1], lip_mid_y - lc[1]
+
+    def corner_angle(c: np.ndarray) -> float:
+        v1, v2 = uo[:2] - c[:2], lo[:2] - c[:2]
+        cosang = v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2) + 1e-12)
+        return float(np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0))))
+
+    return [
+        mouth_width,
+        open_inner,
+        open_outer,
+        open_inner / (mouth_width + 1e-12),
+        max(0.0, ui[1] - uo[1]),
+        max(0.0, lo[1] - li[1]),
+        (lift_r + lift_l) / 2,
+        lift_l - lift_r,
+        ((rc[1] + lc[1]) / 2) - y[SUBNASALE],
+        (corner_angle(rc) + corner_angle(lc)) / 2,
+        _curvature(a[list(UPPER_LIP_OUTER), :2]),
+        _curvature(a[list(LOWER_LIP_OUTER), :2]),
+        _curvature(a[list(UPPER_LIP_INNER), :2]),
+        _curvature(a[list(LOWER_LIP_INNER), :2]),
+        uo[1] - y[SUBNASALE],
+        lo[1] - y[SUBNASALE],
+        y[CHIN] - y[SUBNASALE],
+    ]
+
+
+def _eye_heights(a: np.ndarray) -> tuple[float, float]:
+    """Mean height of the right and of the left eye's landmarks (aligned landmarks ``a``)."""
+    eye_y_r = a[list(RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + RIGHT_EYE_CORNERS), 1].mean()
+    eye_y_l = a[list(LEFT_EYE_UPPER + LEFT_EYE_LOWER + LEFT_EYE_CORNERS), 1].mean()
+    return eye_y_r, eye_y_l
+
+
+def _eye_features(a: np.ndarray) -> list[float]:
+    """Eye opening (mean of sides, left minus right), opening over width, and eye width."""
+
+    def eye_open(upper, lower, corners) -> tuple[float, float]:
+        vert = np.mean([_dist(a[up], a[low]) for up, low in zip(upper, lower)])
+        width = _dist(a[corners[0]], a[corners[1]])
+        return float(vert), float(vert / (width + 1e-12))
+
+    eo_r, ea_r = eye_open(RIGHT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_CORNERS)
+    eo_l, ea_l = eye_open(LEFT_EYE_UPPER, LEFT_EYE_LOWER, LEFT_EYE_CORNERS)
+    eye_w = (_dist(a[33], a[133]) + _dist(a[263], a[362])) / 2
+    return [(eo_r + eo_l) / 2, eo_l - eo_r, (ea_r + ea_l) / 2, eye_w]
+
+
+def _brow_features(a: np.ndarray, eye_y_r: float, eye_y_l: float) -> list[float]:
+    """Brow heights above the eyes per position, asymmetry, inner distances, slope, curvature and
+    the glabella's height below the inner brow ends."""
+    y = a[:, 1]
+    # brow heights above the eye centre (up > 0), per position outer -> inner, mean of sides
+    brow_h_r = eye_y_r - y[list(RIGHT_BROW)]
+    brow_h_l = eye_y_l - y[list(LEFT_BROW)]
+    brow_h = (brow_h_r + brow_h_l) / 2
+
+    def slope(brow) -> float:  # brow inner end raised relative to outer end (> 0), degrees
+        outer, inner = a[brow[0]], a[brow[-1]]
+        return float(np.degrees(np.arctan2(outer[1] - inner[1], abs(inner[0] - outer[0]) + 1e-12)))
+
+    brow_mid_y = (y[RIGHT_BROW[-1]] + y[LEFT_BROW[-1]]) / 2
+    return [
+        *brow_h.tolist(),
+        float(np.mean(brow_h_l - brow_h_r)),
+        _dist(a[RIGHT_BROW[-1]], a[LEFT_BROW[-1]]),
+        _dist(a[RIGHT_BROW_LOWER[-1]], a[LEFT_BROW_LOWER[-1]]),
+        (slope(RIGHT_BROW) + slope(LEFT_BROW)) / 2,
+        (_curvature(a[list(RIGHT_BROW), :2]) + _curvature(a[list(LEFT_BROW), :2])) / 2,
+        y[GLABELLA] - brow_mid_y,
+    ]
+
+
+def _nose_cheek_jaw_features(a: np.ndarray, eye_y_r: float, eye_y_l: float) -> list[float]:
+    """Nose width, nose-wing and cheek heights below the eyes, cheek and jaw widths."""
+    y = a[:, 1]
+    return [
+        _dist(a[NOSE_WINGS[0]], a[NOSE_WINGS[1]]),
+        ((y[NOSE_WINGS[0]] + y[NOSE_WINGS[1]]) / 2) - (eye_y_r + eye_y_l) / 2,
+        ((y[CHEEKS[0]] + y[CHEEKS[1]]) / 2) - (eye_y_r + eye_y_l) / 2,
+        _dist(a[CHEEKS[0]], a[CHEEKS[1]]),
+        _dist(a[JAW[0]], a[JAW[1]]),
+    ]
+
+
 def landmark_features(points: np.ndarray, image_size: tuple[int, int] | None = None) -> np.ndarray:
     """Expression features of one face.
 
@@ -266,77 +364,9 @@ def landmark_features(points: np.ndarray, image_size: tuple[int, int] | None = N
         Invariant to translation, scale and in-plane rotation; largely to yaw and pitch.
     """
     a = align(points, image_size)
-    y = a[:, 1]
-    rc, lc = a[MOUTH_CORNERS[0]], a[MOUTH_CORNERS[1]]
-    ui, li = a[INNER_LIP_MID[0]], a[INNER_LIP_MID[1]]
-    uo, lo = a[OUTER_LIP_MID[0]], a[OUTER_LIP_MID[1]]
-    lip_mid_y = (uo[1] + lo[1]) / 2
-    mouth_width = _dist(rc, lc)
-    open_inner = max(0.0, li[1] - ui[1])
-    open_outer = max(0.0, lo[1] - uo[1])
-    # corner lift: how far the corners sit above the lips' mid-height (smile > 0, frown < 0)
-    lift_r, lift_l = lip_mid_y - rc[1], lip_mid_y - lc[1]
-
-    def corner_angle(c: np.ndarray) -> float:
-        v1, v2 = uo[:2] - c[:2], lo[:2] - c[:2]
-        cosang = v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2) + 1e-12)
-        return float(np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0))))
-
-    def eye_open(upper, lower, corners) -> tuple[float, float]:
-        vert = np.mean([_dist(a[up], a[low]) for up, low in zip(upper, lower)])
-        width = _dist(a[corners[0]], a[corners[1]])
-        return float(vert), float(vert / (width + 1e-12))
-
-    eo_r, ea_r = eye_open(RIGHT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_CORNERS)
-    eo_l, ea_l = eye_open(LEFT_EYE_UPPER, LEFT_EYE_LOWER, LEFT_EYE_CORNERS)
-    eye_w = (_dist(a[33], a[133]) + _dist(a[263], a[362])) / 2
-    eye_y_r = a[list(RIGHT_EYE_UPPER + RIGHT_EYE_LOWER + RIGHT_EYE_CORNERS), 1].mean()
-    eye_y_l = a[list(LEFT_EYE_UPPER + LEFT_EYE_LOWER + LEFT_EYE_CORNERS), 1].mean()
-    # brow heights above the eye centre (up > 0), per position outer -> inner, mean of sides
-    brow_h_r = eye_y_r - y[list(RIGHT_BROW)]
-    brow_h_l = eye_y_l - y[list(LEFT_BROW)]
-    brow_h = (brow_h_r + brow_h_l) / 2
-
-    def slope(brow) -> float:  # brow inner end raised relative to outer end (> 0), degrees
-        outer, inner = a[brow[0]], a[brow[-1]]
-        return float(np.degrees(np.arctan2(outer[1] - inner[1], abs(inner[0] - outer[0]) + 1e-12)))
-
-    brow_mid_y = (y[RIGHT_BROW[-1]] + y[LEFT_BROW[-1]]) / 2
-    scalars = [
-        mouth_width,
-        open_inner,
-        open_outer,
-        open_inner / (mouth_width + 1e-12),
-        max(0.0, ui[1] - uo[1]),
-        max(0.0, lo[1] - li[1]),
-        (lift_r + lift_l) / 2,
-        lift_l - lift_r,
-        ((rc[1] + lc[1]) / 2) - y[SUBNASALE],
-        (corner_angle(rc) + corner_angle(lc)) / 2,
-        _curvature(a[list(UPPER_LIP_OUTER), :2]),
-        _curvature(a[list(LOWER_LIP_OUTER), :2]),
-        _curvature(a[list(UPPER_LIP_INNER), :2]),
-        _curvature(a[list(LOWER_LIP_INNER), :2]),
-        uo[1] - y[SUBNASALE],
-        lo[1] - y[SUBNASALE],
-        y[CHIN] - y[SUBNASALE],
-        (eo_r + eo_l) / 2,
-        eo_l - eo_r,
-        (ea_r + ea_l) / 2,
-        eye_w,
-        *brow_h.tolist(),
-        float(np.mean(brow_h_l - brow_h_r)),
-        _dist(a[RIGHT_BROW[-1]], a[LEFT_BROW[-1]]),
-        _dist(a[RIGHT_BROW_LOWER[-1]], a[LEFT_BROW_LOWER[-1]]),
-        (slope(RIGHT_BROW) + slope(LEFT_BROW)) / 2,
-        (_curvature(a[list(RIGHT_BROW), :2]) + _curvature(a[list(LEFT_BROW), :2])) / 2,
-        y[GLABELLA] - brow_mid_y,
-        _dist(a[NOSE_WINGS[0]], a[NOSE_WINGS[1]]),
-        ((y[NOSE_WINGS[0]] + y[NOSE_WINGS[1]]) / 2) - (eye_y_r + eye_y_l) / 2,
-        ((y[CHEEKS[0]] + y[CHEEKS[1]]) / 2) - (eye_y_r + eye_y_l) / 2,
-        _dist(a[CHEEKS[0]], a[CHEEKS[1]]),
-        _dist(a[JAW[0]], a[JAW[1]]),
-    ]
+    eye_y_r, eye_y_l = _eye_heights(a)
+    scalars = [*_mouth_features(a), *_eye_features(a), *_brow_features(a, eye_y_r, eye_y_l)]
+    scalars += _nose_cheek_jaw_features(a, eye_y_r, eye_y_l)
     shape = a[list(SHAPE_LANDMARKS), :2].ravel()
     out = np.concatenate([np.asarray(scalars, dtype=np.float64), shape]).astype(np.float32)
     return out

@@ -22,6 +22,7 @@ The artefact is one joblib file (``FACE_ARTEFACTS / ARTEFACT_NAME``) holding a p
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -125,6 +126,27 @@ class FaceModel:
                 stacklevel=2,
             )
         return cls(artefact, _file_sha256(path))
+
+    @staticmethod
+    def version_of_artefact(path: Path | None = None) -> str:
+        """The :attr:`version` a model loaded from ``path`` would have, without loading it.
+
+        The recipe version comes from the ``metrics.json`` that training writes beside the artefact
+        when that file names this artefact's sha256; otherwise (a renamed or hand-made artefact) the
+        artefact's dict is read (no CNN is built, nothing is run).
+        """
+        path = Path(path) if path is not None else FACE_ARTEFACTS / ARTEFACT_NAME
+        if not path.exists():
+            raise FileNotFoundError(f"no face model at {path}; build it with `python -m training.face`")
+        sha256 = _file_sha256(path)
+        metrics_path = path.parent / "metrics.json"
+        if metrics_path.is_file():
+            metrics = json.loads(metrics_path.read_text())
+            if metrics.get("artefact_sha256") == sha256 and metrics.get("artefact") == path.name:
+                return str(metrics["model_version"])
+        import joblib
+
+        return f"{MODEL_FAMILY}-{joblib.load(path)['model_version']}+{sha256[:12]}"
 
     @property
     def has_cnn(self) -> bool:
