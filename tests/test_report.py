@@ -121,6 +121,21 @@ def test_pseudonymised_warehouse_shows_only_pseudonyms(tmp_path):
     assert not any(re.search(r"P00[1-3]", p.read_text()) for p in out.rglob("*.html"))
 
 
+def test_sessions_without_manifest_metadata_still_report(tmp_path):
+    """A bucket without a manifest: no recorded_at, site or arm anywhere (NULL, NaT in pandas)."""
+    from scripts.synthetic_warehouse import build as build_warehouse
+
+    db = build_warehouse(tmp_path / "w.duckdb", n_patients=2, n_sessions=3, minutes=1.0)
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE sessions SET recorded_at = NULL, site = NULL, trial_arm = NULL")
+    con.execute("UPDATE patients SET site = NULL, trial_arm = NULL")
+    con.close()
+    out = tmp_path / "report"
+    assert main(["report", "--db", str(db), "--out", str(out)]) == 0
+    assert len(browser.rows((out / "index.html").read_text(), "cohort", "patient")) == 2
+    assert len(list(out.glob("sessions/*/*.html"))) == 6
+
+
 @pytest.mark.slow
 def test_pages_render_in_chromium_without_errors(report, tmp_path):
     out, con = report

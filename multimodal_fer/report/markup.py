@@ -7,6 +7,9 @@ import json
 import math
 import re
 
+import numpy as np
+import pandas as pd
+
 DISCLAIMER = (
     "This report shows expressed emotion — what a face, a voice and words show — as measured by "
     "models. It is not the patient's inner state, and it is not a diagnosis."
@@ -53,10 +56,13 @@ def safe_name(value: str) -> str:
 
 
 def missing(value) -> bool:
+    """None, NaN, NaT (a session without ``recorded_at``) or pandas' NA."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
     try:
-        return value is None or bool(math.isnan(float(value)))
+        return bool(math.isnan(float(value)))
     except (TypeError, ValueError):
-        return False
+        return bool(isinstance(value, np.datetime64) and np.isnat(value))
 
 
 def fmt(value, spec: str = "{:.2f}") -> str:
