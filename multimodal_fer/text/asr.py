@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_fer.config import AUDIO_SR as SAMPLE_RATE  # Hz, what Whisper expects
 from multimodal_fer.paths import cache_dir
 
-SAMPLE_RATE = 16_000  # Hz, what Whisper expects
 BACKENDS = ("faster-whisper", "openai-whisper")
 
 #: The packaged multilingual base model, split over two packages.
