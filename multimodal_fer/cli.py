@@ -196,6 +196,7 @@ def build_parser(commands: Commands | None = None, description: str | None = Non
         prog="mfer",
         description=(description or (__doc__ or "").split("\n\n")[0]) + " " + DISCLAIMER,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=None if commands else "run, serve: the mfer command (python -m multimodal_fer_flows.cli)",
     )
     p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (else one line)")
     sub = p.add_subparsers(dest="command", required=True)
