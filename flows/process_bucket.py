@@ -9,9 +9,9 @@ Runs with no Prefect server configured (Prefect starts a temporary local one). N
 persisted: Prefect's own storage never holds a recording's URI or ids.
 """
 
-from __future__ import annotations
-
-import os
+# No `from __future__ import annotations`: Prefect validates the parameters against these annotations
+# (pydantic), and a deployment loads this file by path, where string annotations such as
+# "PipelineOptions" cannot be resolved.
 import shutil
 import uuid
 from dataclasses import asdict
@@ -25,10 +25,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import planning, quality, store, workspace
+from multimodal_fer.config import DEFAULT_DB, Settings
 from multimodal_fer.pipeline import PipelineOptions, artefact_versions, version_of
 from multimodal_fer.planning import Quarantined, Staged
-from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
-from multimodal_fer.text.asr import AsrOptions
+from multimodal_fer.pseudonyms import Pseudonyms
 from multimodal_fer_flows.process_recording import analyze_one, public_text
 from multimodal_fer_flows.progress import progress
 
@@ -276,14 +276,11 @@ def analyze_recording_task(
 @flow(name="process-bucket", task_runner=ThreadPoolTaskRunner(max_workers=1), persist_result=False)
 def process_bucket(
     bucket: str,
-    db: str = "warehouse.duckdb",
+    db: str = DEFAULT_DB,
+    options: PipelineOptions = PipelineOptions(),
     staging: str | None = None,
-    sample_fps: float = 5.0,
-    asr_model: str = "base",
-    store_transcripts: bool = True,
     retry_quarantined: bool = False,
     lock_timeout_s: float = 3600.0,
-    redact_transcripts: bool = False,
 ) -> dict:
     """Process every new recording of a bucket into the warehouse.
 
@@ -297,10 +294,11 @@ def process_bucket(
         Where workers write Parquet, in a folder ``mfer-<run id>`` of its own (default: this process's
         scratch folder). Each recording's staged files are removed once it is loaded, the run's folder at
         its end, and a killed run's folder by the next run.
-    sample_fps, asr_model, store_transcripts, redact_transcripts
-        Pipeline settings (they are part of the pipeline version). ``redact_transcripts`` stores
-        names, phone numbers and dates as ``[NAME]``, ``[PHONE]``, ``[DATE]`` (the text model still
-        reads the words as heard).
+    options : PipelineOptions
+        What to analyse and how: frame rate, speech model (``AsrOptions``), fusion (``FusionOptions``),
+        whether to store (redacted) transcripts. One parameter, built once by the CLI (``mfer run``
+        options); a deployment gives it as a mapping, e.g. ``{sample_fps: 2.0, asr: {model: tiny.en}}``
+        (prefect.yaml). It is part of the pipeline version.
     retry_quarantined : bool
         Try again recordings that this pipeline version already quarantined.
     lock_timeout_s : float
@@ -312,16 +310,11 @@ def process_bucket(
 
     Patient and session ids are pseudonymised (keyed HMAC) before anything is stored, printed or
     logged when the environment variable ``MFER_PSEUDONYM_KEY`` is set; a warehouse refuses a run
-    whose key (or lack of one) differs from the key it was built with.
+    whose key (or lack of one) differs from the key it was built with. The key is read here, in the
+    flow's process (``Settings.from_env()``), never passed as a parameter: Prefect stores parameters.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    options = PipelineOptions(
-        sample_fps=sample_fps,
-        asr=AsrOptions(model=asr_model),
-        store_transcripts=store_transcripts,
-        redact_transcripts=redact_transcripts,
-    )
-    pseudonyms = Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None)
+    pseudonyms = Pseudonyms(Settings.from_env().pseudonym_key)
     with store.publishing(db, timeout_s=lock_timeout_s) as work:  # readers keep the last published state
         started = datetime.now()
         versions = artefact_versions(options.asr)  # from the artefact files: the models load on the workers

@@ -1,8 +1,5 @@
-"""``mfer``: run the bucket flow, query the warehouse, check its state.
+"""``mfer``'s library commands: query the warehouse, check its state, report, export, evaluate.
 
-    mfer run BUCKET [--db warehouse.duckdb]     process new recordings of a bucket
-    mfer serve BUCKET [--db ...] [--cron "0 2 * * *"] [--timezone UTC]
-                                                the same on a schedule (Prefect serve)
     mfer sql "SELECT ..." [--db ...]            query the warehouse (read-only)
     mfer status [--db ...]                      sessions, runs, quarantine, data quality
     mfer validate [--db ...]                    run the data-quality suites (exit 1 on failure)
@@ -14,6 +11,11 @@
                 [--per-patient] [--force]       rows to CSV / Parquet for R, SAS, Excel (audited)
     mfer ddl                                    the warehouse DDL generated from schemas/
 
+The commands that start flows (``mfer run``, ``mfer serve``) live next to the flows, in
+:mod:`multimodal_fer_flows.cli`, which is the ``mfer`` console script: it adds them to this parser
+(:func:`main`'s ``commands``). This module never imports Prefect or the flows;
+``python -m multimodal_fer.cli`` offers the library commands alone.
+
 An error is one line on stderr (``mfer: error: ...``) and exit status 2 (1 means: done, but the data-quality
 checks failed); ``mfer --debug COMMAND ...`` shows the Python traceback instead.
 """
@@ -21,11 +23,13 @@ checks failed); ``mfer --debug COMMAND ...`` shows the Python traceback instead.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-DEFAULT_DB = "warehouse.duckdb"
+from multimodal_fer.config import DEFAULT_DB, Settings
+
+__all__ = ["DEFAULT_DB", "DISCLAIMER", "build_parser", "db_arg", "main"]
 DISCLAIMER = (
     "multimodal-fer measures expressed emotion (what a face, a voice and words show), not a person's inner state."
 )
@@ -38,134 +42,6 @@ def _print_df(df, *, max_rows: int = 40) -> None:
         "display.max_rows", max_rows, "display.max_columns", 30, "display.width", 200, "display.max_colwidth", 60
     ):
         print(df.to_string(index=False, max_rows=max_rows) if len(df) else "(no rows)")
-
-
-def dask_runner(spec: str):
-    """A Prefect DaskTaskRunner: ``local:N`` starts a local cluster of N worker processes, else a scheduler address."""
-    from prefect_dask import DaskTaskRunner
-
-    if spec.startswith("local:"):
-        n = int(spec.split(":", 1)[1])
-        return DaskTaskRunner(
-            cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
-        )
-    return DaskTaskRunner(address=spec)
-
-
-def _flow(dask: str | None):
-    from multimodal_fer_flows.process_bucket import process_bucket
-
-    return process_bucket.with_options(task_runner=dask_runner(dask)) if dask else process_bucket
-
-
-def _flow_parameters(args) -> dict:
-    return {
-        "bucket": args.bucket,
-        "db": args.db,
-        "staging": args.staging,
-        "sample_fps": args.fps,
-        "asr_model": args.asr_model,
-        "store_transcripts": not args.no_transcripts,
-        "retry_quarantined": args.retry_quarantined,
-        "redact_transcripts": args.redact,
-    }
-
-
-def check_run(args) -> None:
-    """What a run would refuse, refused before it starts: bad options, a warehouse built with another
-    pseudonym key (or none)."""
-    from multimodal_fer import store
-    from multimodal_fer.pipeline import PipelineOptions
-    from multimodal_fer.pseudonyms import PSEUDONYM_KEY_ENV, Pseudonyms
-
-    PipelineOptions(sample_fps=args.fps)
-    store.check_pseudonyms(args.db, Pseudonyms(os.environ.get(PSEUDONYM_KEY_ENV) or None).fingerprint())
-
-
-def _not_a_failure_record(record) -> bool:
-    """Console filter: drop Prefect's records of a failed task or flow (the error again, with its traceback)."""
-    import logging
-
-    return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
-
-
-def _console_failure_records(show: bool) -> None:
-    """Show Prefect's failure records on the console (``--debug``) or not: ``mfer`` prints the error as one line.
-
-    Only the console handlers change; Prefect's API handler (a server's UI) always gets the records.
-    """
-    import logging
-
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [
-        logging.getLogger(),
-        *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)),
-    ]
-    for handler in {h for x in loggers for h in x.handlers if isinstance(h, PrefectConsoleHandler)}:
-        (handler.removeFilter if show else handler.addFilter)(_not_a_failure_record)  # addFilter adds it once
-
-
-def cmd_run(args) -> int:
-    check_run(args)
-    flow = _flow(args.dask)
-    _console_failure_records(show=getattr(args, "debug", False))
-    result = flow(**_flow_parameters(args))
-    return 1 if result["quality_failures"] else 0
-
-
-def local_prefect_server(port: int = 0, *, timeout_s: float = 120.0):
-    """Start ``prefect server start`` on 127.0.0.1 (schedules need a real server); returns (process, api_url)."""
-    import socket
-    import subprocess
-    import time
-    import urllib.request
-
-    if not port:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-    exe = Path(sys.executable).with_name("prefect")
-    proc = subprocess.Popen(
-        [str(exe), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("prefect server start exited early")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(1.0)
-    proc.terminate()
-    raise TimeoutError(f"prefect server did not answer on {url} within {timeout_s:.0f} s")
-
-
-def cmd_serve(args) -> int:
-    server = None
-    if not os.environ.get("PREFECT_API_URL"):
-        print("no PREFECT_API_URL: starting a local Prefect server for the scheduler ...")
-        server, url = local_prefect_server()
-        os.environ["PREFECT_API_URL"] = url
-        print(f"Prefect server (UI and API) on {url.removesuffix('/api')}")
-    from prefect.schedules import Cron
-
-    print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
-    try:
-        _flow(args.dask).serve(
-            name=args.name, schedule=Cron(args.cron, timezone=args.timezone), parameters=_flow_parameters(args)
-        )
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-    return 0
 
 
 def cmd_sql(args) -> int:
@@ -305,61 +181,40 @@ def _export_parser(sub, db_arg) -> None:
     ex.set_defaults(func=cmd_export)
 
 
-def _db_arg(sp) -> None:
-    sp.add_argument("--db", default=os.environ.get("MFER_DB", DEFAULT_DB), help="DuckDB file (default %(default)s)")
+def db_arg(sp) -> None:
+    """``--db``, defaulting to ``$MFER_DB`` (read by :class:`~multimodal_fer.config.Settings`)."""
+    sp.add_argument("--db", default=Settings.from_env().db, help="DuckDB file (default %(default)s)")
 
 
-def _pipeline_args(sp) -> None:
-    sp.add_argument("--fps", type=float, default=5.0, help="face frames sampled per second (default 5)")
-    sp.add_argument("--asr-model", default="base", help="base (default), tiny.en, or a model path")
+#: adds subcommands to ``mfer``'s subparsers (``multimodal_fer_flows.cli`` adds ``run`` and ``serve``)
+Commands = Callable[[argparse._SubParsersAction], None]
 
 
-def _run_parsers(sub) -> None:
-    """``mfer run`` and ``mfer serve`` (the same options, plus a schedule)."""
-    r = sub.add_parser("run", help="process the new recordings of a bucket into the warehouse")
-    r.add_argument("bucket", help="folder or fsspec URL: <bucket>/<patient_id>/<session_id>.<ext>")
-    _db_arg(r)
-    _pipeline_args(r)
-    r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
-    r.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
-    r.add_argument(
-        "--redact", action="store_true", help="store transcripts with names, phone numbers and dates redacted"
-    )
-    r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
-    r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
-    r.set_defaults(func=cmd_run)
-
-    sv = sub.add_parser("serve", help="run the bucket flow on a cron schedule (Prefect serve; Ctrl-C stops)")
-    for action in r._actions[1:]:  # the same options as `run`
-        sv._add_action(action)
-    sv.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: every day at 02:00)")
-    sv.add_argument("--timezone", default="UTC", help="time zone of the schedule (default %(default)s)")
-    sv.add_argument("--name", default="nightly", help="deployment name (default %(default)s)")
-    sv.set_defaults(func=cmd_serve)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Commands | None = None, description: str | None = None) -> argparse.ArgumentParser:
+    """``mfer``'s parser: ``commands`` (e.g. the flow commands) first, then the library commands."""
     p = argparse.ArgumentParser(
         prog="mfer",
-        description=__doc__.split("\n\n")[0] + " " + DISCLAIMER,
+        description=(description or (__doc__ or "").split("\n\n")[0]) + " " + DISCLAIMER,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=None if commands else "run, serve: the mfer command (python -m multimodal_fer_flows.cli)",
     )
     p.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (else one line)")
     sub = p.add_subparsers(dest="command", required=True)
-    _run_parsers(sub)
+    if commands is not None:
+        commands(sub)
 
     s = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
     s.add_argument("query")
-    _db_arg(s)
+    db_arg(s)
     s.add_argument("--max-rows", type=int, default=40)
     s.set_defaults(func=cmd_sql)
 
     st = sub.add_parser("status", help="tables, last runs and quarantine")
-    _db_arg(st)
+    db_arg(st)
     st.set_defaults(func=cmd_status)
 
     v = sub.add_parser("validate", help="run the data-quality suites over the warehouse")
-    _db_arg(v)
+    db_arg(v)
     v.set_defaults(func=cmd_validate)
 
     ev = sub.add_parser("evaluate", help="evaluate a shipped model on labelled files (prints a table, writes JSON)")
@@ -375,12 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="cohort overview, patient and session pages (interactive HTML, offline)")
-    _db_arg(rp)
+    db_arg(rp)
     rp.add_argument("--out", default="report", help="output folder (default %(default)s)")
     rp.add_argument("--patient", help="only this patient")
     rp.set_defaults(func=cmd_report)
 
-    _export_parser(sub, _db_arg)
+    _export_parser(sub, db_arg)
     ddl = sub.add_parser("ddl", help="print the warehouse DDL generated from schemas/")
     ddl.set_defaults(func=cmd_ddl)
     return p
@@ -402,15 +257,16 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, commands: Commands | None = None, description: str | None = None) -> int:
     """Run one subcommand; an error is one line on stderr (with ``--debug``: the traceback) and exit status 2.
 
-    An expected error (:func:`_expected_errors`) shows its message; another one its type too, as a bug.
+    ``commands`` adds subcommands (see :func:`build_parser`). An expected error (:func:`_expected_errors`)
+    shows its message; another one its type too, as a bug.
     """
     from multimodal_fer.env import apply_defaults
 
     apply_defaults()
-    args = build_parser().parse_args(argv)
+    args = build_parser(commands, description).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

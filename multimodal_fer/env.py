@@ -6,8 +6,9 @@ import contextlib
 import ctypes
 import os
 import sys
-from pathlib import Path
 from typing import Literal
+
+from multimodal_fer.config import Settings
 
 
 def apply_defaults() -> None:
@@ -27,7 +28,7 @@ def apply_defaults() -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
-    cache = Path(os.environ.get("MFER_CACHE", Path.home() / ".cache" / "multimodal-fer"))
+    cache = Settings.from_env().cache
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache / "numba"))
     os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
 

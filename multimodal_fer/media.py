@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_FPS = 5.0  # frames per second sampled for the face stream
-AUDIO_SR = 16000  # Hz, mono
+from multimodal_fer.config import AUDIO_SR, SAMPLE_FPS  # defined once in config (frames per second, Hz)
 
 
 class MediaError(ValueError):

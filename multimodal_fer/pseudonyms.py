@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-PSEUDONYM_KEY_ENV = "MFER_PSEUDONYM_KEY"
+from multimodal_fer.config import PSEUDONYM_KEY_ENV  # noqa: F401 - re-exported; read by config.Settings
+
 ALIAS_HEX = 16  # hex digits of the HMAC kept in a patient or session alias
 NAME_HEX = 12  # hex digits kept in the alias of any other path component
 NO_KEY = "none"  # the fingerprint a warehouse built without pseudonyms records

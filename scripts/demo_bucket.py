@@ -261,7 +261,8 @@ def print_rows(db: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Synthetic demo bucket → ``mfer run`` → longitudinal rows (exit status of ``mfer run``)."""
-    from multimodal_fer import cli
+    from multimodal_fer.cli import DISCLAIMER
+    from multimodal_fer_flows import cli
 
     parser = argparse.ArgumentParser(prog="python -m scripts.demo_bucket",
                                      description="build the synthetic demo bucket, process it, print rows")
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if not db.exists():
         return rc
     print_rows(db)
-    print(f"\n{cli.DISCLAIMER}\nQuery it yourself: mfer sql \"select * from v_patient_longitudinal\" --db {db}")
+    print(f"\n{DISCLAIMER}\nQuery it yourself: mfer sql \"select * from v_patient_longitudinal\" --db {db}")
     return rc
 
 

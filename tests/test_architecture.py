@@ -5,8 +5,8 @@
 * The top-level packages (``multimodal_fer``, ``training``, ``scripts``, ``flows``, ``schemas``)
   import each other without a cycle.
 
-``python tests/test_architecture.py`` prints the run-time modules over ``MAX_MODULE_LINES`` lines
-and the functions over ``MAX_FUNCTION_LINES`` lines (reported, not yet asserted).
+* No run-time module over ``MAX_MODULE_LINES`` lines, no run-time function over ``MAX_FUNCTION_LINES``
+  lines (``python tests/test_architecture.py`` lists any).
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ FORBIDDEN_IN_RUNTIME = {"training", "scripts", "flows", "prefect", "prefect_dask
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
-#: Known violations, to be removed (not added to): ``mfer run`` / ``mfer serve`` start the Prefect
-#: flow from inside the run-time package. Moving the CLI's flow commands next to ``flows/`` needs
-#: the console-script entry in pyproject.toml changed (packaging) and touches ``flows/``.
-KNOWN_RUNTIME_VIOLATIONS = {"multimodal_fer.cli": {"flows", "prefect", "prefect_dask"}}
+# No exceptions: the commands that start flows (``mfer run``, ``mfer serve``) live in ``flows/cli.py``
+# (``multimodal_fer_flows.cli``, the ``mfer`` console script), which composes ``multimodal_fer.cli``.
 
 
 def _modules() -> dict[str, Path]:
@@ -70,13 +68,12 @@ def _top(name: str) -> str:
 
 
 def package_graph() -> dict[str, set[str]]:
-    """``{package: packages it imports}`` among :data:`PACKAGES`, without the known violations."""
+    """``{package: packages it imports}`` among :data:`PACKAGES`."""
     graph: dict[str, set[str]] = {p: set() for p in PACKAGES}
     for module, path in _modules().items():
-        allowed = KNOWN_RUNTIME_VIOLATIONS.get(module, set())
         for name in imported_modules(module, path):
             dst = _top(name)
-            if dst in PACKAGES and dst != _top(module) and dst not in allowed:
+            if dst in PACKAGES and dst != _top(module):
                 graph[_top(module)].add(dst)
     return graph
 
@@ -110,18 +107,18 @@ def test_runtime_imports_no_training_scripts_flows_or_prefect():
         if _top(module) != "multimodal_fer":
             continue
         hits = {_top(n) for n in imported_modules(module, path)} & FORBIDDEN_IN_RUNTIME
-        hits -= KNOWN_RUNTIME_VIOLATIONS.get(module, set())
         if hits:
             bad[module] = sorted(hits)
     assert not bad, f"run-time modules importing non-run-time code: {bad}"
 
 
-def test_known_violations_are_still_there():
-    """The allow-list only shrinks: an entry that is fixed must be removed from it."""
+def test_cli_is_layered():
+    """``mfer``'s library commands never start a flow; the console script is the flows' CLI, which adds them."""
     mods = _modules()
-    for module, allowed in KNOWN_RUNTIME_VIOLATIONS.items():
-        found = {_top(n) for n in imported_modules(module, mods[module])} & allowed
-        assert found == allowed, f"{module} no longer imports {sorted(allowed - found)}: shrink the allow-list"
+    library = {_top(n) for n in imported_modules("multimodal_fer.cli", mods["multimodal_fer.cli"])}
+    assert not library & FORBIDDEN_IN_RUNTIME
+    assert "multimodal_fer.cli" in imported_modules("flows.cli", mods["flows.cli"])
+    assert 'mfer = "multimodal_fer_flows.cli:main"' in (REPO / "pyproject.toml").read_text()
 
 
 def test_no_import_cycle_between_packages():
@@ -162,12 +159,10 @@ def long_code() -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     return sorted(modules, key=lambda m: -m[1]), sorted(functions, key=lambda f: -f[1])
 
 
-def test_report_long_runtime_code(capsys):
-    """Reported only (``pytest -s`` or ``python tests/test_architecture.py`` shows the list)."""
+def test_runtime_modules_and_functions_are_short():
+    """House rules: no run-time module over 400 lines, no run-time function over 60 lines."""
     modules, functions = long_code()
-    with capsys.disabled():
-        print(f"\nrun-time modules over {MAX_MODULE_LINES} lines: {modules}")
-        print(f"run-time functions over {MAX_FUNCTION_LINES} lines: {functions}")
+    assert modules == [] and functions == [], f"too long: {modules + functions}"
 
 
 if __name__ == "__main__":

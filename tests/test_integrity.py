@@ -20,9 +20,10 @@ FPS = 1.0
 
 
 def _run(bucket, db, **kw):
+    from multimodal_fer.pipeline import PipelineOptions
     from multimodal_fer_flows.process_bucket import process_bucket
 
-    return process_bucket(bucket=str(bucket), db=str(db), sample_fps=FPS, **kw)
+    return process_bucket(bucket=str(bucket), db=str(db), options=PipelineOptions(sample_fps=FPS), **kw)
 
 
 def _rows(db, sql):
@@ -111,7 +112,7 @@ def test_a_truncated_recording_is_quarantined_not_shortened(tmp_path):
 
 @pytest.mark.parametrize("fps", ["0", "-2", "nan", "1000"])
 def test_an_impossible_frame_rate_is_refused_before_the_run(tmp_path, capsys, fps):
-    from multimodal_fer.cli import main
+    from multimodal_fer_flows.cli import main
 
     (tmp_path / "bucket" / "P1").mkdir(parents=True)
     assert main(["run", str(tmp_path / "bucket"), "--db", str(tmp_path / "w.duckdb"), "--fps", fps]) == 2

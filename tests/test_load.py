@@ -30,7 +30,7 @@ def test_hundred_recordings(tmp_path):
         (bucket / "P900" / f"bad{i}.mp4").write_bytes(b"not a video %d" % i)
     db = tmp_path / "w.duckdb"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run([sys.executable, "-m", "multimodal_fer.cli", "run", str(bucket), "--db", str(db), "--fps", "1"],
+    out = subprocess.run([sys.executable, "-m", "multimodal_fer_flows.cli", "run", str(bucket), "--db", str(db), "--fps", "1"],
                          capture_output=True, text=True, timeout=1800)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -11,7 +11,8 @@ import textwrap
 import duckdb
 import pytest
 
-from multimodal_fer import cli, store
+from multimodal_fer import store
+from multimodal_fer_flows import cli as flows_cli
 from tests.conftest import write_video
 from tests.test_store import stage
 
@@ -200,7 +201,7 @@ def test_mfer_run_completes_while_a_reader_holds_the_warehouse_open(tmp_path):
     reader = Reader(db)
     try:
         assert reader.first == (0, 0, 0)
-        assert cli.main(["run", str(bucket), "--db", str(db), "--fps", "1"]) == 0
+        assert flows_cli.main(["run", str(bucket), "--db", str(db), "--fps", "1"]) == 0
         assert reader.again() == (0, 0, 0)  # its old consistent state
     finally:
         reader.close()

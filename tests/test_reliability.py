@@ -20,7 +20,7 @@ KEY = "test-pseudonym-key"
 
 def _run(bucket, db, env, *, kill_after: str | None = None, timeout: float = 600):
     """``mfer run`` in its own process: (exit code, everything it printed)."""
-    cmd = [sys.executable, "-m", "multimodal_fer.cli", "run", str(bucket), "--db", str(db), "--fps", "2"]
+    cmd = [sys.executable, "-m", "multimodal_fer_flows.cli", "run", str(bucket), "--db", str(db), "--fps", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
     lines = []

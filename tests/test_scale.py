@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from multimodal_fer import bucket as bucket_lib
+from multimodal_fer.pipeline import PipelineOptions
 from scripts.demo_bucket import SESSIONS, make_demo_bucket
 from tests.conftest import write_video
 
@@ -84,7 +85,7 @@ def test_flow_on_an_s3_bucket(s3, tmp_path, monkeypatch):
         if path.is_file():
             s3.put(str(path), f"mfer-bucket/demo/{path.relative_to(local)}")
     db = tmp_path / "w.duckdb"
-    first = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), sample_fps=2.0)
+    first = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), options=PipelineOptions(sample_fps=2.0))
     assert first["n_loaded"] == 2 and first["n_quarantined"] == 0 and not first["quality_failures"]
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT source_uri, site FROM sessions ORDER BY 1").fetchall()
@@ -93,7 +94,7 @@ def test_flow_on_an_s3_bucket(s3, tmp_path, monkeypatch):
     reads = []
     real = bucket_lib._open_regular
     monkeypatch.setattr(bucket_lib, "_open_regular", lambda uri: reads.append(uri) or real(uri))  # every byte read
-    again = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), sample_fps=2.0)
+    again = process_bucket(bucket="s3://mfer-bucket/demo", db=str(db), options=PipelineOptions(sample_fps=2.0))
     assert again["n_loaded"] == 0 and again["n_skipped"] == 2
     assert [u for u in reads if not u.endswith("manifest.csv")] == [] and again["n_hashed"] == 0  # objects index
 
@@ -109,12 +110,12 @@ def _table(db, sql):
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(tmp_path):
     from multimodal_fer_flows.process_bucket import process_bucket
-    from multimodal_fer.cli import dask_runner
+    from multimodal_fer_flows.cli import dask_runner
 
     bucket = make_demo_bucket(tmp_path / "bucket", sessions=SESSIONS[:3], progress=lambda m: None)
     ref, dask_db = tmp_path / "ref.duckdb", tmp_path / "dask.duckdb"
-    process_bucket(bucket=str(bucket), db=str(ref), sample_fps=2.0)
-    result = process_bucket.with_options(task_runner=dask_runner("local:2"))(bucket=str(bucket), db=str(dask_db), sample_fps=2.0)
+    process_bucket(bucket=str(bucket), db=str(ref), options=PipelineOptions(sample_fps=2.0))
+    result = process_bucket.with_options(task_runner=dask_runner("local:2"))(bucket=str(bucket), db=str(dask_db), options=PipelineOptions(sample_fps=2.0))
     assert result["n_loaded"] == 3 and not result["quality_failures"]
     q_sessions = "SELECT recording_sha256, patient_id, session_id, n_frames, language, pipeline_version FROM sessions ORDER BY 1"
     assert _table(ref, q_sessions) == _table(dask_db, q_sessions)
@@ -134,7 +135,7 @@ def test_two_runs_at_once_never_double_process(tmp_path):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(template + bytes([i]))
     db = tmp_path / "w.duckdb"
-    cmd = [sys.executable, "-m", "multimodal_fer.cli", "run", str(bucket), "--db", str(db), "--fps", "1"]
+    cmd = [sys.executable, "-m", "multimodal_fer_flows.cli", "run", str(bucket), "--db", str(db), "--fps", "1"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -167,7 +168,7 @@ def test_serve_starts_a_scheduled_run(tmp_path):
     write_video(bucket / "P1" / "S1.mp4", seconds=1.0, fps=5, size=32)
     db = tmp_path / "w.duckdb"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
-    proc = subprocess.Popen([sys.executable, "-m", "multimodal_fer.cli", "serve", str(bucket), "--db", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "multimodal_fer_flows.cli", "serve", str(bucket), "--db", str(db),
                              "--fps", "1", "--cron", "* * * * *", "--name", "test-serve"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -194,7 +195,7 @@ def test_prefect_deploy_all_registers_the_scheduled_deployments(tmp_path):
     """`prefect deploy --all` against a local `prefect server start` registers prefect.yaml's deployments."""
     import asyncio
 
-    from multimodal_fer.cli import local_prefect_server
+    from multimodal_fer_flows.cli import local_prefect_server
 
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     old_home = os.environ.get("PREFECT_HOME")

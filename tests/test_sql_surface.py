@@ -162,7 +162,7 @@ def test_every_subcommand_reports_an_error_in_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_a_failed_run_is_one_line_too(tmp_path):
     """`mfer run` on a missing bucket: one line, not the flow's and Prefect's tracebacks (they are --debug's)."""
-    cmd = [sys.executable, "-m", "multimodal_fer.cli", "run", str(tmp_path / "no-bucket"),
+    cmd = [sys.executable, "-m", "multimodal_fer_flows.cli", "run", str(tmp_path / "no-bucket"),
            "--db", str(tmp_path / "w.duckdb")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 2

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_fer.config import AUDIO_SR as SAMPLE_RATE  # Hz, what Whisper expects
 from multimodal_fer.paths import cache_dir
 from multimodal_fer.text.chunking import ASR_CHUNK_S, CHUNK_PAD_S, plan_chunks
 from multimodal_fer.text.transcript import Segment, Transcript, Word, shift_segments
@@ -50,7 +51,6 @@ __all__ = [
     "transcribe_wav",
 ]
 
-SAMPLE_RATE = 16_000  # Hz, what Whisper expects
 BACKENDS = ("faster-whisper", "openai-whisper")
 
 #: The packaged multilingual base model, split over two packages.

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-SR = 16000  # Hz, sampling rate every voice function expects
+from multimodal_fer.config import AUDIO_SR as SR  # Hz, what every voice function expects
+
 HOP_S = 0.01  # 10 ms between frames
 HOP_LENGTH = 160  # samples (HOP_S at SR)
 YIN_WINDOW = 480  # samples, 30 ms YIN integration window

@@ -1,0 +1,222 @@
+"""``mfer``, the console script: the commands that start flows, composed with the library's commands.
+
+    mfer run BUCKET [--db warehouse.duckdb] [pipeline options] [--dask local:N | ADDRESS]
+                                                process new recordings of a bucket
+    mfer serve BUCKET [--db ...] [pipeline options] [--cron "0 2 * * *"] [--timezone UTC]
+                                                the same on a schedule (Prefect serve)
+    mfer sql | status | validate | evaluate | report | export | ddl ...
+                                                the library commands (:mod:`multimodal_fer.cli`)
+
+Pipeline options (:func:`pipeline_options` builds one :class:`~multimodal_fer.pipeline.PipelineOptions`
+from them, the flow's ``options`` parameter): ``--fps``, ``--asr-model``, ``--no-transcripts``, ``--redact``
+and the fusion knobs ``--window-s``, ``--face-weight-speaking``, ``--speaking-min-share``,
+``--smooth-windows``, ``--pooling`` (unset: :class:`~multimodal_fer.fusion.FusionOptions`' defaults).
+``python -m multimodal_fer_flows.cli ...`` is the same as ``mfer ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from multimodal_fer import cli as library_cli
+from multimodal_fer.config import DEFAULT_ASR_MODEL, SAMPLE_FPS, Settings
+
+#: ``--flag`` → FusionOptions field, type and help (the knobs a trial tunes; docs/fusion.md)
+FUSION_FLAGS = {
+    "window_s": (float, "fusion window length in seconds"),
+    "face_weight_speaking": (float, "multiplier of the face weight while the patient speaks"),
+    "speaking_min_share": (float, "share of a window the patient must speak for it to count as speaking"),
+    "smooth_windows": (int, "centred moving mean of the fused result over this many windows (1 = off)"),
+    "pooling": (str, "evidence (log-linear pool of each stream against its prior) or linear (weighted mean)"),
+}
+
+
+def pipeline_options(args: argparse.Namespace):
+    """The run's :class:`~multimodal_fer.pipeline.PipelineOptions`, built once from the command line."""
+    from multimodal_fer.fusion import FusionOptions
+    from multimodal_fer.pipeline import PipelineOptions
+    from multimodal_fer.text.asr import AsrOptions
+
+    fusion = {k: getattr(args, k) for k in FUSION_FLAGS if getattr(args, k, None) is not None}
+    return PipelineOptions(
+        sample_fps=args.fps,
+        asr=AsrOptions(model=args.asr_model),
+        fusion=replace(FusionOptions(), **fusion),
+        store_transcripts=not args.no_transcripts,
+        redact_transcripts=args.redact,
+    )
+
+
+def dask_runner(spec: str):
+    """A Prefect DaskTaskRunner: ``local:N`` starts a local cluster of N worker processes, else a scheduler address."""
+    from prefect_dask import DaskTaskRunner
+
+    if spec.startswith("local:"):
+        n = int(spec.split(":", 1)[1])
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        )
+    return DaskTaskRunner(address=spec)
+
+
+def _flow(dask: str | None):
+    from multimodal_fer_flows.process_bucket import process_bucket
+
+    return process_bucket.with_options(task_runner=dask_runner(dask)) if dask else process_bucket
+
+
+def flow_parameters(args: argparse.Namespace) -> dict:
+    """``process_bucket``'s parameters: the options as one parameter; never a secret (see docs/privacy.md)."""
+    return {
+        "bucket": args.bucket,
+        "db": args.db,
+        "options": pipeline_options(args),
+        "staging": args.staging,
+        "retry_quarantined": args.retry_quarantined,
+    }
+
+
+def check_run(args: argparse.Namespace) -> None:
+    """What a run would refuse, refused before it starts: bad options, a warehouse built with another
+    pseudonym key (or none)."""
+    from multimodal_fer import store
+    from multimodal_fer.pseudonyms import Pseudonyms
+
+    pipeline_options(args)
+    store.check_pseudonyms(args.db, Pseudonyms(Settings.from_env().pseudonym_key).fingerprint())
+
+
+def _not_a_failure_record(record) -> bool:
+    """Console filter: drop Prefect's records of a failed task or flow (the error again, with its traceback)."""
+    import logging
+
+    return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+
+
+def _console_failure_records(show: bool) -> None:
+    """Show Prefect's failure records on the console (``--debug``) or not: ``mfer`` prints the error as one line.
+
+    Only the console handlers change; Prefect's API handler (a server's UI) always gets the records.
+    """
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [
+        logging.getLogger(),
+        *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    for handler in {h for x in loggers for h in x.handlers if isinstance(h, PrefectConsoleHandler)}:
+        (handler.removeFilter if show else handler.addFilter)(_not_a_failure_record)  # addFilter adds it once
+
+
+def cmd_run(args) -> int:
+    check_run(args)
+    flow = _flow(args.dask)
+    _console_failure_records(show=getattr(args, "debug", False))
+    result = flow(**flow_parameters(args))
+    return 1 if result["quality_failures"] else 0
+
+
+def local_prefect_server(port: int = 0, *, timeout_s: float = 120.0):
+    """Start ``prefect server start`` on 127.0.0.1 (schedules need a real server); returns (process, api_url)."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("prefect")
+    proc = subprocess.Popen(
+        [str(exe), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("prefect server start exited early")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(1.0)
+    proc.terminate()
+    raise TimeoutError(f"prefect server did not answer on {url} within {timeout_s:.0f} s")
+
+
+def cmd_serve(args) -> int:
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):  # Prefect's own setting, not an MFER_* one
+        print("no PREFECT_API_URL: starting a local Prefect server for the scheduler ...")
+        server, url = local_prefect_server()
+        os.environ["PREFECT_API_URL"] = url
+        print(f"Prefect server (UI and API) on {url.removesuffix('/api')}")
+    from prefect.schedules import Cron
+
+    print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
+    try:
+        _flow(args.dask).serve(
+            name=args.name, schedule=Cron(args.cron, timezone=args.timezone), parameters=flow_parameters(args)
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+    return 0
+
+
+def _pipeline_args(sp) -> None:
+    sp.add_argument(
+        "--fps", type=float, default=SAMPLE_FPS, help="face frames sampled per second (default %(default)g)"
+    )
+    sp.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="base (default), tiny.en, or a model path")
+    sp.add_argument("--no-transcripts", action="store_true", help="do not store words and transcripts")
+    sp.add_argument(
+        "--redact", action="store_true", help="store transcripts with names, phone numbers and dates redacted"
+    )
+    fusion = sp.add_argument_group("fusion (default: FusionOptions' defaults, docs/fusion.md)")
+    for name, (kind, text) in FUSION_FLAGS.items():
+        choices = ("evidence", "linear") if name == "pooling" else None
+        fusion.add_argument("--" + name.replace("_", "-"), type=kind, choices=choices, help=text)
+
+
+def flow_commands(sub) -> None:
+    """``mfer run`` and ``mfer serve`` (the same options, plus a schedule)."""
+    r = sub.add_parser("run", help="process the new recordings of a bucket into the warehouse")
+    r.add_argument("bucket", help="folder or fsspec URL: <bucket>/<patient_id>/<session_id>.<ext>")
+    library_cli.db_arg(r)
+    _pipeline_args(r)
+    r.add_argument("--staging", help="folder for the workers' Parquet (default: temporary)")
+    r.add_argument("--retry-quarantined", action="store_true", help="try quarantined recordings again")
+    r.add_argument("--dask", help="analyse on Dask: local:N (N local worker processes) or a scheduler address")
+    r.set_defaults(func=cmd_run)
+
+    sv = sub.add_parser("serve", help="run the bucket flow on a cron schedule (Prefect serve; Ctrl-C stops)")
+    for action in r._actions[1:]:  # the same options as `run`
+        sv._add_action(action)
+    sv.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: every day at 02:00)")
+    sv.add_argument("--timezone", default="UTC", help="time zone of the schedule (default %(default)s)")
+    sv.add_argument("--name", default="nightly", help="deployment name (default %(default)s)")
+    sv.set_defaults(func=cmd_serve)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mfer``: the flow commands and the library commands (errors as :func:`multimodal_fer.cli.main`)."""
+    return library_cli.main(
+        argv, commands=flow_commands, description="``mfer``: run the bucket flow, query the warehouse, check its state."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
