@@ -30,6 +30,7 @@ FACT_VIEWS: dict[str, str] = {
     "v_emotion_windows": "emotion_windows",
     "v_utterances": "utterances",
     "v_frames": "frames",
+    "v_session_context": "sessions",
 }
 #: Columns a fact view joins from ``sessions`` that must never be NULL (a row without them is an orphan).
 FACT_VIEW_KEYS = ("patient_id", "session_id")

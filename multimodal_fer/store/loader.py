@@ -94,17 +94,10 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
     sha, patient, session_id = s["recording_sha256"], s["patient_id"], s["session_id"]
     con.execute("BEGIN TRANSACTION")
     try:
-        old = [
-            r[0]
-            for r in con.execute(
-                "SELECT recording_sha256 FROM sessions "
-                "WHERE recording_sha256 = ? OR (patient_id = ? AND session_id = ?)",
-                [sha, patient, session_id],
-            ).fetchall()
-        ]
-        for name in PER_RECORDING:
-            for o in set(old) | {sha}:
-                con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [o])
+        old = recordings_where(
+            con, "recording_sha256 = ? OR (patient_id = ? AND session_id = ?)", [sha, patient, session_id]
+        )
+        delete_recordings(con, set(old) | {sha})
         for name in PER_RECORDING:
             path = staged_dir / f"{name}.parquet"
             if not path.exists():
@@ -125,6 +118,18 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
         con.execute("ROLLBACK")
         raise
     return str(sha)
+
+
+def recordings_where(con, condition: str, params: list) -> list[str]:
+    """The ``recording_sha256`` of the sessions that match an SQL ``condition`` (with ``?`` parameters)."""
+    return [r[0] for r in con.execute(f"SELECT recording_sha256 FROM sessions WHERE {condition}", params).fetchall()]
+
+
+def delete_recordings(con, shas) -> None:
+    """Delete every row of these recordings from every per-recording table (inside the caller's transaction)."""
+    for name in PER_RECORDING:
+        for sha in shas:
+            con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [sha])
 
 
 def _sql_text(value) -> str:

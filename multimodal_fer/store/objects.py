@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from multimodal_fer.store.loader import _upsert_patient, conform
+from multimodal_fer.store.loader import _upsert_patient, conform, delete_recordings, recordings_where
 from multimodal_fer.store.warehouse import connect
-from multimodal_fer_schemas.tables import PER_RECORDING
 
 
 @dataclass(frozen=True)
@@ -76,17 +75,10 @@ def rehome(
         ).fetchone()
         if old is None:
             raise KeyError(f"recording {sha[:12]} is not loaded")
-        stale = [
-            r[0]
-            for r in con.execute(
-                "SELECT recording_sha256 FROM sessions WHERE patient_id = ? "
-                "AND session_id = ? AND recording_sha256 <> ?",
-                [patient_id, session_id, sha],
-            ).fetchall()
-        ]
-        for name in PER_RECORDING:
-            for other in stale:
-                con.execute(f"DELETE FROM {name} WHERE recording_sha256 = ?", [other])
+        stale = recordings_where(
+            con, "patient_id = ? AND session_id = ? AND recording_sha256 <> ?", [patient_id, session_id, sha]
+        )
+        delete_recordings(con, stale)
         con.execute(
             """UPDATE sessions SET patient_id = ?, session_id = ?, source_uri = ?,
                          recorded_at = COALESCE(?, recorded_at), site = COALESCE(?, site),
