@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer import bucket, evaluation
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.fusion import CERTAINTY_WEIGHTED, FusionInputs, FusionOptions
 from multimodal_fer.labels import EMOTIONS, to_canonical
 from multimodal_fer_schemas.tables import FACE_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
@@ -87,16 +88,14 @@ _UTT_COLS = ["start_s", "end_s", "speaker", *TEXT_PROB_COLS]  # no transcript te
 
 def cache_key(path: Path, options, versions: dict) -> str:
     """Key of a clip's stream outputs: its bytes, the model versions and the options that act before fusion."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
     upstream = {k: v for k, v in asdict(options).items() if k != "fusion"}
     upstream["fusion"] = {
         "window_s": options.fusion.window_s,
         "include_unknown_speaker": options.fusion.include_unknown_speaker,
     }
-    payload = json.dumps({"file": h.hexdigest(), "models": versions, "options": upstream}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {"file": file_sha256(path), "models": versions, "options": upstream}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 

@@ -85,38 +85,6 @@ def _warm_up(models: Models) -> None:
         models.face.predict_proba(np.zeros((1, n_features)))
 
 
-def _sha256_hex(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _voice_version() -> str:
-    """``VoiceModel.load().version`` of the committed artefact: recipe version + sha256[:8]."""
-    from multimodal_fer.paths import VOICE_ARTEFACTS
-    from multimodal_fer.voice.model import ARTEFACT_FILE, MODEL_NAME, MODEL_VERSION
-
-    path = VOICE_ARTEFACTS / ARTEFACT_FILE
-    return f"{MODEL_NAME}-{MODEL_VERSION}+{_sha256_hex(path)[:8]}"
-
-
-def _text_version() -> str:
-    """``TextEmotionModel.load().version`` of the committed model: the fine-tuned one when present,
-    else the frozen-encoder head (the choice of ``kind="auto"``), recipe version + sha256[:12]."""
-    from multimodal_fer.paths import TEXT_ARTEFACTS
-    from multimodal_fer.text.emotion import FINETUNED_FILE, FINETUNED_VERSION, HEAD_FILE, HEAD_VERSION
-
-    folder = Path(TEXT_ARTEFACTS)
-    finetuned = (folder / FINETUNED_FILE).is_file()
-    path = folder / (FINETUNED_FILE if finetuned else HEAD_FILE)
-    if not path.is_file():
-        raise FileNotFoundError(f"no text-emotion model at {path}; train one with `python -m training.text`")
-    digest = _sha256_hex(path)[:12]
-    return f"text-minilm-ft-{FINETUNED_VERSION}+{digest}" if finetuned else f"text-minilm-head-{HEAD_VERSION}+{digest}"
-
-
 def artefact_versions(asr: AsrOptions = AsrOptions()) -> dict[str, str]:
     """``load_models(asr).versions``, from the committed artefact files' digests: no model is built.
 
@@ -124,11 +92,13 @@ def artefact_versions(asr: AsrOptions = AsrOptions()) -> dict[str, str]:
     training wrote beside it. Kept equal to :attr:`Models.versions` by ``tests/test_models.py``.
     """
     from multimodal_fer.face.model import FaceModel
+    from multimodal_fer.text.emotion import TextEmotionModel
+    from multimodal_fer.voice.model import VoiceModel
 
     return {
         "face": FaceModel.version_of_artefact(),
-        "voice": _voice_version(),
-        "text": _text_version(),
+        "voice": VoiceModel.version_of_artefact(),
+        "text": TextEmotionModel.version_of_artefact(),
         "asr": _asr_version(asr),
         "pipeline": __version__,
     }

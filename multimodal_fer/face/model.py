@@ -21,7 +21,6 @@ The artefact is one joblib file (``FACE_ARTEFACTS / ARTEFACT_NAME``) holding a p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import FACE_ARTEFACTS
 
@@ -37,14 +37,6 @@ MODEL_VERSION = "0.3.0"  # semantic version of the model recipe (not of the weig
 ARTEFACT_NAME = "face_model.joblib"
 ARTEFACT_FORMAT = 2  # bump when the dict layout changes
 PROBA_FLOOR = 1e-6  # base probabilities are clipped to this before the log (meta input)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _proba_7(estimator, x: np.ndarray) -> np.ndarray:
@@ -125,7 +117,7 @@ class FaceModel:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        return cls(artefact, _file_sha256(path))
+        return cls(artefact, file_sha256(path))
 
     @staticmethod
     def version_of_artefact(path: Path | None = None) -> str:
@@ -138,7 +130,7 @@ class FaceModel:
         path = Path(path) if path is not None else FACE_ARTEFACTS / ARTEFACT_NAME
         if not path.exists():
             raise FileNotFoundError(f"no face model at {path}; build it with `python -m training.face`")
-        sha256 = _file_sha256(path)
+        sha256 = file_sha256(path)
         metrics_path = path.parent / "metrics.json"
         if metrics_path.is_file():
             metrics = json.loads(metrics_path.read_text())

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from multimodal_fer.config import AUDIO_SR as SAMPLE_RATE  # Hz, what Whisper expects
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.paths import cache_dir
 from multimodal_fer.text.chunking import ASR_CHUNK_S, CHUNK_PAD_S, plan_chunks
 from multimodal_fer.text.transcript import Segment, Transcript, Word, shift_segments
@@ -113,12 +114,7 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
+sha256_of = file_sha256  # the packaged Whisper model's check
 
 
 def _base_is_valid(model_bin: Path) -> bool:

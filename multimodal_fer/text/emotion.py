@@ -18,7 +18,6 @@ Empty or whitespace-only texts get a row of NaN: no words, no text emotion.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import TEXT_ARTEFACTS
 
@@ -189,6 +189,23 @@ class Head:
             )
 
 
+def _artefact(path: Path | None, kind: str) -> tuple[Path, str]:
+    """``(file, kind)`` of a text model: ``path`` (a file, or a directory; default the committed one) and
+    ``kind`` (``auto``: the fine-tuned model when present, else the frozen-encoder head)."""
+    path = Path(TEXT_ARTEFACTS if path is None else path)
+    if kind not in ("auto", "finetuned", "head"):
+        raise ValueError(f"kind={kind!r}: expected auto, finetuned or head")
+    if path.is_dir():
+        if kind == "auto":
+            kind = "finetuned" if (path / FINETUNED_FILE).is_file() else "head"
+        path = path / (FINETUNED_FILE if kind == "finetuned" else HEAD_FILE)
+    elif kind == "auto":
+        kind = "finetuned" if path.suffix == ".safetensors" else "head"
+    if not path.is_file():
+        raise FileNotFoundError(f"no text-emotion model at {path}; train one with `python -m training.text`")
+    return path, kind
+
+
 class TextEmotionModel:
     """Probabilities of the 7 canonical emotions expressed in utterances.
 
@@ -253,18 +270,8 @@ class TextEmotionModel:
         threads : int
             torch intra-op threads while predicting (default 1: the cores are shared).
         """
-        path = Path(TEXT_ARTEFACTS if path is None else path)
-        if kind not in ("auto", "finetuned", "head"):
-            raise ValueError(f"kind={kind!r}: expected auto, finetuned or head")
-        if path.is_dir():
-            if kind == "auto":
-                kind = "finetuned" if (path / FINETUNED_FILE).is_file() else "head"
-            path = path / (FINETUNED_FILE if kind == "finetuned" else HEAD_FILE)
-        elif kind == "auto":
-            kind = "finetuned" if path.suffix == ".safetensors" else "head"
-        if not path.is_file():
-            raise FileNotFoundError(f"no text-emotion model at {path}; train one with `python -m training.text`")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        path, kind = _artefact(path, kind)
+        version = cls.version_of_artefact(path, kind=kind)
         enc = _resolve_encoder(encoder)
         if kind == "finetuned":
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -272,9 +279,20 @@ class TextEmotionModel:
             from multimodal_fer.text.finetuned import FineTunedClassifier
 
             model = FineTunedClassifier.load(path, enc)
-            return cls(None, enc, f"text-minilm-ft-{FINETUNED_VERSION}+{digest}", finetuned=model, threads=threads)
-        head = Head.read(path)
-        return cls(head, enc, f"text-minilm-head-{HEAD_VERSION}+{digest}", threads=threads)
+            return cls(None, enc, version, finetuned=model, threads=threads)
+        return cls(Head.read(path), enc, version, threads=threads)
+
+    @staticmethod
+    def version_of_artefact(path: Path | None = None, *, kind: str = "auto") -> str:
+        """The :attr:`version` of the model :meth:`load` would load (recipe version + sha256[:12]), without
+        loading it or its encoder."""
+        path, kind = _artefact(path, kind)
+        digest = file_sha256(path)[:12]
+        return (
+            f"text-minilm-ft-{FINETUNED_VERSION}+{digest}"
+            if kind == "finetuned"
+            else f"text-minilm-head-{HEAD_VERSION}+{digest}"
+        )
 
     def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         """Probabilities over :data:`~multimodal_fer.labels.EMOTIONS`.

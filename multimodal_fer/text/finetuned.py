@@ -16,7 +16,6 @@ imports this module lazily.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import N_EMOTIONS
 
 FINETUNED_FILE = "finetuned.safetensors"
@@ -32,11 +32,7 @@ FORMAT_VERSION = "1"
 
 def base_sha256(encoder_dir: str | Path) -> str:
     """sha256 of the base ``model.safetensors`` (checked before a subset is applied to it)."""
-    h = hashlib.sha256()
-    with open(Path(encoder_dir) / "model.safetensors", "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(Path(encoder_dir) / "model.safetensors")
 
 
 class FineTunedClassifier(torch.nn.Module):

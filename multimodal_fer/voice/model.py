@@ -26,7 +26,6 @@ The artefact is a plain ``.npz`` of arrays (no pickle): loading it runs no code.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, to_canonical
 from multimodal_fer.paths import VOICE_ARTEFACTS
 from multimodal_fer.voice.embedding import (
@@ -253,8 +253,7 @@ class VoiceModel:
     def load(cls, path: Path | None = None) -> VoiceModel:
         """Load an artefact (default: the committed ``voice/artefacts/voice_model.npz``)."""
         path = Path(path) if path is not None else VOICE_ARTEFACTS / ARTEFACT_FILE
-        raw = path.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()[:8]
+        version = cls.version_of_artefact(path)
         with np.load(path, allow_pickle=False) as arrays:
             heads = {
                 name: _Head.from_arrays(arrays, f"{name}/")
@@ -266,7 +265,13 @@ class VoiceModel:
             feature_version = str(arrays["feature_version"])
         if feature_version != FEATURE_VERSION:
             raise ValueError(f"artefact features {feature_version!r} != code {FEATURE_VERSION!r}")
-        return cls(heads, version=f"{MODEL_NAME}-{MODEL_VERSION}+{digest}", feature_names=names, classes=classes)
+        return cls(heads, version=version, feature_names=names, classes=classes)
+
+    @staticmethod
+    def version_of_artefact(path: Path | None = None) -> str:
+        """The :attr:`version` of the model at ``path`` (recipe version + sha256[:8]), without loading it."""
+        path = Path(path) if path is not None else VOICE_ARTEFACTS / ARTEFACT_FILE
+        return f"{MODEL_NAME}-{MODEL_VERSION}+{file_sha256(path)[:8]}"
 
     def save(self, path: Path) -> None:
         """Write the artefact as an ``.npz`` of plain arrays (no pickle)."""
