@@ -8,7 +8,6 @@ inputs are not stored (``persist_result=False``, no cache key).
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import workspace
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
 from multimodal_fer.planning import Quarantined, Staged
+from multimodal_fer.pseudonyms import scrub
 
 FETCH_ATTEMPTS = 3  # tries to read a recording from its bucket
 FETCH_BACKOFF_S = 2.0  # seconds, doubled after each failed try
@@ -56,9 +56,7 @@ def public_text(text: str, recording: bucket_lib.Recording, local: Path | None =
         raw.stem: recording.session_id,
         raw.name: Path(recording.public_uri).name,
     }
-    for old in sorted(swaps, key=len, reverse=True):
-        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])", swaps[old], text)
-    return text
+    return scrub(text, swaps)
 
 
 def analyze_one(

@@ -77,14 +77,13 @@ class Pseudonyms:
         """What the warehouse records of the key: an HMAC of a constant, or ``none``."""
         return "k_" + _hex(self.key, "multimodal-fer key fingerprint", ALIAS_HEX) if self.key else NO_KEY
 
-    def scrub(self, text: str, replacements: dict[str, str]) -> str:
-        """``text`` with each raw name in ``replacements`` (raw → alias) replaced, longest first.
 
-        For messages that come from libraries (a decoder's error names the file it opened).
-        """
-        if not self.key or not text:
-            return text
-        for raw in sorted(replacements, key=len, reverse=True):
-            if raw:
-                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(raw)}(?![A-Za-z0-9])", replacements[raw], text)
-        return text
+def scrub(text: str, replacements: dict[str, str]) -> str:
+    """``text`` with each raw name in ``replacements`` (raw → alias) replaced as a whole token, longest first.
+
+    For messages that come from libraries (a decoder's error names the file it opened).
+    """
+    for raw in sorted(replacements, key=len, reverse=True):
+        if raw:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(raw)}(?![A-Za-z0-9])", replacements[raw], text)
+    return text
