@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import duckdb
 import pytest
@@ -44,9 +45,12 @@ def _every_file_under(*roots):
 
 
 def test_kill_mid_batch_then_rerun(tmp_path):
-    bucket = make_demo_bucket(tmp_path / "bucket", sessions=SESSIONS[:3], progress=lambda m: None)
-    (bucket / "P001" / "S09.mp4").write_bytes(b"not a video")  # a quarantined one names its ids too
-    (bucket / "P001" / "S08.mp4").symlink_to(tmp_path / "gone.mp4")
+    # session ids long enough that no binary file (Prefect's SQLite WAL holds random UUID bytes) can contain
+    # one by chance: a 3-character id like S09 turned up once in 4.5 MB of UUIDs
+    sessions = [replace(s, session_id=f"visit-{s.session_id}-{s.recorded_at[:10]}") for s in SESSIONS[:3]]
+    bucket = make_demo_bucket(tmp_path / "bucket", sessions=sessions, progress=lambda m: None)
+    (bucket / "P001" / "broken-upload-09.mp4").write_bytes(b"not a video")  # a quarantined one names its ids too
+    (bucket / "P001" / "dangling-link-08.mp4").symlink_to(tmp_path / "gone.mp4")
     db = tmp_path / "w.duckdb"
     prefect_home, scratch = tmp_path / "prefect", tmp_path / "tmp"
     scratch.mkdir()
@@ -60,7 +64,7 @@ def test_kill_mid_batch_then_rerun(tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT patient_id, session_id, count(*) FROM sessions GROUP BY ALL ORDER BY 1, 2").fetchall()
     alias = Pseudonyms(KEY)
-    expected = sorted((alias.patient(s.patient_id), alias.session(s.patient_id, s.session_id), 1) for s in SESSIONS[:3])
+    expected = sorted((alias.patient(s.patient_id), alias.session(s.patient_id, s.session_id), 1) for s in sessions)
     assert rows == expected  # every session once, under its pseudonym
     for table in ("frames", "emotion_windows", "session_summaries"):
         dup = con.execute(f"SELECT count(*) - count(DISTINCT (recording_sha256, "
@@ -75,7 +79,8 @@ def test_kill_mid_batch_then_rerun(tmp_path):
     tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
     dump = " ".join(str(v) for t in tables for row in con.execute(f"SELECT * FROM {t}").fetchall() for v in row)
     con.close()
-    raw_ids = {s.patient_id for s in SESSIONS[:3]} | {s.session_id for s in SESSIONS[:3]} | {"S09", "S08"}
+    raw_ids = {s.patient_id for s in sessions} | {s.session_id for s in sessions}
+    raw_ids |= {"broken-upload-09", "dangling-link-08"}
     # the killed run's scratch files (audio, staged rows with ids and words) were reclaimed by the next run
     assert not [p for p in killed if os.path.exists(p)]
     assert [p for p in _every_file_under(scratch / "mfer-work") if not p.endswith(".owner.lock")] == []
