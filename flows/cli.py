@@ -155,6 +155,51 @@ def local_prefect_server(port: int = 0, *, timeout_s: float = 120.0):
     raise TimeoutError(f"prefect server did not answer on {url} within {timeout_s:.0f} s")
 
 
+#: seconds ``mfer serve`` waits after SIGTERM for Prefect's graceful stop before it ends the in-flight run itself
+#: (a killed run is safe: the warehouse is published atomically and the next run reclaims its scratch)
+STOP_GRACE_S = 20.0
+
+
+def _end_process_tree(server) -> None:
+    """Kill this process's children (the in-flight flow run) and the local Prefect server, then exit 0."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    if server is not None:
+        try:
+            os.killpg(server.pid, 9)
+        except OSError:
+            pass
+    print(f"stopped: the in-flight run did not end within {STOP_GRACE_S:.0f} s of SIGTERM and was ended", flush=True)
+    os._exit(0)
+
+
+def _serve(flow, *, name: str, schedule, parameters: dict, server) -> None:
+    """``flow.serve`` with a bounded stop: SIGTERM ends the process within :data:`STOP_GRACE_S` seconds."""
+    import asyncio
+    import threading
+
+    from prefect.runner import Runner
+
+    class BoundedRunner(Runner):
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            timer = threading.Timer(STOP_GRACE_S, _end_process_tree, args=(server,))
+            timer.daemon = True
+            timer.start()
+            super().handle_sigterm(*args, **kwargs)
+
+    runner = BoundedRunner(name=name, pause_on_shutdown=True)
+    runner.add_flow(flow, name=name, schedule=schedule, parameters=parameters)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        print("interrupted: stopped serving", flush=True)
+
+
 def cmd_serve(args) -> int:
     server = None
     if not os.environ.get("PREFECT_API_URL"):  # Prefect's own setting, not an MFER_* one
@@ -165,9 +210,14 @@ def cmd_serve(args) -> int:
     from prefect.schedules import Cron
 
     print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
+    print("SIGTERM or Ctrl-C stops; a run still going after", f"{STOP_GRACE_S:.0f} s is ended (safe to rerun)")
     try:
-        _flow(args.dask).serve(
-            name=args.name, schedule=Cron(args.cron, timezone=args.timezone), parameters=flow_parameters(args)
+        _serve(
+            _flow(args.dask),
+            name=args.name,
+            schedule=Cron(args.cron, timezone=args.timezone),
+            parameters=flow_parameters(args),
+            server=server,
         )
     finally:
         if server is not None:

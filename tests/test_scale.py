@@ -161,16 +161,24 @@ def test_prefect_yaml_deployments_match_the_flow():
 
 
 @pytest.mark.slow
-def test_serve_starts_a_scheduled_run(tmp_path):
-    """`mfer serve` with an every-minute cron creates and runs a flow run that loads the bucket."""
+def test_serve_starts_a_scheduled_run_and_stops_on_sigterm(tmp_path):
+    """`mfer serve` with an every-minute cron creates and runs a flow run that loads the bucket; SIGTERM then
+    ends it and everything it started (flow-run processes, the local Prefect server) within a bounded time."""
+    import psutil
+
+    from multimodal_fer_flows.cli import STOP_GRACE_S
+
     bucket = tmp_path / "bucket"
     (bucket / "P1").mkdir(parents=True)
     write_video(bucket / "P1" / "S1.mp4", seconds=1.0, fps=5, size=32)
     db = tmp_path / "w.duckdb"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
-    proc = subprocess.Popen([sys.executable, "-m", "multimodal_fer_flows.cli", "serve", str(bucket), "--db", str(db),
-                             "--fps", "1", "--cron", "* * * * *", "--name", "test-serve"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    log = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would block the server's logging
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "multimodal_fer_flows.cli", "serve", str(bucket), "--db",
+                                 str(db), "--fps", "1", "--cron", "* * * * *", "--name", "test-serve"],
+                                stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+    descendants: list = []
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -180,14 +188,20 @@ def test_serve_starts_a_scheduled_run(tmp_path):
                         break
                 except duckdb.Error:
                     pass  # the run is writing
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, log.read_text()
             time.sleep(3)
         else:
             pytest.fail("no scheduled run within 4 minutes")
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        assert descendants, "the local Prefect server is a child of `mfer serve`"
     finally:
+        stop = time.time()
         proc.terminate()
-        proc.wait(timeout=60)
-    assert _table(db, "SELECT n_loaded FROM runs") == [(1,)]
+        proc.wait(timeout=STOP_GRACE_S + 40)
+    assert time.time() - stop < STOP_GRACE_S + 40
+    gone, alive = psutil.wait_procs(descendants, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+    assert _table(db, "SELECT n_loaded FROM runs")[0] == (1,)
 
 
 @pytest.mark.slow
