@@ -17,6 +17,7 @@ and the fusion knobs ``--window-s``, ``--face-weight-speaking``, ``--speaking-mi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -165,15 +166,11 @@ def _end_process_tree(server) -> None:
     import psutil
 
     for child in psutil.Process().children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.Error):
             child.kill()
-        except psutil.Error:
-            pass
     if server is not None:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(server.pid, 9)
-        except OSError:
-            pass
     print(f"stopped: the in-flight run did not end within {STOP_GRACE_S:.0f} s of SIGTERM and was ended", flush=True)
     os._exit(0)
 
