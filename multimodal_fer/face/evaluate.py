@@ -183,6 +183,30 @@ def _side_by_side(labels: list[str], plain: list, calibrated: list) -> dict:
     return out
 
 
+def _add_calibration(
+    report: dict, proba: np.ndarray, sources: list, rows: list[dict], group_column: str | None, labels: list[str]
+) -> None:
+    """Add ``calibration`` (``group_column``, ``n_groups``, ``n_groups_calibrated``, ``min_frames``, ``plain`` and
+    ``calibrated``: accuracy, macro_f1, weighted_f1, recall per class) and each file's ``calibrated_prediction``;
+    nothing without a ``group_column``."""
+    if not group_column:
+        return
+    options = DEFAULT_CALIBRATION
+    groups = [(r.get(group_column) or "").strip() for r in rows]
+    scored, preds = _predictions(proba, sources)
+    cal, n_groups, n_cal = calibrate_groups(proba, scored, groups, options=options)
+    _, cal_preds = _predictions(cal, sources)
+    report["calibration"] = {
+        "group_column": group_column,
+        "n_groups": n_groups,
+        "n_groups_calibrated": n_cal,
+        "min_frames": options.min_frames,
+        **_side_by_side(labels, preds, cal_preds),
+    }
+    for row, pred in zip(report["files"], cal_preds):
+        row["calibrated_prediction"] = pred
+
+
 def _print_calibration(cal: dict) -> None:
     """The plain and calibrated metrics side by side."""
     plain, calibrated = cal["plain"], cal["calibrated"]
@@ -203,6 +227,12 @@ def _accuracy_5class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -
     in5 = [i for i, lab in enumerate(labels) if lab in EMOTIONS_5]
     hits5 = [scored[i] and EMOTIONS_5[int(np.argmax(proba[i, cols]))] == labels[i] for i in in5]
     return (round(float(np.mean(hits5)), 4) if in5 else float("nan")), in5
+
+
+def _five_class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -> dict:
+    """``accuracy_5class`` and ``n_5class`` of the report (see :func:`_accuracy_5class`)."""
+    acc5, in5 = _accuracy_5class(labels, proba, scored)
+    return {"accuracy_5class": acc5, "n_5class": len(in5)}
 
 
 def _predictions(proba: np.ndarray, sources: list) -> tuple[np.ndarray, list[str | None]]:
@@ -260,6 +290,8 @@ def _print_summary(report: dict, metrics: dict, *, title: str) -> None:
         metrics,
         extra={k: report[k] for k in ("accuracy_5class", "face_found_rate", "scored_rate", "skipped")},
     )
+    if "calibration" in report:
+        _print_calibration(report["calibration"])
 
 
 def run(
@@ -289,33 +321,26 @@ def run(
     face_crops : bool
         Every image is a face crop: one without landmarks is scored as a whole.
     group_column : str, optional
-        A column of the CSV naming each image's person / session (e.g. ``subject``): adds
-        ``calibration`` (the per-session calibration beside the plain model).
+        CSV column naming each image's person / session (e.g. ``subject``): adds the per-session calibration.
 
     Returns
     -------
     dict
         ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion`` (from
-        :func:`multimodal_fer.evaluation.classification_metrics` over
-        :data:`~multimodal_fer.labels.EMOTIONS`; not scored = no prediction = error),
-        ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns),
-        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical
-        class), ``model_version``, ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
-        With ``group_column``: ``calibration`` (``group_column``, ``n_groups``, ``n_groups_calibrated``,
-        ``min_frames``, ``plain`` and ``calibrated``: accuracy, macro_f1, weighted_f1, recall per class) and each
-        file's ``calibrated_prediction``.
+        ``evaluation.classification_metrics`` over ``EMOTIONS``; not scored = no prediction = error),
+        ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns), ``face_found_rate``
+        (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
+        ``seconds_per_image``, ``labels_csv``, ``files`` (path, label, prediction, proba) and, with ``group_column``,
+        ``calibration`` (:func:`_add_calibration`).
     """
     rows = read_labels_csv(labels_csv, ["path", "label"] + ([group_column] if group_column else []))
     model = model or _committed_model()
     kept, labels, skipped, kept_rows = _canonical_rows(rows)
     proba, found, sources, seconds = _timed_scores(model, [resolve(p, root, labels_csv) for p in kept], face_crops)
     scored, preds = _predictions(proba, sources)
-    metrics = classification_metrics(labels, preds, EMOTIONS)
-    acc5, in5 = _accuracy_5class(labels, proba, scored)
     report = {
-        **metrics,
-        "accuracy_5class": acc5,
-        "n_5class": len(in5),
+        **classification_metrics(labels, preds, EMOTIONS),
+        **_five_class(labels, proba, scored),
         **_coverage(found, scored, sources),
         "face_crops": face_crops,
         "skipped": skipped,
@@ -324,25 +349,9 @@ def run(
         "labels_csv": str(labels_csv),
         "files": _file_rows(kept, labels, preds, proba, sources),
     }
-    if group_column:
-        options = DEFAULT_CALIBRATION
-        cal, n_groups, n_cal = calibrate_groups(
-            proba, scored, [(r.get(group_column) or "").strip() for r in kept_rows], options=options
-        )
-        _, cal_preds = _predictions(cal, sources)
-        report["calibration"] = {
-            "group_column": group_column,
-            "n_groups": n_groups,
-            "n_groups_calibrated": n_cal,
-            "min_frames": options.min_frames,
-            **_side_by_side(labels, preds, cal_preds),
-        }
-        for row, pred in zip(report["files"], cal_preds):
-            row["calibrated_prediction"] = pred
+    _add_calibration(report, proba, sources, kept_rows, group_column, labels)
     if not quiet:
-        _print_summary(report, metrics, title=f"face expression ({model.version}) on {labels_csv}")
-        if group_column:
-            _print_calibration(report["calibration"])
+        _print_summary(report, report, title=f"face expression ({model.version}) on {labels_csv}")
     write_json(out, report)
     return report
 
