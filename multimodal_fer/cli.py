@@ -5,6 +5,7 @@
     mfer validate [--db ...]                    run the data-quality suites (exit 1 on failure)
     mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
                                                 KIND: face | voice | asr | text | av
+                                                (face: [--face-crops] [--group-column subject])
     mfer report [--db ...] [--out report] [--patient ID]
                                                 cohort overview, patient and session pages (interactive HTML)
     mfer export [--db ...] (--table T | --view V | --query SQL) --out PATH [--format csv|parquet]
@@ -113,6 +114,11 @@ def cmd_evaluate(args) -> int:
             print("mfer: --face-crops applies to `mfer evaluate face` only", file=sys.stderr)
             return 2
         extra["face_crops"] = True
+    if args.group_column:
+        if args.kind != "face":
+            print("mfer: --group-column applies to `mfer evaluate face` only", file=sys.stderr)
+            return 2
+        extra["group_column"] = args.group_column
     module.run(
         Path(args.labels),
         root=Path(args.root) if args.root else None,
@@ -226,6 +232,11 @@ def build_parser(commands: Commands | None = None, description: str | None = Non
         "--face-crops",
         action="store_true",
         help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole",
+    )
+    ev.add_argument(
+        "--group-column",
+        help="face: CSV column naming each image's person / session (e.g. subject); reports the plain and the "
+        "per-session calibrated metrics side by side",
     )
     ev.set_defaults(func=cmd_evaluate)
 

@@ -116,10 +116,13 @@ def write_json(path: str | Path | None, payload: dict) -> None:
         Path(path).write_text(json.dumps(payload, indent=2, default=float))
 
 
-def cli_main(run, description: str, argv: list[str] | None = None, *, flags: dict | None = None) -> int:
+def cli_main(
+    run, description: str, argv: list[str] | None = None, *, flags: dict | None = None, options: dict | None = None
+) -> int:
     """``python -m multimodal_fer.<kind>.evaluate LABELS.csv [--root DIR] [--out JSON]`` for an
     evaluator's ``run``; ``flags`` ({"--flag-name": help}) adds boolean options passed to ``run``
-    as keyword arguments (``flag_name=True``)."""
+    as keyword arguments (``flag_name=True``), ``options`` ({"--name": help}) string options
+    (``name=VALUE``, ``None`` when not given)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
@@ -128,7 +131,10 @@ def cli_main(run, description: str, argv: list[str] | None = None, *, flags: dic
     parser.add_argument("--out", type=Path)
     for flag, help_text in (flags or {}).items():
         parser.add_argument(flag, action="store_true", help=help_text)
+    for option, help_text in (options or {}).items():
+        parser.add_argument(option, help=help_text)
     args = parser.parse_args(argv)
-    extra = {f.lstrip("-").replace("-", "_"): getattr(args, f.lstrip("-").replace("-", "_")) for f in (flags or {})}
+    names = [f.lstrip("-").replace("-", "_") for f in [*(flags or {}), *(options or {})]]
+    extra = {name: getattr(args, name) for name in names}
     run(args.labels, root=args.root, out=args.out, **extra)
     return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from multimodal_fer_schemas.labels import EMOTIONS
 
-PIPELINE_SCHEMA_VERSION = 1  # bump when a table changes shape
+PIPELINE_SCHEMA_VERSION = 2  # bump when a table changes shape
 
 
 @dataclass(frozen=True)
@@ -122,16 +122,19 @@ FRAMES = Table(
         Column("t_s", "DOUBLE", "Time of the frame on the session clock, seconds", nullable=False, min=0.0),
         Column("face_found", "BOOLEAN", "The patient's face was found", nullable=False),
         Column("n_faces", "INTEGER", "Number of faces visible", nullable=False, min=0),
-        *_probs("p_face", "Face model"),
-        Column("face_label", "VARCHAR", "Most probable expressed emotion of the face", allowed=EMOTION_OR_NULL),
-        Column("face_confidence", "DOUBLE", "Probability of face_label", min=0.0, max=1.0),
+        *_probs("p_face", "Face model, calibrated per session (docs/face.md; what fusion uses)"),
+        *_probs("p_face_raw", "Face model before the per-session calibration"),
+        Column(
+            "face_label", "VARCHAR", "Most probable expressed emotion of the face (calibrated)", allowed=EMOTION_OR_NULL
+        ),
+        Column("face_confidence", "DOUBLE", "Calibrated probability of face_label", min=0.0, max=1.0),
         Column("mouth_open", "DOUBLE", "Inner-lip gap / inter-ocular distance (unitless)", min=0.0),
         Column("yaw_deg", "DOUBLE", "Head yaw, degrees", min=-180.0, max=180.0),
         Column("pitch_deg", "DOUBLE", "Head pitch, degrees", min=-180.0, max=180.0),
         Column("roll_deg", "DOUBLE", "Head roll, degrees", min=-180.0, max=180.0),
     ),
     ("recording_sha256", "t_s"),
-    (_names(_probs("p_face", "")),),
+    (_names(_probs("p_face", "")), _names(_probs("p_face_raw", ""))),
 )
 
 _WINDOW_PROBS = (
@@ -441,6 +444,8 @@ def row_columns(name: str) -> tuple[str, ...]:
 
 #: Probability columns of each stream, in :data:`multimodal_fer.labels.EMOTIONS` order.
 FACE_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[0])
+#: The ``frames`` table's face probabilities before the per-session calibration (``FACE_PROB_COLS``: after).
+FACE_RAW_PROB_COLS: tuple[str, ...] = _names(_probs("p_face_raw", ""))
 VOICE_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[1])
 TEXT_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[2])
 FUSED_PROB_COLS: tuple[str, ...] = _names(_WINDOW_PROBS[3])

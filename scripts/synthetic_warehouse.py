@@ -152,6 +152,8 @@ def _frames(rng, sha: str, windows: pd.DataFrame, fps: float) -> pd.DataFrame:
     probs = w[[f"p_face_{e}" for e in EMOTIONS]].to_numpy()
     for j, e in enumerate(EMOTIONS):
         cols[f"p_face_{e}"] = probs[:, j]
+    for j, e in enumerate(EMOTIONS):
+        cols[f"p_face_raw_{e}"] = probs[:, j]  # no calibration in synthetic data: raw = calibrated
     cols["face_label"] = np.where(found, np.asarray(EMOTIONS, object)[np.nan_to_num(probs).argmax(axis=1)], None)
     cols["face_confidence"] = np.where(found, np.nan_to_num(probs).max(axis=1), np.nan)
     cols["mouth_open"] = w["mouth_open_mean"].to_numpy()

@@ -2,8 +2,9 @@
 
 Usage::
 
-    mfer evaluate face LABELS.csv [--root DIR] [--out metrics.json] [--face-crops]
+    mfer evaluate face LABELS.csv [--root DIR] [--out metrics.json] [--face-crops] [--group-column COL]
     .venv/bin/python -m multimodal_fer.face.evaluate LABELS.csv [--root DIR] [--out FILE] [--face-crops]
+        [--group-column COL]
 
 ``LABELS.csv`` has the columns ``path,label`` (other columns are ignored). ``path`` is an image
 file (PNG, JPEG, ...; grey or colour), absolute or relative to ``--root`` (default: the CSV's
@@ -20,6 +21,12 @@ otherwise a crop aligned on the face *detector*'s eye keypoints, if it finds a f
 An image with no face by any of these (or that cannot be read) gets no prediction and counts as
 an error. ``face_found_rate`` is the landmark rate; ``scored_rate`` counts every scored image,
 ``crop_sources`` how many were scored by landmarks / detector / whole image.
+
+``--group-column COL`` (e.g. ``subject``): the images of one value of ``COL`` are one person's
+session, and the report adds the per-session calibration
+(:func:`~multimodal_fer.face.calibration.calibrate_session`, as the pipeline applies it per
+recording) beside the plain model: accuracy, macro-F1 and per-class recall of both. A group with
+fewer than ``MIN_FRAMES`` scored images (or an empty ``COL``) is left as it is.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from multimodal_fer.evaluation import classification_metrics, print_report, read_labels_csv, resolve, write_json
+from multimodal_fer.face.calibration import DEFAULT_CALIBRATION, CalibrationOptions, calibrate_session
 from multimodal_fer.face.crop import FROM_DETECTOR, FROM_IMAGE
 from multimodal_fer.labels import EMOTIONS, EMOTIONS_5, to_canonical
 
@@ -110,9 +118,10 @@ def score_images(
     return proba, found, sources
 
 
-def _canonical_rows(rows: list[dict]) -> tuple[list[str], list[str], int]:
-    """``(paths, canonical labels, skipped)``: the rows whose label has a canonical class, and how many do not."""
-    kept, labels, skipped = [], [], 0
+def _canonical_rows(rows: list[dict]) -> tuple[list[str], list[str], int, list[dict]]:
+    """``(paths, canonical labels, skipped, kept rows)``: the rows whose label has a canonical class, and how many
+    do not."""
+    kept, labels, skipped, kept_rows = [], [], 0, []
     for row in rows:
         label = to_canonical(row["label"])
         if label is None:
@@ -120,7 +129,96 @@ def _canonical_rows(rows: list[dict]) -> tuple[list[str], list[str], int]:
             continue
         kept.append(row["path"])
         labels.append(label)
-    return kept, labels, skipped
+        kept_rows.append(row)
+    return kept, labels, skipped, kept_rows
+
+
+def calibrate_groups(
+    proba: np.ndarray, scored: np.ndarray, groups: list[str], *, options: CalibrationOptions = DEFAULT_CALIBRATION
+) -> tuple[np.ndarray, int, int]:
+    """:func:`~multimodal_fer.face.calibration.calibrate_session` of each group's scored rows.
+
+    Parameters
+    ----------
+    proba : np.ndarray, shape (N, 7)
+        NaN rows where nothing was scored.
+    scored : np.ndarray, shape (N,), bool
+    groups : list of str, length N
+        Session of each row; an empty value is a session of its own.
+    options : CalibrationOptions
+
+    Returns
+    -------
+    calibrated : np.ndarray, shape (N, 7)
+    n_groups : int
+        Sessions (empty values counted one each).
+    n_calibrated : int
+        Sessions with at least ``options.min_frames`` scored rows (the others are unchanged).
+    """
+    out = proba.copy()
+    keys = [g if g else f"\0row{i}" for i, g in enumerate(groups)]
+    members: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        members.setdefault(key, []).append(i)
+    n_calibrated = 0
+    for rows in members.values():
+        rows = [i for i in rows if scored[i]]
+        if len(rows) >= options.min_frames:
+            out[rows] = calibrate_session(proba[rows], options=options)
+            n_calibrated += 1
+    return out, len(members), n_calibrated
+
+
+def _side_by_side(labels: list[str], plain: list, calibrated: list) -> dict:
+    """Accuracy, macro-F1 and per-class recall of the plain and the calibrated predictions."""
+    out = {}
+    for key, preds in (("plain", plain), ("calibrated", calibrated)):
+        m = classification_metrics(labels, preds, EMOTIONS)
+        out[key] = {
+            "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"],
+            "weighted_f1": m["weighted_f1"],
+            "recall": {e: v["recall"] for e, v in m["per_class"].items() if v["support"]},
+        }
+    return out
+
+
+def _add_calibration(
+    report: dict, proba: np.ndarray, sources: list, rows: list[dict], group_column: str | None, labels: list[str]
+) -> None:
+    """Add ``calibration`` (``group_column``, ``n_groups``, ``n_groups_calibrated``, ``min_frames``, ``plain`` and
+    ``calibrated``: accuracy, macro_f1, weighted_f1, recall per class) and each file's ``calibrated_prediction``;
+    nothing without a ``group_column``."""
+    if not group_column:
+        return
+    options = DEFAULT_CALIBRATION
+    groups = [(r.get(group_column) or "").strip() for r in rows]
+    scored, preds = _predictions(proba, sources)
+    cal, n_groups, n_cal = calibrate_groups(proba, scored, groups, options=options)
+    _, cal_preds = _predictions(cal, sources)
+    report["calibration"] = {
+        "group_column": group_column,
+        "n_groups": n_groups,
+        "n_groups_calibrated": n_cal,
+        "min_frames": options.min_frames,
+        **_side_by_side(labels, preds, cal_preds),
+    }
+    for row, pred in zip(report["files"], cal_preds):
+        row["calibrated_prediction"] = pred
+
+
+def _print_calibration(cal: dict) -> None:
+    """The plain and calibrated metrics side by side."""
+    plain, calibrated = cal["plain"], cal["calibrated"]
+    print(
+        f"per-session calibration (sessions: {cal['group_column']!r}, {cal['n_groups']} groups, "
+        f"{cal['n_groups_calibrated']} with >= {cal['min_frames']} faces)"
+    )
+    print(f"  {'':<18}{'plain':>10}{'calibrated':>12}")
+    for key in ("accuracy", "macro_f1"):
+        print(f"  {key:<18}{plain[key]:>10.4f}{calibrated[key]:>12.4f}")
+    for e, r in plain["recall"].items():
+        print(f"  {'recall ' + e:<18}{r:>10.3f}{calibrated['recall'][e]:>12.3f}")
 
 
 def _accuracy_5class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -> tuple[float, list[int]]:
@@ -129,6 +227,12 @@ def _accuracy_5class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -
     in5 = [i for i, lab in enumerate(labels) if lab in EMOTIONS_5]
     hits5 = [scored[i] and EMOTIONS_5[int(np.argmax(proba[i, cols]))] == labels[i] for i in in5]
     return (round(float(np.mean(hits5)), 4) if in5 else float("nan")), in5
+
+
+def _five_class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -> dict:
+    """``accuracy_5class`` and ``n_5class`` of the report (see :func:`_accuracy_5class`)."""
+    acc5, in5 = _accuracy_5class(labels, proba, scored)
+    return {"accuracy_5class": acc5, "n_5class": len(in5)}
 
 
 def _predictions(proba: np.ndarray, sources: list) -> tuple[np.ndarray, list[str | None]]:
@@ -186,6 +290,8 @@ def _print_summary(report: dict, metrics: dict, *, title: str) -> None:
         metrics,
         extra={k: report[k] for k in ("accuracy_5class", "face_found_rate", "scored_rate", "skipped")},
     )
+    if "calibration" in report:
+        _print_calibration(report["calibration"])
 
 
 def run(
@@ -196,6 +302,7 @@ def run(
     model=None,
     quiet: bool = False,
     face_crops: bool = False,
+    group_column: str | None = None,
 ) -> dict:
     """Evaluate the face model on the images of a labels CSV.
 
@@ -213,28 +320,27 @@ def run(
         Do not print the table.
     face_crops : bool
         Every image is a face crop: one without landmarks is scored as a whole.
+    group_column : str, optional
+        CSV column naming each image's person / session (e.g. ``subject``): adds the per-session calibration.
 
     Returns
     -------
     dict
         ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion`` (from
-        :func:`multimodal_fer.evaluation.classification_metrics` over
-        :data:`~multimodal_fer.labels.EMOTIONS`; not scored = no prediction = error),
-        ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns),
-        ``face_found_rate`` (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical
-        class), ``model_version``, ``seconds_per_image``, ``labels_csv`` and ``files`` (path, label, prediction, proba).
+        ``evaluation.classification_metrics`` over ``EMOTIONS``; not scored = no prediction = error),
+        ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns), ``face_found_rate``
+        (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
+        ``seconds_per_image``, ``labels_csv``, ``files`` (path, label, prediction, proba) and, with ``group_column``,
+        ``calibration`` (:func:`_add_calibration`).
     """
-    rows = read_labels_csv(labels_csv, ["path", "label"])
+    rows = read_labels_csv(labels_csv, ["path", "label"] + ([group_column] if group_column else []))
     model = model or _committed_model()
-    kept, labels, skipped = _canonical_rows(rows)
+    kept, labels, skipped, kept_rows = _canonical_rows(rows)
     proba, found, sources, seconds = _timed_scores(model, [resolve(p, root, labels_csv) for p in kept], face_crops)
     scored, preds = _predictions(proba, sources)
-    metrics = classification_metrics(labels, preds, EMOTIONS)
-    acc5, in5 = _accuracy_5class(labels, proba, scored)
     report = {
-        **metrics,
-        "accuracy_5class": acc5,
-        "n_5class": len(in5),
+        **classification_metrics(labels, preds, EMOTIONS),
+        **_five_class(labels, proba, scored),
         **_coverage(found, scored, sources),
         "face_crops": face_crops,
         "skipped": skipped,
@@ -243,8 +349,9 @@ def run(
         "labels_csv": str(labels_csv),
         "files": _file_rows(kept, labels, preds, proba, sources),
     }
+    _add_calibration(report, proba, sources, kept_rows, group_column, labels)
     if not quiet:
-        _print_summary(report, metrics, title=f"face expression ({model.version}) on {labels_csv}")
+        _print_summary(report, report, title=f"face expression ({model.version}) on {labels_csv}")
     write_json(out, report)
     return report
 
@@ -259,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         flags={
             "--face-crops": "every image is a face crop (FER2013-style): score an image without landmarks as a whole"
         },
+        options={"--group-column": "column naming each image's person / session: plain and calibrated metrics"},
     )
 
 

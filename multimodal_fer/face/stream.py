@@ -15,10 +15,12 @@ import pandas as pd
 
 from multimodal_fer import media
 from multimodal_fer.env import trim_heap
+from multimodal_fer.face.calibration import DEFAULT_CALIBRATION, CalibrationOptions, calibrate_session
 from multimodal_fer.labels import EMOTIONS
-from multimodal_fer_schemas.tables import FACE_PROB_COLS, row_columns
+from multimodal_fer_schemas.tables import FACE_PROB_COLS, FACE_RAW_PROB_COLS, row_columns
 
-FACE_COLS = list(FACE_PROB_COLS)  # the schema's face probability columns, EMOTIONS order
+FACE_COLS = list(FACE_PROB_COLS)  # the schema's face probability columns (calibrated), EMOTIONS order
+FACE_RAW_COLS = list(FACE_RAW_PROB_COLS)  # the same before the per-session calibration
 FRAME_COLUMNS = list(row_columns("frames"))  # the ``frames`` table without ``recording_sha256``
 
 
@@ -28,6 +30,8 @@ FACE_BATCH = 256  # sampled frames whose landmarks, features and crops are held 
 def frames_table(observations: list, features: list, model, crops: list | None = None) -> pd.DataFrame:
     """Per-frame rows (the ``frames`` table without ``recording_sha256``); the model runs once on all faces.
 
+    The face columns are the model's own (``FACE_RAW_COLS`` and ``FACE_COLS`` equal): the per-session
+    calibration needs every frame of the recording, see :func:`calibrate_frames`.
     ``crops`` (aligned crops of the same frames, ``None`` where no face) switch on the CNN member
     of the ensemble; without them the landmark-only stack runs.
     """
@@ -49,6 +53,7 @@ def frames_table(observations: list, features: list, model, crops: list | None =
             yaw, pitch, roll = head_pose(obs.points, obs.image_size)
             best = int(np.argmax(p))
             row.update(dict(zip(FACE_COLS, p)))
+            row.update(dict(zip(FACE_RAW_COLS, p)))
             row.update(
                 face_label=EMOTIONS[best],
                 face_confidence=float(p[best]),
@@ -59,6 +64,30 @@ def frames_table(observations: list, features: list, model, crops: list | None =
             )
         rows.append(row)
     return pd.DataFrame(rows, columns=FRAME_COLUMNS).astype({"face_found": bool})
+
+
+def calibrate_frames(frames: pd.DataFrame, *, options: CalibrationOptions = DEFAULT_CALIBRATION) -> pd.DataFrame:
+    """The frames of one recording (one person) with ``FACE_COLS``, ``face_label`` and ``face_confidence``
+    from :func:`~multimodal_fer.face.calibration.calibrate_session` of ``FACE_RAW_COLS`` (a new frame).
+
+    Parameters
+    ----------
+    frames : DataFrame
+        :data:`FRAME_COLUMNS` of a whole recording, as :func:`frames_table` makes them.
+    options : CalibrationOptions
+        Default: the measured choice (``docs/face.md``).
+    """
+    out = frames.copy()
+    found = out["face_found"].to_numpy(bool)
+    if not found.any():
+        return out
+    p = calibrate_session(out.loc[found, FACE_RAW_COLS].to_numpy(np.float64), options=options)
+    best = p.argmax(axis=1)
+    out.loc[found, FACE_COLS] = p
+    out["face_label"] = out["face_label"].astype(object)
+    out.loc[found, "face_label"] = np.asarray(EMOTIONS, dtype=object)[best]
+    out.loc[found, "face_confidence"] = p[np.arange(len(p)), best]
+    return out
 
 
 def empty_frames() -> pd.DataFrame:
@@ -74,7 +103,8 @@ class FaceStream:
     ----------
     frames : DataFrame
         :data:`FRAME_COLUMNS`, one row per sampled frame (N rows, ``t_s`` in seconds, increasing);
-        :data:`FACE_COLS` sum to 1 on rows with ``face_found`` and are NaN elsewhere. No rows
+        :data:`FACE_COLS` (calibrated per recording) and :data:`FACE_RAW_COLS` (the model's own) each
+        sum to 1 on rows with ``face_found`` and are NaN elsewhere. No rows
         when the recording has no video.
     """
 
@@ -105,7 +135,8 @@ def face_stream(path: Path, *, fps: float, model, info: media.MediaInfo, decode_
 def run_face(
     path: Path, *, fps: float, model, info: media.MediaInfo | None = None, decode_threads: int = 0
 ) -> pd.DataFrame:
-    """Landmarks on every sampled frame of a recording, features, and per-frame probabilities.
+    """Landmarks on every sampled frame of a recording, features, and per-frame probabilities, raw and
+    calibrated over the whole recording (:func:`calibrate_frames`).
 
     Parameters
     ----------
@@ -150,4 +181,4 @@ def run_face(
     flush()
     if not parts:
         return frames_table([], [], model, None)
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return calibrate_frames(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
