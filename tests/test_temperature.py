@@ -1,0 +1,63 @@
+"""multimodal_fer.temperature and training.calibration: properties on synthetic probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from multimodal_fer.temperature import apply_temperature, expected_calibration_error
+from training.calibration import fit_temperature, leave_one_group_out_ece
+
+
+def _overconfident(n: int = 3000, k: int = 7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn from softmax(z) while the model reports softmax(3 z): right on average, far too sure."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, k))
+    true_p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.array([rng.choice(k, p=row) for row in true_p])
+    reported = np.exp(3 * z) / np.exp(3 * z).sum(1, keepdims=True)
+    return reported, y
+
+
+def test_apply_temperature_keeps_rows_and_labels():
+    p, _ = _overconfident(200)
+    for t in (0.5, 1.0, 2.0, 5.0):
+        q = apply_temperature(p, temperature=t)
+        assert q.shape == p.shape
+        np.testing.assert_allclose(q.sum(1), 1.0)
+        assert (q.argmax(1) == p.argmax(1)).all()
+    np.testing.assert_allclose(apply_temperature(p, temperature=1.0), p, atol=1e-9)
+    # a higher temperature never makes the top probability larger
+    assert (apply_temperature(p, temperature=3.0).max(1) <= p.max(1) + 1e-12).all()
+    assert apply_temperature(np.zeros((0, 7)), temperature=2.0).shape == (0, 7)
+    with pytest.raises(ValueError):
+        apply_temperature(p, temperature=0.0)
+
+
+def test_ece_is_zero_for_a_calibrated_model_and_large_for_an_overconfident_one():
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.3, 1.0, 20000)
+    hit = rng.uniform(size=conf.size) < conf  # right exactly as often as it says
+    p = np.stack([conf, 1 - conf], 1)
+    y = np.where(hit, 0, 1)
+    assert expected_calibration_error(p, y) < 0.02
+    p_over, y_over = _overconfident()
+    assert expected_calibration_error(p_over, y_over) > 0.15
+    assert np.isnan(expected_calibration_error(np.zeros((0, 3)), np.zeros(0, int)))
+
+
+def test_fitted_temperature_undoes_overconfidence():
+    p, y = _overconfident()
+    t = fit_temperature(p, y)
+    assert 2.0 < t < 4.5  # the true factor is 3
+    assert expected_calibration_error(apply_temperature(p, temperature=t), y) < 0.5 * expected_calibration_error(p, y)
+
+
+def test_leave_one_group_out_ece_fits_each_group_on_the_others():
+    p, y = _overconfident(2400)
+    groups = np.repeat(np.array(["a", "b", "c"]), 800)
+    r = leave_one_group_out_ece(p, y, groups)
+    assert set(r["per_group"]) == {"a", "b", "c"}
+    for g in r["per_group"].values():
+        assert g["n"] == 800 and g["ece_after"] < g["ece_before"]
+    assert r["ece_after_loo_mean"] < r["ece_before_mean"]
