@@ -1,16 +1,15 @@
-"""Voice stream benchmark: RAVDESS actor-independent accuracy, CREMA-D cross-corpus, timings.
+"""Voice stream benchmark: the shipped model on CREMA-D (a corpus it never heard) and timings.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/voice_benchmark.py [--out benchmarks/results/voice_benchmark.json]
 
-1. RAVDESS (../shared/data/speech/ravdess): the training script's actor-independent 5-fold CV
-   (C tuned inside training folds) for the default global head and per-speaker normalisation
-   (all clips, random sessions, mostly-neutral sessions); features come from
-   ``.cache/voice`` (computed once if missing). Confusion PNG:
-   ``benchmarks/results/voice_confusion.png``.
-2. CREMA-D cross-corpus check with the shipped artefact: the 6 MP3s of actor 1002 and the
+The cross-corpus table (leave-one-corpus-out over RAVDESS, nEMO and EMOVO), the RAVDESS
+actor-independent CV, calibration and robustness come from the training run itself
+(``python -m training.voice`` → ``benchmarks/results/voice_loco.json``).
+
+1. CREMA-D cross-corpus check with the shipped artefact: the 6 MP3s of actor 1002 and the
    audio of the 6 FLV clips of actor 1001 (one per emotion), via ``mfer evaluate voice``'s
    :func:`multimodal_fer.voice.evaluate.run`.
-3. Timings on one core: the shipped model on 3 s chunks (what the pipeline does per patient
+2. Timings on one core: the shipped model on 3 s chunks (what the pipeline does per patient
    chunk) and prosody for 10 minutes of audio (RAVDESS sentences joined with pauses): VAD,
    ``frame_prosody`` + ``window_prosody`` (the pipeline's). Target: prosody < 30 s per 10 minutes.
 
@@ -44,45 +43,6 @@ from multimodal_fer.paths import SHARED_DATA  # noqa: E402
 RAVDESS = SHARED_DATA / "speech" / "ravdess"
 CREMAD = SHARED_DATA / "av" / "cremad"
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def ravdess_cv() -> dict:
-    from training import voice as T
-
-    labels = T.load_labels(RAVDESS)
-    x = T.load_features(RAVDESS, labels)
-    out = {}
-    for name, norm in (("global", False), ("speaker_norm", True)):
-        proba, heads, infos = T.cross_validate(x, labels, speaker_norm=norm)
-        out[name] = T.evaluate(proba, labels)
-        out[name]["lr_C_per_fold"] = [i["lr_C"] for i in infos]
-        if norm:
-            out["sessions"] = T.session_eval(x, labels, heads)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    T.plot_confusion(out["global"]["classes_8"], out["global"]["classes_7"],
-                     RESULTS / "voice_confusion.png",
-                     title="voice (default global head), RAVDESS actor-independent 5-fold CV")
-    g, s, ss = out["global"], out["speaker_norm"], out["sessions"]
-    print("\nRAVDESS, actor-independent 5-fold CV (1,200 clips, 20 actors)")
-    print(f"  {'setting':<46}{'acc8':>7}{'mF1_8':>7}{'acc7':>7}{'mF1_7':>7}")
-    for label, m in (("global head (pipeline default)", g), ("per-speaker, all 60 clips (optimistic)", s)):
-        print(f"  {label:<46}{m['classes_8']['accuracy']:>7.3f}{m['classes_8']['macro_f1']:>7.3f}"
-              f"{m['classes_7']['accuracy']:>7.3f}{m['classes_7']['macro_f1']:>7.3f}")
-    for key in ("random", "mostly_neutral"):
-        m = ss[key]
-        print(f"  {'per-speaker, 12-clip sessions: ' + key:<46}{m['accuracy_8']:>7.3f}"
-              f"{m['macro_f1_8']:>7.3f}{m['accuracy_7']:>7.3f}{m['macro_f1_7']:>7.3f}")
-    a = g["affect"]
-    print(f"  valence r {a['valence']['pearson_r']:.3f} CCC {a['valence']['ccc']:.3f}; "
-          f"arousal r {a['arousal']['pearson_r']:.3f} CCC {a['arousal']['ccc']:.3f} (global)")
-    cm = np.asarray(g["classes_8"]["confusion"]["matrix"])[:, :8]
-    from multimodal_fer.voice.model import RAVDESS_CLASSES
-
-    print("  confusion (8 classes, rows true):")
-    print("  " + " " * 10 + "".join(f"{c[:5]:>6}" for c in RAVDESS_CLASSES))
-    for c, r in zip(RAVDESS_CLASSES, cm):
-        print(f"  {c:<10}" + "".join(f"{v:>6}" for v in r))
-    return out
 
 
 def cremad() -> dict:
@@ -175,15 +135,10 @@ def timings() -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=RESULTS / "voice_benchmark.json")
-    ap.add_argument("--skip-cv", action="store_true", help="skip the RAVDESS cross-validation")
     args = ap.parse_args()
     t0 = time.perf_counter()
     report: dict = {"machine": {"python": platform.python_version(), "cpu_threads": 1,
                                 "cpus": os.cpu_count()}}
-    if (RAVDESS / "labels.csv").exists() and not args.skip_cv:
-        report["ravdess_cv"] = ravdess_cv()
-    else:
-        print("RAVDESS cross-validation skipped")
     if CREMAD.exists():
         report["cremad"] = cremad()
     else:

@@ -22,7 +22,7 @@ from multimodal_fer.voice import (
     speech_segments,
     window_prosody,
 )
-from multimodal_fer.voice.model import ARTEFACT_FILE, RAVDESS_CLASSES, fold_to_canonical
+from multimodal_fer.voice.model import ARTEFACT_FILE, RAVDESS_CLASSES, features_matrix, fold_to_canonical
 
 RAVDESS = SHARED_DATA / "speech" / "ravdess"
 
@@ -136,7 +136,7 @@ def test_model_version_names_artefact(model):
     from multimodal_fer.voice.model import MODEL_NAME, MODEL_VERSION
 
     assert model.version.startswith(f"{MODEL_NAME}-{MODEL_VERSION}+")
-    assert MODEL_VERSION == "0.2.0"
+    assert MODEL_VERSION == "0.3.0"
     assert len(model.version.split("+")[1]) == 8
 
 
@@ -157,12 +157,16 @@ def test_predict_proba_shapes_and_sums(model):
     assert model.predict_proba_8([]).shape == (0, len(RAVDESS_CLASSES))
 
 
-def test_predict_is_deterministic_and_speaker_norm_needs_enough_clips(model):
+def test_predict_is_deterministic_and_calibrated_by_its_temperature(model):
     clips = [_tone(150.0 + 10 * i, 0.6) for i in range(3)]
     a = model.predict_proba(clips)
     assert np.array_equal(a, model.predict_proba(clips))
-    # too few clips for per-speaker normalisation: falls back to the global head
-    assert np.allclose(model.predict_proba(clips, speaker_norm=True), a)
+    assert model.temperature > 0
+    # the temperature softens or sharpens, never changes the label
+    raw = fold_to_canonical(model.heads["global"].proba(features_matrix(clips)))
+    assert np.array_equal(a.argmax(axis=1), raw.argmax(axis=1))
+    if model.temperature > 1:
+        assert (a.max(axis=1) <= raw.max(axis=1) + 1e-9).all()
 
 
 def test_fold_to_canonical():

@@ -16,17 +16,13 @@ The model is trained on RAVDESS's 8 classes (:data:`RAVDESS_CLASSES`). :meth:`Vo
 predict_proba` folds *calm* into *neutral* (the project's canonical mapping,
 :func:`multimodal_fer.labels.to_canonical`) and returns the 7 canonical classes.
 
-Per-speaker normalisation (``speaker_norm=True``) z-scores each feature over the clips passed
-in one call (a session's speech segments from one speaker) before classification, with a model
-trained that way; only meaningful when the clips come from one speaker and are several
-(:data:`MIN_SPEAKER_CLIPS`); see the model card for how much it helps on realistic sessions.
-
+Probabilities are temperature-scaled by the artefact's :attr:`VoiceModel.temperature`, fitted on
+cross-corpus predictions (see ``MODEL_CARD.md``).
 The artefact is a plain ``.npz`` of arrays (no pickle): loading it runs no code.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +32,7 @@ import numpy as np
 from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, to_canonical
 from multimodal_fer.paths import VOICE_ARTEFACTS
+from multimodal_fer.temperature import apply_temperature
 from multimodal_fer.voice.embedding import (
     EMBED_DIM,
     EMBED_MAX_S,
@@ -74,7 +71,6 @@ __all__ = [  # the feature names re-exported from features / embedding (training
     "FUNCTIONAL_NAMES",
     "FUNCTIONAL_VERSION",
     "MIN_CLIP_S",
-    "MIN_SPEAKER_CLIPS",
     "MODEL_NAME",
     "MODEL_VERSION",
     "N_FEATURES",
@@ -91,13 +87,12 @@ __all__ = [  # the feature names re-exported from features / embedding (training
     "clip_features",
     "features_matrix",
     "fold_to_canonical",
-    "speaker_normalise",
     "speech_embedding",
     "voice_features",
 ]
 
 MODEL_NAME = "voice-prosody"
-MODEL_VERSION = "0.2.0"
+MODEL_VERSION = "0.3.0"
 ARTEFACT_FILE = "voice_model.npz"
 FEATURE_VERSION = f"{FUNCTIONAL_VERSION}+{EMBED_VERSION}"
 
@@ -112,7 +107,6 @@ RAVDESS_CLASSES: tuple[str, ...] = (
     "disgust",
     "surprised",
 )
-MIN_SPEAKER_CLIPS = 8  # clips needed before per-speaker normalisation is used
 
 _FOLD_8_TO_7 = np.zeros((len(RAVDESS_CLASSES), len(EMOTIONS)))
 for _i, _name in enumerate(RAVDESS_CLASSES):
@@ -140,29 +134,6 @@ def features_matrix(clips: Sequence[np.ndarray], *, sr: int = SR) -> np.ndarray:
     if len(clips) == 0:
         return np.zeros((0, N_FEATURES))
     return np.vstack([voice_features(c, sr=sr) for c in clips])
-
-
-def speaker_normalise(x: np.ndarray, *, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> np.ndarray:
-    """Z-score features over one speaker's clips (rows), NaN-aware.
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (N, F)
-        Features of clips from one speaker.
-    mean, std : np.ndarray, shape (F,), optional
-        Statistics to use instead of those of ``x`` (e.g. from a longer reference).
-
-    Returns
-    -------
-    np.ndarray, shape (N, F)
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mu = np.nanmean(x, axis=0) if mean is None else mean
-        sd = np.nanstd(x, axis=0) if std is None else std
-    mu = np.nan_to_num(mu, nan=0.0)
-    sd = np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
-    return (x - mu) / sd
 
 
 # ---------------------------------------------------------------- numpy classifiers
@@ -240,6 +211,7 @@ class VoiceModel:
         version: str,
         feature_names: Sequence[str] = FEATURE_NAMES,
         classes: Sequence[str] = RAVDESS_CLASSES,
+        temperature: float = 1.0,
     ) -> None:
         if tuple(feature_names) != FEATURE_NAMES:
             raise ValueError("artefact was trained on different features; retrain it (python -m training.voice)")
@@ -247,6 +219,7 @@ class VoiceModel:
             raise ValueError(f"artefact classes {tuple(classes)} != {RAVDESS_CLASSES}")
         self.heads = heads
         self.version = version
+        self.temperature = float(temperature)  # cross-corpus calibration (training.voice), 1 = none
 
     # ---- persistence
     @classmethod
@@ -255,17 +228,14 @@ class VoiceModel:
         path = Path(path) if path is not None else VOICE_ARTEFACTS / ARTEFACT_FILE
         version = cls.version_of_artefact(path)
         with np.load(path, allow_pickle=False) as arrays:
-            heads = {
-                name: _Head.from_arrays(arrays, f"{name}/")
-                for name in ("global", "speaker")
-                if f"{name}/mean" in arrays
-            }
+            heads = {name: _Head.from_arrays(arrays, f"{name}/") for name in ("global",) if f"{name}/mean" in arrays}
             names = [str(s) for s in arrays["feature_names"]]
             classes = [str(s) for s in arrays["classes"]]
             feature_version = str(arrays["feature_version"])
+            temperature = float(arrays["temperature"]) if "temperature" in arrays else 1.0
         if feature_version != FEATURE_VERSION:
             raise ValueError(f"artefact features {feature_version!r} != code {FEATURE_VERSION!r}")
-        return cls(heads, version=version, feature_names=names, classes=classes)
+        return cls(heads, version=version, feature_names=names, classes=classes, temperature=temperature)
 
     @staticmethod
     def version_of_artefact(path: Path | None = None) -> str:
@@ -279,6 +249,7 @@ class VoiceModel:
             "feature_names": np.array(FEATURE_NAMES),
             "classes": np.array(RAVDESS_CLASSES),
             "feature_version": np.array(FEATURE_VERSION),
+            "temperature": np.array(self.temperature),
         }
         for name, head in self.heads.items():
             arrays.update(head.to_arrays(f"{name}/"))
@@ -288,47 +259,41 @@ class VoiceModel:
             np.savez_compressed(fh, **arrays)
 
     # ---- inference
-    def proba_from_features(self, x: np.ndarray, *, speaker_norm: bool = False) -> np.ndarray:
-        """8-class probabilities from a feature matrix of shape (N, N_FEATURES)."""
+    def proba_from_features(self, x: np.ndarray) -> np.ndarray:
+        """8-class probabilities from a feature matrix of shape (N, N_FEATURES), calibrated by the
+        artefact's :attr:`temperature` (:func:`multimodal_fer.temperature.apply_temperature`)."""
         x = np.asarray(x, dtype=np.float64).reshape(-1, N_FEATURES)
         if len(x) == 0:
             return np.zeros((0, len(RAVDESS_CLASSES)))
-        if speaker_norm and "speaker" in self.heads and len(x) >= MIN_SPEAKER_CLIPS:
-            return self.heads["speaker"].proba(speaker_normalise(x))
-        return self.heads["global"].proba(x)
+        return apply_temperature(self.heads["global"].proba(x), temperature=self.temperature)
 
-    def predict_proba_8(self, clips: Sequence[np.ndarray], *, speaker_norm: bool = False) -> np.ndarray:
+    def predict_proba_8(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities over :data:`RAVDESS_CLASSES`.
 
         Parameters
         ----------
         clips : sequence of np.ndarray, each shape (n_i,)
             16 kHz mono float clips, one utterance each (any length; < 0.25 s is padded).
-        speaker_norm : bool
-            Treat all clips as one speaker's and normalise features over them (used only
-            when there are at least :data:`MIN_SPEAKER_CLIPS`; otherwise ignored).
 
         Returns
         -------
         np.ndarray, shape (N, 8), rows sum to 1
         """
-        return self.proba_from_features(features_matrix(clips), speaker_norm=speaker_norm)
+        return self.proba_from_features(features_matrix(clips))
 
-    def predict_proba(self, clips: Sequence[np.ndarray], *, speaker_norm: bool = False) -> np.ndarray:
+    def predict_proba(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities over :data:`multimodal_fer.labels.EMOTIONS` (calm folded into neutral).
 
         Parameters
         ----------
         clips : sequence of np.ndarray, each shape (n_i,)
             16 kHz mono float clips, one utterance each.
-        speaker_norm : bool
-            See :meth:`predict_proba_8`.
 
         Returns
         -------
         np.ndarray, shape (N, 7), rows sum to 1
         """
-        return fold_to_canonical(self.predict_proba_8(clips, speaker_norm=speaker_norm))
+        return fold_to_canonical(self.predict_proba_8(clips))
 
 
 def fold_to_canonical(proba_8: np.ndarray) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""The voice training run's report: cross-corpus table, RAVDESS CV, calibration, robustness, card."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from multimodal_fer.labels import EMOTIONS
+from multimodal_fer.paths import REPO_DIR
+from multimodal_fer.temperature import apply_temperature
+from multimodal_fer.voice.model import (
+    ARTEFACT_FILE, FEATURE_NAMES, FEATURE_VERSION, VoiceModel, fold_to_canonical,
+)
+from training.calibration import leave_one_group_out_ece
+from training.voice import HYPER, fit_head, fitter, plot_confusion, ravdess_actor_cv
+from training.voice_corpora import CORPORA, balanced_weights, cohen_kappa, corpus_metrics, leave_one_corpus_out
+
+BENCHMARK_JSON = REPO_DIR / "benchmarks" / "results" / "voice_loco.json"
+COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.voice"
+BASELINE_COMMAND = ("git show fb564a2:multimodal_fer/voice/artefacts/voice_model.npz > /tmp/voice-0.2.0.npz && "
+                    f"{COMMAND} --baseline /tmp/voice-0.2.0.npz")
+
+
+def robustness_table(x: np.ndarray, table: pd.DataFrame, loco_heads: dict, temperature: float) -> dict:
+    """Accuracy of each corpus's leave-one-corpus-out model on degraded copies of a fixed sample."""
+    from training.audio_degrade import CONDITIONS
+    from training.robustness import degraded_features, sample_rows
+    from training.voice_corpora import load_table
+
+    out: dict = {"conditions": list(CONDITIONS), "per_corpus": {}}
+    for name in CORPORA:
+        t = load_table(name)
+        rows = sample_rows(t)
+        feats = {"clean": x[np.flatnonzero(table["corpus"].to_numpy() == name)][rows], **degraded_features(name, t, rows)}
+        y7 = t["y7"].to_numpy()[rows]
+        head = loco_heads[name]
+        out["per_corpus"][name] = {
+            c: corpus_metrics(fold_to_canonical(apply_temperature(head.proba(f), temperature=temperature)), y7)["accuracy"]
+            for c, f in feats.items()
+        }
+        out["per_corpus"][name]["n"] = int(len(rows))
+    out["mean"] = {c: float(np.mean([out["per_corpus"][n][c] for n in CORPORA])) for c in CONDITIONS}
+    return out
+
+
+def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Path | None, robustness: bool) -> dict:
+    """Evaluate (LOCO, RAVDESS CV, calibration, robustness), fit the final model, save it."""
+    fit = fitter(x, table)
+    print("leave-one-corpus-out ...", flush=True)
+    loco, proba7 = leave_one_corpus_out(x, table, fit)
+    loco_heads = dict(zip(CORPORA, fit.heads))
+    y7, corpus = table["y7"].to_numpy(), table["corpus"].to_numpy()
+    pred = np.zeros(len(y7), dtype=int)
+    for name in CORPORA:
+        rows = corpus == name
+        pred[rows] = np.argmax(np.log(np.clip(proba7[rows], 1e-12, 1)) + np.where(np.isin(np.arange(7), np.unique(y7[rows])), 0, -np.inf), 1)
+    loco["kappa_pooled"] = cohen_kappa(y7, pred)
+    pooled = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=int)
+    np.add.at(pooled, (y7, pred), 1)
+    loco["confusion_pooled"] = {"labels": list(EMOTIONS), "matrix": pooled.tolist()}
+    calib = leave_one_group_out_ece(proba7, y7, corpus)
+    print(f"  kappa {loco['kappa_pooled']:.3f}; temperature {calib['temperature']:.2f}: ECE {calib['ece_before_mean']:.3f} -> "
+          f"{calib['ece_after_loo_mean']:.3f} (mean over held-out corpora)", flush=True)
+    print("RAVDESS actor-independent CV (other corpora in training) ...", flush=True)
+    fit_cv = fitter(x, table)
+    ravdess_cv, _ = ravdess_actor_cv(x, table, fit_cv)
+    print(f"  acc8 {ravdess_cv['classes_8']['accuracy']:.3f} acc7 {ravdess_cv['classes_7']['accuracy']:.3f}", flush=True)
+    rob = robustness_table(x, table, loco_heads, calib["temperature"]) if robustness else None
+    head = fit_head(x, table["y8"].to_numpy(), sample_weight=balanced_weights(table))
+    out.mkdir(parents=True, exist_ok=True)
+    artefact = out / ARTEFACT_FILE
+    VoiceModel({"global": head}, version="unsaved", temperature=calib["temperature"]).save(artefact)
+    model = VoiceModel.load(artefact)
+    check = model.proba_from_features(x[:20])
+    assert np.allclose(check, apply_temperature(head.proba(x[:20]), temperature=calib["temperature"]), atol=1e-4)
+    base = None
+    if baseline is not None:
+        from training.voice import baseline_loco
+
+        base = baseline_loco(baseline, x, table)
+    import sklearn
+
+    return {
+        "version": model.version,
+        "task": "expressed emotion from voice (acoustic), RAVDESS + nEMO + EMOVO",
+        "data": {n: {"n_clips": int((corpus == n).sum()), "n_speakers": int(table.loc[corpus == n, "speaker"].nunique()),
+                     "classes": sorted({EMOTIONS[i] for i in y7[corpus == n]}, key=EMOTIONS.index)} for n in CORPORA},
+        "hyper": HYPER,
+        "weights": "balanced: every corpus the same total weight, every class the same share inside it",
+        "leave_one_corpus_out": loco,
+        "leave_one_corpus_out_ece": calib,
+        "temperature": calib["temperature"],
+        "ravdess_actor_cv": ravdess_cv,
+        "robustness": rob,
+        "baseline": base,
+        "feature_version": FEATURE_VERSION,
+        "n_features": len(FEATURE_NAMES),
+        "artefact": ARTEFACT_FILE,
+        "artefact_bytes": artefact.stat().st_size,
+        "command": BASELINE_COMMAND if baseline is not None else COMMAND,
+        "env": {"python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__},
+    }
+
+
+def _loco_rows(report: dict) -> str:
+    loco, base = report["leave_one_corpus_out"], report.get("baseline") or {}
+    lines = ["| held-out corpus | classes | n | chance | voice 0.3.0 acc | macro-F1 | voice 0.2.0 acc | macro-F1 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n in CORPORA:
+        m, b = loco[n], base.get(n)
+        old = f"{b['accuracy']:.3f} | {b['macro_f1']:.3f}" if b else "in-domain (trained on it) | –"
+        lines.append(f"| {n} | {len(m['classes'])} | {m['n']} | {m['chance']:.3f} | **{m['accuracy']:.3f}** | "
+                     f"{m['macro_f1']:.3f} | {old} |")
+    return "\n".join(lines)
+
+
+def _recall_rows(report: dict) -> str:
+    loco = report["leave_one_corpus_out"]
+    lines = ["| held-out | " + " | ".join(EMOTIONS) + " |", "|---|" + "---|" * len(EMOTIONS)]
+    for n in CORPORA:
+        r = loco[n]["recall"]
+        lines.append(f"| {n} | " + " | ".join(f"{r[e]:.2f}" if e in r else "–" for e in EMOTIONS) + " |")
+    return "\n".join(lines)
+
+
+def _robust_rows(report: dict) -> str:
+    rob = report.get("robustness")
+    if not rob:
+        return "(not run: `--no-robustness`)"
+    conds = rob["conditions"]
+    lines = ["| held-out corpus (n) | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+    for n in CORPORA:
+        r = rob["per_corpus"][n]
+        lines.append(f"| {n} ({r['n']}) | " + " | ".join(f"{r[c]:.3f}" for c in conds) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{rob['mean'][c]:.3f}**" for c in conds) + " |")
+    return "\n".join(lines)
+
+
+def write_outputs(report: dict, out: Path) -> None:
+    """metrics.json, confusion PNG, MODEL_CARD.md and benchmarks/results/voice_loco.json."""
+    cv = report["ravdess_actor_cv"]
+    plot_confusion(cv["classes_8"], cv["classes_7"], out / "confusion_ravdess_cv.png",
+                   title="voice 0.3.0, RAVDESS actor-independent 5-fold CV (other corpora in training)")
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    BENCHMARK_JSON.parent.mkdir(parents=True, exist_ok=True)
+    keep = ("version", "leave_one_corpus_out", "leave_one_corpus_out_ece", "temperature", "robustness", "baseline", "command")
+    bench = {k: report[k] for k in keep}
+    bench["ravdess_actor_cv"] = {"accuracy_8": cv["classes_8"]["accuracy"], "macro_f1_8": cv["classes_8"]["macro_f1"],
+                                 "accuracy_7": cv["classes_7"]["accuracy"]}
+    BENCHMARK_JSON.write_text(json.dumps(bench, indent=2) + "\n")
+    from training.voice_card import model_card
+
+    (out / "MODEL_CARD.md").write_text(model_card(report, _loco_rows(report), _recall_rows(report), _robust_rows(report)))
