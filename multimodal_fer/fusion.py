@@ -1,5 +1,5 @@
 """Fuse the face, voice and text streams on one clock: a speaking-aware, reliability-weighted
-pool of each stream's evidence relative to its training prior.
+pool of each stream's calibrated evidence relative to its training prior (docs/fusion.md).
 
 For each window ``[k·window_s, (k+1)·window_s)`` every stream gives a probability row ``p_s`` over
 :data:`multimodal_fer.labels.EMOTIONS` (the overlap-weighted mean of its rows in the window, or
@@ -10,31 +10,22 @@ nothing) and a raw weight
 - voice: ``voice_weight · (patient speech share of the window) · R_voice`` (patient speech only);
 - text: ``text_weight · R_text`` when the patient speaks and patient words fall in the window;
 
-where ``R_s`` is the stream's *measured* reliability: Cohen's κ of its model on its own held-out
-test (people it never saw), see :class:`FusionOptions`. The raw weights are normalised to sum to
-one and written next to the result (``w_face``, ``w_voice``, ``w_text``).
+where ``R_s`` is the stream's reliability *across corpora*: Cohen's κ of its model on corpora it
+never saw (:class:`FusionOptions`). The raw weights are normalised to sum to one (``w_face``, ...).
+The fused row is a log-linear pool of each stream's evidence relative to its training prior::
 
-The fused row is a log-linear pool (a tempered product of experts) of each stream's evidence,
-taken relative to the label distribution the stream's model was trained on (``prior_s``)::
+    log p_fused(c) = Σ_s w_s · (log p_s(c) − log prior_s'(c)) + log prior_fused(c) − log Z
 
-    log p_fused(c) = Σ_s w_s · (log p_s(c) − log prior_s(c)) + log prior_fused(c) − log Z
-
-``p_s / prior_s`` is proportional to the likelihood of the stream's input under emotion ``c``
-(Bayes' rule for a model calibrated on its training distribution), so a model that says what it
-would say anyway carries no evidence: a text model trained on neutral-heavy dialogue that says
-*neutral* moves the result only by how much more neutral it is than its training prior, and a
-stream whose row equals its prior has no influence at all. ``prior_fused`` is uniform by default
-(no assumption about how often each emotion occurs in a clinic); a site may set its own base
-rates. Probabilities are floored at :data:`MIN_PROBABILITY` before the log.
+Each model's output is temperature-scaled (:mod:`multimodal_fer.temperature`) and ``prior_s'`` is its
+training prior through the same temperature, so the evidence is the model's raw log-likelihood ratio
+divided by its temperature and a row that says what the model would say anyway carries none.
+``prior_fused`` is uniform by default; a site may set its own base rates. Probabilities are floored
+at :data:`MIN_PROBABILITY` before the log.
 
 A window with no face and no patient speech has ``signal = 'none'`` and NULL fused values: it is
-never guessed. Finally ``p_fused`` is smoothed by a centred moving mean over ``smooth_windows``
-windows; the mean never reaches across a window without signal, and label, confidence, valence
-and arousal are computed from the smoothed row.
-
-``pooling='linear'`` with ``confidence_weighting=True`` and reliabilities of 1 gives the rule used
-before (a weighted mean of the rows, each stream's weight times its own certainty
-``1 - H(p)/log 7``); it is kept for the ablation (``multimodal_fer.evaluate_av``).
+never guessed. ``p_fused`` is smoothed by a centred moving mean over ``smooth_windows`` windows that
+never reaches across a window without signal. ``pooling='linear'`` with ``confidence_weighting=True``
+and reliabilities of 1 is the rule used before, kept for the ablation (``multimodal_fer.evaluate_av``).
 """
 
 from __future__ import annotations
@@ -46,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS, valence_arousal
+from multimodal_fer.temperature import TEMPERATURE_FACE, TEMPERATURE_TEXT, TEMPERATURE_VOICE, apply_temperature
 from multimodal_fer_schemas.tables import FACE_PROB_COLS, FUSED_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 WINDOW_S = 1.0  # seconds
@@ -59,21 +51,20 @@ FUSED_COLS = list(FUSED_PROB_COLS)
 
 # --- Where the defaults come from (recomputed by the fit in training/, see docs/fusion.md; a test
 # --- fails when a model's committed metrics or its training labels no longer give these numbers).
-#: Reliability = Cohen's κ (agreement beyond chance) of each model on its own held-out test, from the
-#: confusion matrices in the committed ``metrics.json`` of each model (see docs/models.md):
-#: face: FER2013 PublicTest, 7 classes, every image scored (n=3589; accuracy 0.681), face/artefacts/metrics.json
-#: ``test.fer2013_publictest.7class``; voice: RAVDESS, 5-fold actor-independent CV, 7 classes (n=1200;
-#: accuracy 0.706), voice/artefacts/metrics.json ``cv.global.classes_7``; text: MELD dev, 7 classes
-#: (n=1109; accuracy 0.592, majority class 0.424), text/artefacts/metrics.json ``meld_dev``.
-RELIABILITY_FACE = 0.613
-RELIABILITY_VOICE = 0.654
-RELIABILITY_TEXT = 0.454
+#: Reliability = Cohen's κ (agreement beyond chance) of each model on corpora it never saw, from the
+#: confusion matrices named in ``training.fusion_params.RELIABILITY_SOURCES``: face 0.3.0 on SFEW + ExpW +
+#: AffectNet-48 (n=32,381, accuracy 0.464); voice 0.3.0 leave-one-corpus-out over RAVDESS / nEMO / EMOVO
+#: (n=6,269, accuracy 0.361); text (trained on MELD) on GoEmotions dev (n=4,946, accuracy 0.462).
+RELIABILITY_FACE = 0.360
+RELIABILITY_VOICE = 0.237
+RELIABILITY_TEXT = 0.293
 #: Training priors, in EMOTIONS order (neutral, happy, sad, angry, fearful, disgusted, surprised):
 #: face: labels of its training images: FER2013 Training + the CK+48 and muxspace training subjects
 #: (30,820 canonical labels; the face meta-model is fitted unweighted on a stratified part of them).
 PRIOR_FACE = (0.1755, 0.2541, 0.1616, 0.1376, 0.1348, 0.0186, 0.1177)
-#: voice: RAVDESS speech, actors 1-20 (1,200 clips; calm folded into neutral), trained unweighted.
-PRIOR_VOICE = (0.2, 0.1333, 0.1333, 0.1333, 0.1333, 0.1333, 0.1333)
+#: voice: RAVDESS + nEMO + EMOVO as weighted in training (every corpus the same total, every class the same
+#: share inside it; calm folded into neutral; nEMO has no disgust).
+PRIOR_VOICE = (0.1865, 0.1448, 0.1448, 0.1448, 0.1448, 0.0893, 0.1448)
 #: text: MELD train fit split (8,539 utterances, 47.2% neutral) as weighted by the fine-tuning loss
 #: (class weights 1/sqrt(count), so the effective prior is proportional to sqrt(count)).
 PRIOR_TEXT = (0.2893, 0.1768, 0.1101, 0.1392, 0.0697, 0.0693, 0.1456)
@@ -96,6 +87,11 @@ class FusionOptions:
     prior_voice: tuple[float, ...] = PRIOR_VOICE
     prior_text: tuple[float, ...] = PRIOR_TEXT
     prior_fused: tuple[float, ...] | None = None  # base rates of the fused result; None = uniform
+    # each model's probabilities are temperature-scaled (multimodal_fer.temperature); its prior is scaled the same
+    # way, so that an uninformative row (the prior itself) carries no evidence after calibration either
+    temperature_face: float = TEMPERATURE_FACE
+    temperature_voice: float = TEMPERATURE_VOICE
+    temperature_text: float = TEMPERATURE_TEXT
     confidence_weighting: bool = False  # also scale each weight by the stream's certainty (1 - normalised entropy)
     smooth_windows: int = 3  # centred moving mean of p_fused over this many windows with signal (1 = off)
 
@@ -109,6 +105,13 @@ class FusionOptions:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def output_prior(self, stream: str) -> np.ndarray:
+        """``prior_<stream>`` as the calibrated model outputs it: ``softmax(log prior / T_stream)``; the
+        evidence ``log p − log output_prior`` is then the model's raw evidence divided by its temperature."""
+        return apply_temperature(
+            np.asarray(getattr(self, f"prior_{stream}"))[None, :], temperature=getattr(self, f"temperature_{stream}")
+        )[0]
 
     @property
     def patient_speakers(self) -> tuple[str, ...]:
@@ -162,7 +165,7 @@ def _normalised(p) -> np.ndarray:
 
 
 def pool(
-    rows: list[tuple[float, np.ndarray, tuple[float, ...]]], options: FusionOptions = FusionOptions()
+    rows: list[tuple[float, np.ndarray, tuple[float, ...] | np.ndarray]], options: FusionOptions = FusionOptions()
 ) -> np.ndarray:
     """Fused probability row of ``(weight, p_s, prior_s)`` triples whose weights sum to one.
 
@@ -313,7 +316,11 @@ def _fused(
         }
     wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
     fused = pool(
-        [(wf, p_face, options.prior_face), (wv, p_voice, options.prior_voice), (wt, p_text, options.prior_text)],
+        [
+            (wf, p_face, options.output_prior("face")),
+            (wv, p_voice, options.output_prior("voice")),
+            (wt, p_text, options.output_prior("text")),
+        ],
         options,
     )
     val, aro = valence_arousal(fused)

@@ -1,16 +1,25 @@
-"""Where the fusion defaults come from: each stream's reliability and training prior, recomputed.
+"""Where the fusion defaults and the streams' temperatures come from, recomputed.
 
-    python -m training.fusion_params        # prints them next to the FusionOptions defaults
+    python -m training.fusion_params          # prints them next to the committed defaults
+    python -m training.fusion_params --fit    # + refits the face / text temperatures on cross-corpus
+                                              #   predictions -> benchmarks/results/stream_calibration.json
     python -m training.fusion_params --heldout [--face-cache DIR]   # + what dividing by the prior costs
 
-- reliability: Cohen's κ from the held-out confusion matrix in each model's committed
-  ``metrics.json`` (:data:`RELIABILITY_SOURCES`): agreement beyond chance, so a model does not
-  earn weight by guessing its majority class (the text model's MELD accuracy 0.59 is against a
-  majority-class baseline of 0.42);
+- reliability: Cohen's κ of each model on corpora it **never saw** (a clinic's recordings are always
+  out of domain, so a stream earns weight by how well it transfers, not by how well it does at home):
+  face 0.3.0 on SFEW + ExpW + AffectNet-48 (pooled), voice on its leave-one-corpus-out predictions
+  over RAVDESS / nEMO / EMOVO, text (trained on MELD) on GoEmotions dev; the confusion matrices are
+  in :data:`RELIABILITY_SOURCES`. κ is agreement beyond chance, so a model does not earn weight by
+  guessing its majority class;
+- temperature: ``--fit`` fits the face and text temperatures (``multimodal_fer.temperature``) on those
+  cross-corpus predictions and reports the expected calibration error before / after, each corpus
+  (face) or half (text) with a temperature fitted on the others; the voice temperature is fitted
+  with the voice model (``python -m training.voice``);
 - prior: the label distribution each model was trained on, from the labels in ``../shared/data``,
-  as weighted by the model's training loss (only the text model uses class weights).
+  as weighted by the model's training loss.
 
-``tests/test_fusion.py`` checks that the defaults in :mod:`multimodal_fer.fusion` are these numbers.
+``tests/test_fusion.py`` checks that the defaults in :mod:`multimodal_fer.fusion` and
+:mod:`multimodal_fer.temperature` are these numbers.
 """
 
 from __future__ import annotations
@@ -22,15 +31,20 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS, to_canonical
-from multimodal_fer.paths import FACE_ARTEFACTS, SHARED_DATA, TEXT_ARTEFACTS, VOICE_ARTEFACTS
+from multimodal_fer.paths import REPO_DIR, SHARED_DATA, TEXT_ARTEFACTS, VOICE_ARTEFACTS
 
-#: stream -> (metrics.json, path of the held-out confusion matrix inside it, what the test is)
+CALIBRATION_JSON = REPO_DIR / "benchmarks" / "results" / "stream_calibration.json"
+FACE_CROSS_CORPORA = ("sfew", "expw", "affectnet48")  # corpora face 0.3.0 never saw
+FIT_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.fusion_params --fit"
+
+#: stream -> (JSON, path of the cross-corpus confusion matrix inside it, what the test is)
 RELIABILITY_SOURCES = {
-    "face": (FACE_ARTEFACTS / "metrics.json", ("test", "fer2013_publictest", "7class", "confusion"),
-             "FER2013 PublicTest, 7 classes, every image scored (whole image where no landmarks)"),
-    "voice": (VOICE_ARTEFACTS / "metrics.json", ("cv", "global", "classes_7", "confusion"),
-              "RAVDESS, 5-fold actor-independent cross-validation, 7 classes"),
-    "text": (TEXT_ARTEFACTS / "metrics.json", ("meld_dev", "confusion"), "MELD dev, 7 classes"),
+    "face": (CALIBRATION_JSON, ("face", "confusion"),
+             "SFEW + ExpW + AffectNet-48 (never seen in training), 7 classes, faces with landmarks"),
+    "voice": (VOICE_ARTEFACTS / "metrics.json", ("leave_one_corpus_out", "confusion_pooled"),
+              "leave-one-corpus-out over RAVDESS / nEMO / EMOVO, pooled, classes of each test corpus"),
+    "text": (TEXT_ARTEFACTS / "metrics.json", ("goemotions_dev_single_label", "confusion"),
+             "GoEmotions dev (model trained on MELD only), 7 classes"),
 }
 
 
@@ -55,14 +69,23 @@ def reliabilities() -> dict[str, dict]:
         if labels != list(EMOTIONS):
             raise ValueError(f"{path}: confusion labels {labels} are not in EMOTIONS order")
         kappa, acc, n = cohen_kappa(node["matrix"])
-        out[stream] = {"kappa": kappa, "accuracy": acc, "n": n, "test": what, "source": f"{Path(path).parent.parent.name}/"
-                       f"artefacts/{Path(path).name}: {'.'.join(keys)}"}
+        out[stream] = {"kappa": kappa, "accuracy": acc, "n": n, "test": what,
+                       "source": f"{Path(path).relative_to(REPO_DIR)}: {'.'.join(keys)}"}
     return out
 
 
 def _counts(labels) -> np.ndarray:
     canon = [to_canonical(str(x)) for x in labels]
     return np.array([sum(c == e for c in canon) for e in EMOTIONS], dtype=np.float64)
+
+
+def _balanced_voice_prior() -> np.ndarray:
+    """Canonical label distribution of the voice training rows as weighted by
+    :func:`training.voice_corpora.balanced_weights` (calm counts as neutral)."""
+    from training.voice_corpora import CORPORA, balanced_weights, load_table
+
+    table = pd.concat([load_table(n) for n in CORPORA], ignore_index=True)
+    return np.bincount(table["y7"], weights=balanced_weights(table), minlength=N_EMOTIONS)
 
 
 def training_priors(data: Path = SHARED_DATA) -> dict[str, np.ndarray]:
@@ -77,7 +100,7 @@ def training_priors(data: Path = SHARED_DATA) -> dict[str, np.ndarray]:
         t = t[t["label"].map(to_canonical).notna()].reset_index(drop=True)
         train, _ = subject_split(t)
         face += _counts(t.loc[train, "label"])
-    voice = _counts(pd.read_csv(data / "speech" / "ravdess" / "labels.csv")["emotion"])  # calm -> neutral
+    voice = _balanced_voice_prior()  # the voice model's training weights (corpus- and class-balanced)
     sets, _ = selection_sets(data, ("meld",))  # the fine-tuned text model: MELD-train fit split only
     text = np.bincount(sets[0].y, minlength=N_EMOTIONS).astype(np.float64)
     text = np.sqrt(text)  # fine-tuning loss weights 1/sqrt(count): effective prior ∝ count/sqrt(count)
@@ -95,10 +118,10 @@ def heldout_prior_check(face_cache: Path | None = None) -> dict[str, dict]:
     text: MELD dev through the committed text model.
     """
     from multimodal_fer.evaluation import classification_metrics
-    from training import face as face_train
     from multimodal_fer.face.model import FaceModel
     from multimodal_fer.fusion import FusionOptions
     from multimodal_fer.text.emotion import TextEmotionModel
+    from training import face as face_train
     from training.text import load_meld
 
     o = FusionOptions()
@@ -123,16 +146,88 @@ def heldout_prior_check(face_cache: Path | None = None) -> dict[str, dict]:
     return out
 
 
+def face_cross_corpus(face_cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncalibrated probabilities of the committed face model on :data:`FACE_CROSS_CORPORA` (faces with
+    landmarks), their labels and corpus names; features from the face training cache (minutes if absent)."""
+    from multimodal_fer.face.model import FaceModel
+    from training import face as face_train
+
+    model = FaceModel.load()
+    model.temperature = 1.0
+    cache = Path(face_cache) if face_cache else face_train.CACHE_DIR
+    ps, ys, gs = [], [], []
+    for name in FACE_CROSS_CORPORA:
+        corpus = SHARED_DATA / "faces" / name
+        table, x, found, _, _ = face_train.corpus_features(corpus, cache_dir=cache)
+        crops = face_train.corpus_crops(corpus, cache_dir=cache)
+        ps.append(model.predict_proba(x[found], crops[found]))
+        ys.append(table["y"].to_numpy()[found])
+        gs.append(np.full(int(found.sum()), name))
+    return np.vstack(ps), np.concatenate(ys), np.concatenate(gs)
+
+
+def text_cross_corpus() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncalibrated probabilities of the committed text model on GoEmotions dev (single-label), labels,
+    and two halves (even / odd rows) for an honest calibration error."""
+    from multimodal_fer.text.emotion import TextEmotionModel
+    from training.text import load_goemotions
+
+    model = TextEmotionModel.load()
+    model.temperature = 1.0
+    dev = load_goemotions(SHARED_DATA, "dev")
+    p = model.predict_proba(list(dev.texts))
+    return p, np.asarray(dev.y), np.where(np.arange(len(p)) % 2 == 0, "even", "odd")
+
+
+def _confusion(p: np.ndarray, y: np.ndarray) -> dict:
+    m = np.zeros((N_EMOTIONS, N_EMOTIONS), dtype=int)
+    np.add.at(m, (y, p.argmax(axis=1)), 1)
+    return {"labels": list(EMOTIONS), "matrix": m.tolist()}
+
+
+def fit_stream_calibration(face_cache: Path | None = None) -> dict:
+    """Cross-corpus confusion, temperature and ECE before / after of the face and text models."""
+    from training.calibration import leave_one_group_out_ece
+
+    out: dict = {"command": FIT_COMMAND}
+    for stream, (p, y, groups) in (("face", face_cross_corpus(face_cache)), ("text", text_cross_corpus())):
+        out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()),
+                       "confusion": _confusion(p, y), **leave_one_group_out_ece(p, y, groups)}
+    voice = json.loads((VOICE_ARTEFACTS / "metrics.json").read_text())
+    out["voice"] = {"from": "voice/artefacts/metrics.json: leave_one_corpus_out_ece (fitted with the model)",
+                    **voice["leave_one_corpus_out_ece"]}
+    return out
+
+
+def print_calibration() -> None:
+    """Each stream's temperature and ECE (mean over held-out corpora / halves) from the committed JSONs."""
+    from multimodal_fer.temperature import TEMPERATURE_FACE, TEMPERATURE_TEXT
+    from multimodal_fer.voice.model import VoiceModel
+
+    cal = json.loads(CALIBRATION_JSON.read_text())
+    used = {"face": TEMPERATURE_FACE, "text": TEMPERATURE_TEXT, "voice": VoiceModel.load().temperature}
+    print("temperature (cross-corpus) — fitted / in use;  ECE before -> after (held out in turn):")
+    for s in ("face", "voice", "text"):
+        c = cal[s]
+        print(f"  {s:<6}{c['temperature']:.2f} / {used[s]:.2f};  ECE {c['ece_before_mean']:.3f} -> {c['ece_after_loo_mean']:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from multimodal_fer.fusion import FusionOptions
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fit", action="store_true", help="refit the face / text temperatures (writes stream_calibration.json)")
     ap.add_argument("--heldout", action="store_true", help="also run heldout_prior_check (loads the face and text models)")
     ap.add_argument("--face-cache", type=Path, default=None, help="face training cache (default .cache/face)")
     args = ap.parse_args(argv)
     o = FusionOptions()
+    if args.fit:
+        cal = fit_stream_calibration(args.face_cache)
+        CALIBRATION_JSON.write_text(json.dumps(cal, indent=2) + "\n")
+        print(f"wrote {CALIBRATION_JSON.relative_to(REPO_DIR)}")
+    print_calibration()
     print("reliability (Cohen's kappa on held-out data) — recomputed / FusionOptions default:")
     for s, r in reliabilities().items():
         print(f"  {s:<6}{r['kappa']:.3f} / {getattr(o, 'reliability_' + s):.3f}   accuracy {r['accuracy']:.3f}, "

@@ -31,6 +31,7 @@ import numpy as np
 from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import FACE_ARTEFACTS
+from multimodal_fer.temperature import TEMPERATURE_FACE, apply_temperature
 
 MODEL_FAMILY = "face-lmk"
 MODEL_VERSION = "0.3.0"  # semantic version of the model recipe (not of the weights)
@@ -93,6 +94,7 @@ class FaceModel:
         self.sha256 = sha256
         self._cnn = None  # torch network, built lazily from artefact["cnn"]
         self.version = f"{MODEL_FAMILY}-{artefact['model_version']}+{sha256[:12]}"
+        self.temperature = TEMPERATURE_FACE  # cross-corpus calibration (multimodal_fer.temperature); 1 = none
 
     @classmethod
     def load(cls, path: Path | None = None) -> FaceModel:
@@ -211,7 +213,7 @@ class FaceModel:
             out = _proba_7(self._artefact["meta_full"], meta_inputs(list(members.values())))
         else:
             out = _proba_7(self._artefact["meta"], meta_inputs(list(members.values())))
-        return out / out.sum(axis=1, keepdims=True)
+        return apply_temperature(out / out.sum(axis=1, keepdims=True), temperature=self.temperature)
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """2-D supervised-UMAP coordinates (N, 2) of landmark feature rows (see

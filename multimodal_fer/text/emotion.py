@@ -31,6 +31,7 @@ import numpy as np
 from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import TEXT_ARTEFACTS
+from multimodal_fer.temperature import TEMPERATURE_TEXT, apply_temperature
 
 HEAD_FILE = "head.npz"
 HEAD_VERSION = "0.1.0"
@@ -229,6 +230,7 @@ class TextEmotionModel:
         self.encoder = encoder
         self.version = version
         self.threads = int(threads)
+        self.temperature = TEMPERATURE_TEXT  # cross-corpus calibration (multimodal_fer.temperature); 1 = none
 
     @property
     def kind(self) -> str:
@@ -331,13 +333,13 @@ class TextEmotionModel:
                 )
             finally:
                 torch.set_num_threads(previous)
-            probs[keep] = softmax(logits)
+            probs[keep] = apply_temperature(softmax(logits), temperature=self.temperature)
             return probs
         features = embed([clean(texts[i]) for i in keep], encoder=self.encoder)
         head = self._head()
         if head.use_context:
             features = np.hstack([features, context_features(ctx, encoder=self.encoder)])
-        probs[keep] = softmax(head.logits(features.astype(np.float64)))
+        probs[keep] = apply_temperature(softmax(head.logits(features.astype(np.float64))), temperature=self.temperature)
         return probs
 
 
