@@ -221,12 +221,48 @@ def print_ablation(report: dict) -> None:
     )
 
 
+def clip_rows(clips: list[dict], report: dict) -> list[dict]:
+    """Per clip: the label, each stream's and the fusion's clip-level label, the mean weights of the windows
+    with signal, and who the speech was attributed to (why the fusion decided as it did)."""
+    rows = []
+    variants = report["variants"]
+    for i, c in enumerate(clips):
+        w, inputs = c["windows"], c.get("inputs")
+        row = {"clip": Path(c["path"]).name, "label": c["label"]}
+        for v in ("face", "voice", "text", "fused"):
+            row[v] = variants[v]["all_windows"]["predictions"][i]
+        sig = w[w["signal"] != "none"] if w is not None else None
+        for k in ("w_face", "w_voice", "w_text"):
+            row[k] = round(float(sig[k].mean()), 3) if sig is not None and len(sig) else float("nan")
+        row["speaking_windows"] = int(w["patient_speaking"].sum()) if w is not None else 0
+        speakers = inputs.utterances["speaker"].value_counts().to_dict() if inputs is not None else {}
+        row["utterance_speakers"] = {str(k): int(n) for k, n in speakers.items()}
+        rows.append(row)
+    return rows
+
+
+def print_clips(rows: list[dict]) -> None:
+    print(
+        f"\n{'clip':<22}{'label':<11}{'face':<11}{'voice':<11}{'text':<11}{'fused':<11}"
+        f"{'w face/voice/text':<20}{'speaking':>9}  utterances"
+    )
+    for r in rows:
+        ws = f"{r['w_face']:.2f}/{r['w_voice']:.2f}/{r['w_text']:.2f}"
+        spk = ", ".join(f"{k}×{n}" for k, n in r["utterance_speakers"].items()) or "-"
+        print(
+            f"{r['clip'][:21]:<22}{r['label']:<11}{str(r['face']):<11}{str(r['voice']):<11}{str(r['text']):<11}"
+            f"{str(r['fused']):<11}{ws:<20}{r['speaking_windows']:>9}  {spk}"
+        )
+
+
 def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, cache_dir: Path | None = None) -> dict:
     """Evaluate the whole pipeline on labelled clips (see module docstring)."""
     rows = evaluation.read_labels_csv(labels_csv, ("path", "label"))
     clips = analyze_clips(rows, root=root, labels_csv=labels_csv, cache_dir=cache_dir)
     report = ablation(clips)
     print_ablation(report)
+    per_clip = clip_rows(clips, report)
+    print_clips(per_clip)
     fused = report["variants"]["fused"]["all_windows"]["metrics"]
     evaluation.print_report("\nspeaking-aware fusion, clip level:", fused)
     payload = {
@@ -243,6 +279,7 @@ def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, 
         "labels": report["labels"],
         "paths": [Path(p).name for p in report["paths"]],
         "clips_from_cache": report["clips_from_cache"],
+        "clips": per_clip,
     }
     evaluation.write_json(out, payload)
     return payload
