@@ -129,27 +129,100 @@ def fit_members(d: dict, new: tuple[str, ...], *, cache_dir: Path = T.CACHE_DIR,
 
 
 class CNNProba:
-    """The frozen CNN member's probabilities, cached on disk per crop array."""
+    """The CNN member's probabilities: the frozen backbone's pooled features (cached on disk per
+    crop array, crop and mirror image) through a linear head (the artefact's last layer, or a
+    refitted one: :meth:`with_head`); the same numbers as :func:`multimodal_fer.face.cnn.predict_proba`
+    up to float rounding."""
 
     def __init__(self, cnn_spec: dict, *, cache_dir: Path = T.CACHE_DIR) -> None:
         from multimodal_fer.face import cnn
 
-        self._net = cnn.from_state(cnn_spec["state"], tuple(cnn_spec["widths"]), N_EMOTIONS)
-        self.key = _sha(*[np.asarray(v) for _, v in sorted(cnn_spec["state"].items())])
+        state = cnn_spec["state"]
+        self._net = cnn.from_state(state, tuple(cnn_spec["widths"]), N_EMOTIONS)
+        self.head_keys = [k for k in state if np.asarray(state[k]).ndim == 2][-1:]
+        self.head_keys += [self.head_keys[0].replace("weight", "bias")]
+        self.key = _sha(*[np.asarray(v) for k, v in sorted(state.items()) if k not in self.head_keys])
+        self.head = tuple(np.asarray(state[k], dtype=np.float64) for k in self.head_keys)
         self._dir = cache_dir
 
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
+    def with_head(self, w: np.ndarray, b: np.ndarray) -> CNNProba:
+        import copy
+
+        other = copy.copy(self)
+        other.head = (np.asarray(w, np.float64), np.asarray(b, np.float64))
+        return other
+
+    def features(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled backbone features (N, C) of the crops and of their mirror images (cached)."""
         import joblib
+        import torch
 
         from multimodal_fer.face import cnn
 
         crops = np.ascontiguousarray(crops)
-        cache = self._dir / f"mc-cnnp-{self.key}-{_sha(crops)}.joblib"
+        cache = self._dir / f"mc-cnnf-{self.key}-{_sha(crops)}.joblib"
         if cache.exists():
             return joblib.load(cache)
-        p = cnn.predict_proba(self._net, crops)
-        joblib.dump(p, cache)
-        return p
+        body = self._net[:-1]
+        f, fm = [], []
+        with torch.inference_mode():
+            for s in range(0, len(crops), cnn.INFER_BATCH):
+                x = cnn.standardise(crops[s : s + cnn.INFER_BATCH])
+                f.append(body(x).numpy()), fm.append(body(torch.flip(x, dims=[3])).numpy())
+        out = (np.concatenate(f) if f else np.zeros((0, self.head[0].shape[1]), np.float32),
+               np.concatenate(fm) if fm else np.zeros((0, self.head[0].shape[1]), np.float32))
+        joblib.dump(out, cache)
+        return out
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        from scipy.special import softmax
+
+        f, fm = self.features(crops)
+        w, b = self.head
+        return (softmax(f @ w.T + b, axis=1) + softmax(fm @ w.T + b, axis=1)) / 2
+
+    def state_with_head(self, cnn_spec: dict) -> dict:
+        """``cnn_spec`` with this head written into the network's last layer (float32)."""
+        state = dict(cnn_spec["state"])
+        for k, v in zip(self.head_keys, self.head):
+            state[k] = v.astype(np.float32)
+        return {**cnn_spec, "state": state}
+
+
+HEAD = {"alpha": 0.5, "beta": 0.5, "C": 1.0}  # linear-probe settings, fixed a priori (not tuned)
+
+
+def fit_head(d: dict, new: tuple[str, ...], cnn_proba: CNNProba, *, cache_dir: Path = T.CACHE_DIR,
+             log=print) -> CNNProba:
+    """Refit the CNN's last (linear) layer on the frozen backbone's features of the training faces
+    of :func:`member_training_set` (crops and mirror images), rows weighted as
+    :func:`balance_weights` with ``HEAD``; returns ``cnn_proba`` with that head (cached)."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    new = tuple(sorted(new))
+    fs, ys, cs = [], [], []
+    for name in OLD_CORPORA + new:
+        table, _, found = d["corpora"][name][:3]
+        rows = d["splits"][name][0] & ~d["holdout"][name] & found
+        f, fm = cnn_proba.features(d["crops"][name][rows])
+        fs += [f, fm]
+        ys += [table["y"].to_numpy()[rows]] * 2
+        cs += [np.full(2 * int(rows.sum()), name)]
+    f, y, c = np.concatenate(fs), np.concatenate(ys), np.concatenate(cs)
+    cache = cache_dir / f"mc-head-{'+'.join(new) or 'none'}-{_sha(f, y, HEAD)}.joblib"
+    if cache.exists():
+        w, b = joblib.load(cache)
+        return cnn_proba.with_head(w, b)
+    t0 = time.perf_counter()
+    mu, sd = f.mean(0), f.std(0) + 1e-6
+    lr = LogisticRegression(C=HEAD["C"], max_iter=500).fit(
+        (f - mu) / sd, y, sample_weight=balance_weights(y, c, HEAD["alpha"], HEAD["beta"]))
+    w = lr.coef_ / sd
+    b = lr.intercept_ - w @ mu
+    joblib.dump((w, b), cache)
+    log(f"  cnn head on old + {list(new)} ({len(f)} rows): {time.perf_counter() - t0:.0f}s")
+    return cnn_proba.with_head(w, b)
 
 
 def cached_cnn_model(artefact: dict, cnn_proba: CNNProba, tag: str):
@@ -165,10 +238,11 @@ def cached_cnn_model(artefact: dict, cnn_proba: CNNProba, tag: str):
 
 
 # ----------------------------------------------------------------------------- meta-model
-def meta_set(d: dict, new: tuple[str, ...], members: dict, cnn_proba: CNNProba) -> dict:
+def meta_set(d: dict, new: tuple[str, ...], members: dict, cnn_proba: CNNProba | dict) -> dict:
     """Unseen-data member predictions that train the meta-model.
 
-    ``members[S]`` are the landmark members fitted on :func:`member_training_set` of ``S``. Rows:
+    ``members[S]`` are the landmark members fitted on :func:`member_training_set` of ``S`` (and
+    ``cnn_proba[S]``, when a dict, the CNN with its head refitted on ``S``). Rows:
     the meta hold-out of FER2013 / CK+48 / muxspace (predicted by ``members[new]``) and every
     face of each corpus ``c`` in ``new`` (predicted by ``members[new - c]``).
 
@@ -181,8 +255,10 @@ def meta_set(d: dict, new: tuple[str, ...], members: dict, cnn_proba: CNNProba) 
     for name in OLD_CORPORA + new:
         table, x, found = d["corpora"][name][:3]
         rows = (d["holdout"][name] if name in OLD_CORPORA else d["splits"][name][0]) & found
-        bases = members[new] if name in OLD_CORPORA else members[tuple(c for c in new if c != name)]
-        p = base_probabilities(bases, np.nan_to_num(x[rows].astype(np.float64))) + [cnn_proba(d["crops"][name][rows])]
+        key = new if name in OLD_CORPORA else tuple(c for c in new if c != name)
+        cnn_p = cnn_proba[key] if isinstance(cnn_proba, dict) else cnn_proba
+        p = base_probabilities(members[key], np.nan_to_num(x[rows].astype(np.float64)))
+        p.append(cnn_p(d["crops"][name][rows]))
         for acc, v in zip(probas, p):
             acc.append(v)
         ys.append(table["y"].to_numpy()[rows])
@@ -245,25 +321,33 @@ def choose_meta(ms: dict, validate_on: tuple[str, ...], n_members: int = 3, *, l
 
 
 # ----------------------------------------------------------------------------- recipe
-def fit_recipe(d: dict, new: tuple[str, ...], base_artefact: dict, cnn_proba: CNNProba, *, log=print) -> dict:
+def fit_recipe(d: dict, new: tuple[str, ...], base_artefact: dict, cnn_proba: CNNProba, *, head: bool = False,
+               log=print) -> dict:
     """The whole recipe on the old corpora + ``new``: returns an artefact dict (the base
     artefact's CNN and layout, landmark members and meta-models replaced; no embedding) and a
-    report of the meta-model selection."""
+    report of the meta-model selection. ``head``: also refit the CNN's last layer (:func:`fit_head`,
+    the convolutional backbone stays frozen); the artefact then carries that head and ``cnn_proba``
+    the returned one."""
     new = tuple(sorted(new))
     members = {new: fit_members(d, new, log=log)}
+    heads = {new: fit_head(d, new, cnn_proba, log=log) if head else cnn_proba}
     for c in new:
         rest = tuple(n for n in new if n != c)
         members[rest] = fit_members(d, rest, log=log)
-    ms = meta_set(d, new, members, cnn_proba)
+        heads[rest] = fit_head(d, rest, cnn_proba, log=log) if head else cnn_proba
+    ms = meta_set(d, new, members, heads)
     full = choose_meta(ms, new, 3, log=log)
     lmk = choose_meta(ms, new, 2, log=log)
     artefact = {k: v for k, v in base_artefact.items() if k != "embedding"}
     artefact.update({"bases": members[new], "meta": lmk["model"], "meta_full": full["model"]})
+    if head:
+        artefact["cnn"] = heads[new].state_with_head(base_artefact["cnn"])
     counts = {c: int((ms["corpus"] == c).sum()) for c in np.unique(ms["corpus"])}
     report = {"new_corpora": list(new), "meta_rows": counts, "meta_full": {k: full[k] for k in ("best", "grid")},
               "meta_landmark_only": {k: lmk[k] for k in ("best", "grid")},
-              "member_rows": int(len(member_training_set(d, new)[1]))}
-    return {"artefact": artefact, "report": report}
+              "member_rows": int(len(member_training_set(d, new)[1])), "cnn_head_refit": head,
+              **({"head": HEAD} if head else {})}
+    return {"artefact": artefact, "report": report, "cnn_proba": heads[new]}
 
 
 def evaluate_corpus(model, d: dict, name: str, rows: np.ndarray | None = None) -> dict:
@@ -297,7 +381,7 @@ FIXED_TESTS = {"fer2013_publictest": "fer2013", "ckplus48_subject_test": "ckplus
                "muxspace_subject_test": "muxspace"}
 
 
-def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, log=print) -> dict:
+def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = False, log=print) -> dict:
     """For each new corpus held out in turn: the recipe on the other corpora, tested on every image
     of the held-out corpus (and on the fixed test splits)."""
     out = {}
@@ -305,8 +389,8 @@ def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, log=print) -> dic
         t0 = time.perf_counter()
         new = tuple(c for c in NEW_CORPORA if c != held)
         log(f"LOCO: holding out {held}, training on {list(OLD_CORPORA + new)}")
-        fit = fit_recipe(d, new, base_artefact, cnn_proba, log=log)
-        model = cached_cnn_model(fit["artefact"], cnn_proba, f"loco-{held}")
+        fit = fit_recipe(d, new, base_artefact, cnn_proba, head=head, log=log)
+        model = cached_cnn_model(fit["artefact"], fit["cnn_proba"], f"loco-{held}")
         res = {held: compact(evaluate_corpus(model, d, held))}
         for key, name in FIXED_TESTS.items():
             res[key] = compact(evaluate_corpus(model, d, name))
