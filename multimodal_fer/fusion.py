@@ -54,9 +54,9 @@ FUSED_COLS = list(FUSED_PROB_COLS)
 #: Reliability = Cohen's κ (agreement beyond chance) of each model on corpora it never saw, from the
 #: confusion matrices named in ``training.fusion_params.RELIABILITY_SOURCES``: face 0.3.0 on SFEW + ExpW +
 #: AffectNet-48 (n=32,381, accuracy 0.464); voice 0.3.0 leave-one-corpus-out over RAVDESS / nEMO / EMOVO
-#: (n=6,269, accuracy 0.361); text (trained on MELD) on GoEmotions dev (n=4,946, accuracy 0.462).
+#: (n=6,269, accuracy 0.409); text (trained on MELD) on GoEmotions dev (n=4,946, accuracy 0.462).
 RELIABILITY_FACE = 0.360
-RELIABILITY_VOICE = 0.237
+RELIABILITY_VOICE = 0.295
 RELIABILITY_TEXT = 0.293
 #: Training priors, in EMOTIONS order (neutral, happy, sad, angry, fearful, disgusted, surprised):
 #: face: labels of its training images: FER2013 Training + the CK+48 and muxspace training subjects

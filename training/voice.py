@@ -46,6 +46,8 @@ CACHE_DIR = REPO_DIR / ".cache" / "voice"
 N_FOLDS = 5
 SEED = 0
 #: Fixed hyper-parameters (a priori choices; see MODEL_CARD.md).
+#: degraded copies of every training clip the model also learns from (chosen on leave-one-corpus-out means)
+AUGMENT = ("narrow_8k", "level_-20db", "noise_10db", "reverb")
 HYPER = {
     "lr_C": 0.01,  # inverse L2 strength of the LR (fixed a priori: voice 0.2.0's most chosen value)
     "mlp_hidden": 64,  # units of the one hidden layer
@@ -154,15 +156,18 @@ def fit_head(x: np.ndarray, y: np.ndarray, *, hyper: dict = HYPER, seed: int = S
                  mlp_weights=weights, lr_weight=hyper["lr_weight"])
 
 
-def fitter(x: np.ndarray, table: pd.DataFrame, *, hyper: dict = HYPER):
-    """``fit(rows)`` -> a function ``proba8(rows)``: a balanced-weight head trained on ``rows``."""
+def fitter(x: np.ndarray, table: pd.DataFrame, *, hyper: dict = HYPER, augmented: list[np.ndarray] = ()):
+    """``fit(rows)`` -> a function ``proba8(rows)``: a balanced-weight head trained on ``rows`` (and on the
+    same rows' degraded copies in ``augmented``, arrays aligned with ``x``, sharing the rows' weight)."""
     from training.voice_corpora import balanced_weights
 
     y = table["y8"].to_numpy()
+    copies = [x, *augmented]
 
     def fit(train: np.ndarray):
-        head = fit_head(x[train], y[train], hyper=hyper,
-                        sample_weight=balanced_weights(table.iloc[train]))
+        w = balanced_weights(table.iloc[train]) / len(copies)
+        head = fit_head(np.vstack([c[train] for c in copies]), np.tile(y[train], len(copies)), hyper=hyper,
+                        sample_weight=np.tile(w, len(copies)))
         fit.heads.append(head)
         return lambda rows: head.proba(x[rows])
 
@@ -286,13 +291,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=VOICE_ARTEFACTS, help="artefact folder")
     parser.add_argument("--baseline", type=Path, help="a previous voice_model.npz to compare with (voice 0.2.0)")
     parser.add_argument("--no-robustness", action="store_true", help="skip the degraded-audio table")
+    parser.add_argument("--augment", nargs="*", default=list(AUGMENT),
+                        help=f"train also on degraded copies (training.audio_degrade conditions; default {' '.join(AUGMENT)})")
     args = parser.parse_args(argv)
     from training.voice_report import build_report
 
     t0 = time.perf_counter()
     x, table = load_corpora()
     print(f"{len(table)} clips: {table.groupby('corpus').size().to_dict()}", flush=True)
-    report = build_report(x, table, out=args.out, baseline=args.baseline, robustness=not args.no_robustness)
+    from training.augment import augmented_features
+    from training.voice_corpora import CORPORA
+
+    augmented = []
+    for cond in args.augment:
+        print(f"features under {cond} (cached after the first run) ...", flush=True)
+        augmented.append(np.vstack([augmented_features(n, cond, compute=True) for n in CORPORA]))
+    report = build_report(x, table, out=args.out, baseline=args.baseline, robustness=not args.no_robustness,
+                          augmented=augmented, augment=list(args.augment))
     report["train_seconds"] = time.perf_counter() - t0
     from training.voice_report import write_outputs
 

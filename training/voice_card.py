@@ -78,9 +78,11 @@ Recall per class on each held-out corpus:
 {recall_rows}
 
 **How the recipe was chosen** (on these cross-corpus means, never on one split): unweighted
-training 0.356, corpus- and class-balanced weights 0.366 (shipped), embedding only 0.352; the
-per-speaker normalised head of 0.2.0 needs a session's statistics and was dropped. Four recipes
-were compared on the same held-out corpora, so the table is mildly optimistic.
+training 0.356, corpus- and class-balanced weights 0.366, embedding only 0.352, functionals only
+0.309; balanced + narrow-band and −20 dB copies of every training clip 0.381; see docs/voice.md for
+the last comparison (+ noise and reverberation copies). The per-speaker normalised head of 0.2.0
+needs a session's statistics and was dropped. Several recipes were compared on the same held-out
+corpora, so the table is mildly optimistic.
 
 ## RAVDESS actor-independent (secondary)
 5 folds by actor (actors k, k+5, k+10, k+15 held out), nEMO and EMOVO always in training:
@@ -101,7 +103,9 @@ their "clean" is a call's codec already.
 
 {robust_rows}
 
-No augmentation is used in training (see docs/voice.md for what was measured).
+Training also uses a degraded copy of every clip under each of {', '.join(report.get('augment') or ['(none)'])}
+(`training/augment.py`, sharing the clip's weight): chosen because it raised the leave-one-corpus-out mean
+(see "How the recipe was chosen") and the narrow-band column.
 
 ## Reproduce
 `{report['command']}` ({report['train_seconds']:.0f} s on this machine, features cached in

@@ -16,8 +16,8 @@ from multimodal_fer.voice.model import (
     ARTEFACT_FILE, FEATURE_NAMES, FEATURE_VERSION, VoiceModel, fold_to_canonical,
 )
 from training.calibration import leave_one_group_out_ece
-from training.voice import HYPER, fit_head, fitter, plot_confusion, ravdess_actor_cv
-from training.voice_corpora import CORPORA, balanced_weights, cohen_kappa, corpus_metrics, leave_one_corpus_out
+from training.voice import HYPER, fitter, plot_confusion, ravdess_actor_cv
+from training.voice_corpora import CORPORA, cohen_kappa, corpus_metrics, leave_one_corpus_out
 
 BENCHMARK_JSON = REPO_DIR / "benchmarks" / "results" / "voice_loco.json"
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.voice"
@@ -47,9 +47,11 @@ def robustness_table(x: np.ndarray, table: pd.DataFrame, loco_heads: dict, tempe
     return out
 
 
-def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Path | None, robustness: bool) -> dict:
-    """Evaluate (LOCO, RAVDESS CV, calibration, robustness), fit the final model, save it."""
-    fit = fitter(x, table)
+def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Path | None, robustness: bool,
+                 augmented: list[np.ndarray] = (), augment: list[str] = ()) -> dict:
+    """Evaluate (LOCO, RAVDESS CV, calibration, robustness), fit the final model, save it. ``augmented``:
+    features of degraded copies of every clip (aligned with ``x``), used in every training set."""
+    fit = fitter(x, table, augmented=augmented)
     print("leave-one-corpus-out ...", flush=True)
     loco, proba7 = leave_one_corpus_out(x, table, fit)
     loco_heads = dict(zip(CORPORA, fit.heads))
@@ -66,11 +68,13 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
     print(f"  kappa {loco['kappa_pooled']:.3f}; temperature {calib['temperature']:.2f}: ECE {calib['ece_before_mean']:.3f} -> "
           f"{calib['ece_after_loo_mean']:.3f} (mean over held-out corpora)", flush=True)
     print("RAVDESS actor-independent CV (other corpora in training) ...", flush=True)
-    fit_cv = fitter(x, table)
+    fit_cv = fitter(x, table, augmented=augmented)
     ravdess_cv, _ = ravdess_actor_cv(x, table, fit_cv)
     print(f"  acc8 {ravdess_cv['classes_8']['accuracy']:.3f} acc7 {ravdess_cv['classes_7']['accuracy']:.3f}", flush=True)
     rob = robustness_table(x, table, loco_heads, calib["temperature"]) if robustness else None
-    head = fit_head(x, table["y8"].to_numpy(), sample_weight=balanced_weights(table))
+    final = fitter(x, table, augmented=augmented)
+    final(np.arange(len(x)))
+    head = final.heads[0]
     out.mkdir(parents=True, exist_ok=True)
     artefact = out / ARTEFACT_FILE
     VoiceModel({"global": head}, version="unsaved", temperature=calib["temperature"]).save(artefact)
@@ -91,6 +95,7 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
                      "classes": sorted({EMOTIONS[i] for i in y7[corpus == n]}, key=EMOTIONS.index)} for n in CORPORA},
         "hyper": HYPER,
         "weights": "balanced: every corpus the same total weight, every class the same share inside it",
+        "augment": list(augment),
         "leave_one_corpus_out": loco,
         "leave_one_corpus_out_ece": calib,
         "temperature": calib["temperature"],
