@@ -79,8 +79,8 @@ Recall per class on each held-out corpus:
 
 **How the recipe was chosen** (on these cross-corpus means, never on one split): unweighted
 training 0.356, corpus- and class-balanced weights 0.366, embedding only 0.352, functionals only
-0.309; balanced + narrow-band and −20 dB copies of every training clip 0.381; see docs/voice.md for
-the last comparison (+ noise and reverberation copies). The per-speaker normalised head of 0.2.0
+0.309; balanced + narrow-band and −20 dB copies of every training clip 0.381; + noise and
+reverberation copies 0.404 (shipped). The per-speaker normalised head of 0.2.0
 needs a session's statistics and was dropped. Several recipes were compared on the same held-out
 corpora, so the table is mildly optimistic.
 
