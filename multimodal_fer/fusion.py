@@ -315,14 +315,8 @@ def _fused(
             "arousal": np.nan,
         }
     wf, wv, wt = raw_face / total, raw_voice / total, raw_text / total
-    fused = pool(
-        [
-            (wf, p_face, options.output_prior("face")),
-            (wv, p_voice, options.output_prior("voice")),
-            (wt, p_text, options.output_prior("text")),
-        ],
-        options,
-    )
+    rows = [(wf, p_face, "face"), (wv, p_voice, "voice"), (wt, p_text, "text")]
+    fused = pool([(w, p, options.output_prior(s)) for w, p, s in rows], options)
     val, aro = valence_arousal(fused)
     has_face, has_speech = wf > 0, (wv + wt) > 0
     signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")

@@ -13,6 +13,7 @@ def _frames():
                        "n_faces": [1, 1, 0], "mouth_open": [0.1, 0.2, np.nan]})
     for e in EMOTIONS:
         df[f"p_face_{e}"] = [1 / 7, 1 / 7, np.nan]
+        df[f"p_face_raw_{e}"] = [1 / 7, 1 / 7, np.nan]
     df["face_label"] = ["neutral", "neutral", None]
     df["face_confidence"] = [1 / 7, 1 / 7, np.nan]
     for c in ("yaw_deg", "pitch_deg", "roll_deg"):

@@ -51,6 +51,7 @@ def test_subset_holds_only_trained_layers_in_float16(tiny_ft):
 
 
 def test_reload_reproduces_predictions(tiny_ft):
+    from multimodal_fer.temperature import apply_temperature
     from multimodal_fer.text.emotion import TextEmotionModel, default_encoder_dir, softmax
 
     model, path = tiny_ft
@@ -58,7 +59,8 @@ def test_reload_reproduces_predictions(tiny_ft):
     assert loaded.kind == "finetuned" and loaded.use_context
     contexts = ["", "you got me a present", "how are you", "your cat is lost"]
     want = softmax(model.predict_logits(TEXTS, contexts))  # float32 weights
-    got = loaded.predict_proba(TEXTS, contexts)  # float16-stored top layer, on the base
+    got = loaded.predict_proba(TEXTS, contexts)  # float16-stored top layer, on the base, calibrated
+    want = apply_temperature(want, temperature=loaded.temperature)
     np.testing.assert_allclose(got, want, atol=2e-3)
     # context is used: a different context changes the probabilities
     other = loaded.predict_proba(TEXTS, ["the party was great"] * 4)
