@@ -31,6 +31,7 @@ and reliabilities of 1 is the rule used before, kept for the ablation (``multimo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -109,14 +110,19 @@ class FusionOptions:
     def output_prior(self, stream: str) -> np.ndarray:
         """``prior_<stream>`` as the calibrated model outputs it: ``softmax(log prior / T_stream)``; the
         evidence ``log p − log output_prior`` is then the model's raw evidence divided by its temperature."""
-        return apply_temperature(
-            np.asarray(getattr(self, f"prior_{stream}"))[None, :], temperature=getattr(self, f"temperature_{stream}")
-        )[0]
+        return _output_prior(tuple(getattr(self, f"prior_{stream}")), float(getattr(self, f"temperature_{stream}")))
 
     @property
     def patient_speakers(self) -> tuple[str, ...]:
         """Speaker labels whose speech counts as the patient's."""
         return ("patient", "unknown") if self.include_unknown_speaker else ("patient",)
+
+
+@lru_cache(maxsize=64)
+def _output_prior(prior: tuple[float, ...], temperature: float) -> np.ndarray:
+    out = apply_temperature(np.asarray(prior)[None, :], temperature=temperature)[0]  # once, not per window
+    out.setflags(write=False)
+    return out
 
 
 #: The rule before the reliability / prior-evidence pool (kept to measure the change).

@@ -69,16 +69,6 @@ def corpus_metrics(proba7: np.ndarray, y7: np.ndarray) -> dict:
     }
 
 
-def cohen_kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Agreement beyond chance of two label vectors."""
-    k = int(max(y_true.max(), y_pred.max())) + 1
-    m = np.zeros((k, k))
-    np.add.at(m, (y_true, y_pred), 1)
-    n = m.sum()
-    expected = float((m.sum(0) * m.sum(1)).sum() / n**2)
-    return float((np.trace(m) / n - expected) / (1 - expected))
-
-
 def leave_one_corpus_out(x: np.ndarray, table: pd.DataFrame, fit) -> tuple[dict, np.ndarray]:
     """Train on the other corpora (``fit(rows) -> proba8(rows)``), test on each corpus in turn.
 

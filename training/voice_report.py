@@ -17,7 +17,8 @@ from multimodal_fer.voice.model import (
 )
 from training.calibration import leave_one_group_out_ece
 from training.voice import HYPER, fitter, plot_confusion, ravdess_actor_cv
-from training.voice_corpora import CORPORA, cohen_kappa, corpus_metrics, leave_one_corpus_out
+from training.fusion_params import cohen_kappa
+from training.voice_corpora import CORPORA, corpus_metrics, leave_one_corpus_out, restricted_predictions
 
 BENCHMARK_JSON = REPO_DIR / "benchmarks" / "results" / "voice_loco.json"
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.voice"
@@ -29,13 +30,13 @@ def robustness_table(x: np.ndarray, table: pd.DataFrame, loco_heads: dict, tempe
     """Accuracy of each corpus's leave-one-corpus-out model on degraded copies of a fixed sample."""
     from training.audio_degrade import CONDITIONS
     from training.robustness import degraded_features, sample_rows
-    from training.voice_corpora import load_table
 
     out: dict = {"conditions": list(CONDITIONS), "per_corpus": {}}
     for name in CORPORA:
-        t = load_table(name)
+        in_corpus = table["corpus"].to_numpy() == name
+        t = table[in_corpus].reset_index(drop=True)
         rows = sample_rows(t)
-        feats = {"clean": x[np.flatnonzero(table["corpus"].to_numpy() == name)][rows], **degraded_features(name, t, rows)}
+        feats = {"clean": x[in_corpus][rows], **degraded_features(name, t, rows)}
         y7 = t["y7"].to_numpy()[rows]
         head = loco_heads[name]
         out["per_corpus"][name] = {
@@ -59,11 +60,11 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
     pred = np.zeros(len(y7), dtype=int)
     for name in CORPORA:
         rows = corpus == name
-        pred[rows] = np.argmax(np.log(np.clip(proba7[rows], 1e-12, 1)) + np.where(np.isin(np.arange(7), np.unique(y7[rows])), 0, -np.inf), 1)
-    loco["kappa_pooled"] = cohen_kappa(y7, pred)
+        pred[rows] = restricted_predictions(proba7[rows], np.unique(y7[rows]))
     pooled = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=int)
     np.add.at(pooled, (y7, pred), 1)
     loco["confusion_pooled"] = {"labels": list(EMOTIONS), "matrix": pooled.tolist()}
+    loco["kappa_pooled"] = cohen_kappa(pooled)[0]
     calib = leave_one_group_out_ece(proba7, y7, corpus)
     print(f"  kappa {loco['kappa_pooled']:.3f}; temperature {calib['temperature']:.2f}: ECE {calib['ece_before_mean']:.3f} -> "
           f"{calib['ece_after_loo_mean']:.3f} (mean over held-out corpora)", flush=True)
