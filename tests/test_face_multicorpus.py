@@ -82,3 +82,53 @@ def test_acceptance_compares_loco_means():
     assert a["gain_over_baseline_points"] == pytest.approx(10.0)
     assert a["beats_baseline_by_8_points"] and a["beats_fer"] and a["no_class_below_0.30"]
     assert a["fer2013_publictest_at_least_0.70"]
+
+
+def _toy_corpora(n: int = 40):
+    """Two tiny corpora in :func:`MC.load_all`'s layout: ``fer2013`` (old) and ``sfew`` (new)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    d = {"corpora": {}, "crops": {}, "splits": {}, "holdout": {}}
+    for name in ("fer2013", "ckplus48", "muxspace", "sfew", "expw"):
+        y = rng.integers(0, N_EMOTIONS, n)
+        found = np.arange(n) % 10 != 0
+        d["corpora"][name] = (pd.DataFrame({"y": y}), None, found)
+        d["crops"][name] = rng.integers(0, 255, (n, 48, 48), dtype=np.uint8)
+        d["splits"][name] = (np.arange(n) < 30, np.arange(n) >= 30)
+        d["holdout"][name] = np.arange(n) % 7 == 0
+    return d
+
+
+def test_finetune_rows_leave_out_the_held_out_corpus_the_test_split_and_the_meta_holdout():
+    d = _toy_corpora()
+    x, y, corpus = MC.finetune_rows(d, ("sfew",))
+    assert set(corpus) == {"fer2013", "ckplus48", "muxspace", "sfew"}  # expw is held out
+    rows = d["splits"]["sfew"][0] & ~d["holdout"]["sfew"] & d["corpora"]["sfew"][2]
+    assert (corpus == "sfew").sum() == rows.sum()
+    np.testing.assert_array_equal(x[corpus == "sfew"], d["crops"]["sfew"][rows])
+    assert len(x) == len(y) == len(corpus)
+
+
+def test_weighted_draws_follow_the_weights_and_low_resolution_copies_blur():
+    import torch
+
+    from training.face_cnn import augment, train_cnn
+
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (64, 48, 48), dtype=np.uint8)
+    y = np.array([0] * 60 + [1] * 4)
+    seen = []
+    net, history = train_cnn(crops, y, epochs=1, batch=32, widths=(4, 8, 8), bf16=False, epoch_size=96,
+                             sample_weight=np.where(y == 1, 15.0, 1.0), log=lambda m: None,
+                             checkpoint=lambda ep, n, h: seen.append(ep))
+    assert seen == [1] and np.isfinite(history[0]["train_loss"])
+    # the draw itself: class 1 (4 of 64 rows) gets half of the draws with weight 15 per row
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.multinomial(torch.as_tensor(np.where(y == 1, 15.0, 1.0)), 10_000, replacement=True, generator=gen)
+    assert 0.45 < float((torch.as_tensor(y)[draws] == 1).float().mean()) < 0.55
+    x = torch.as_tensor(rng.normal(size=(16, 1, 48, 48)), dtype=torch.float32)
+    plain = augment(x, torch.Generator().manual_seed(1), rot_deg=0, scale=0, shift=0, erase_p=0)
+    low = augment(x, torch.Generator().manual_seed(1), rot_deg=0, scale=0, shift=0, erase_p=0, lowres_p=1.0)
+    rough = lambda t: float(t.diff(dim=-1).abs().mean())  # noqa: E731  pixel-to-pixel change
+    assert rough(low) < 0.5 * rough(plain)  # a downscaled copy has lost the fine detail

@@ -26,15 +26,19 @@ AUG_SCALE = 0.12  # zoom, ± fraction
 AUG_SHIFT = 0.08  # ± fraction of the crop side
 AUG_ERASE_P = 0.5  # probability of erasing one rectangle
 AUG_ERASE_AREA = (0.02, 0.15)  # erased fraction of the crop area
+AUG_LOWRES_SIDE = (12, 32)  # pixels: side a low-resolution copy is scaled down to (then back up)
 LABEL_SMOOTHING = 0.1
 
 
 def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, scale: float = AUG_SCALE, shift: float = AUG_SHIFT,
-            erase_p: float = AUG_ERASE_P, erase_area: tuple[float, float] = AUG_ERASE_AREA):
+            erase_p: float = AUG_ERASE_P, erase_area: tuple[float, float] = AUG_ERASE_AREA,
+            lowres_p: float = 0.0, lowres_side: tuple[int, int] = AUG_LOWRES_SIDE):
     """Random mirror, rotation (± ``rot_deg`` degrees), zoom (± ``scale``), shift (± ``shift`` of
     the side), brightness / contrast (± 20 %) and, with probability ``erase_p``, one rectangle of
     ``erase_area`` (fractions of the area, aspect 1:2 to 2:1) replaced by noise, of a batch
-    (N, 1, S, S) float tensor of standardised crops."""
+    (N, 1, S, S) float tensor of standardised crops. With probability ``lowres_p`` a crop is
+    scaled down to a side drawn from ``lowres_side`` (one per batch, pixels) and back up: a small,
+    blurred face (a far camera, a 48 px still, a video call's low resolution)."""
     import torch
     import torch.nn.functional as tf
 
@@ -69,6 +73,12 @@ def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, scale: float = AUG_SCALE, s
         box &= (torch.rand(n, generator=gen) < erase_p).view(n, 1, 1)
         noise = torch.randn(out.shape, generator=gen)
         out = torch.where(box.unsqueeze(1), noise, out)
+    if lowres_p > 0:
+        side = int(torch.randint(lowres_side[0], lowres_side[1] + 1, (1,), generator=gen))
+        small = tf.interpolate(out, size=(side, side), mode="area")
+        back = tf.interpolate(small, size=tuple(out.shape[-2:]), mode="bilinear", align_corners=False)
+        pick = (torch.rand(n, generator=gen) < lowres_p).view(n, 1, 1, 1)
+        out = torch.where(pick, back, out)
     return out
 
 
@@ -92,6 +102,7 @@ def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None 
               weight_decay: float = 5e-4, seed: int = 0, widths=WIDTHS, time_budget_s: float | None = None,
               class_weight: np.ndarray | None = None, init_state: dict | None = None,
               pct_start: float = 0.2, bf16: bool | None = None, augment_options: dict | None = None,
+              sample_weight: np.ndarray | None = None, epoch_size: int | None = None,
               checkpoint=None, log=print):
     """Train the CNN on uint8 crops (N, S, S) with labels ``y`` (N,) int.
 
@@ -100,8 +111,10 @@ def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None 
     after the first one so the whole run fits the budget (the one-cycle schedule is then
     re-laid for the reduced count). ``bf16`` (default: :func:`bf16_supported`) trains under
     bfloat16 autocast, channels-last. ``augment_options``: keyword arguments of :func:`augment`
-    (default: the module's ``AUG_*``). ``checkpoint(epoch, net, history)``, when given, is called
-    after every epoch.
+    (default: the module's ``AUG_*``). ``sample_weight`` (N,): every epoch draws ``epoch_size``
+    (default N) rows with replacement, with probability proportional to it (class and corpus
+    balance by resampling). ``checkpoint(epoch, net, history)``, when given, is called after every
+    epoch.
 
     Returns
     -------
@@ -122,7 +135,11 @@ def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None 
     net = net.to(memory_format=fmt)
     x_all = standardise(crops)
     y_all = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    steps = math.ceil(len(x_all) / batch)
+    n_epoch = len(x_all) if epoch_size is None else int(epoch_size)
+    if sample_weight is None:  # a permutation: at most every row once
+        n_epoch = min(n_epoch, len(x_all))
+    draw = None if sample_weight is None else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
+    steps = math.ceil(n_epoch / batch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=LABEL_SMOOTHING)
@@ -133,7 +150,10 @@ def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None 
     while ep < epochs:
         net.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(len(x_all), generator=gen)
+        if draw is None:
+            perm = torch.randperm(len(x_all), generator=gen)[:n_epoch]
+        else:
+            perm = torch.multinomial(draw, n_epoch, replacement=True, generator=gen)
         total = 0.0
         for s in range(steps):
             idx = perm[s * batch:(s + 1) * batch]
@@ -147,7 +167,7 @@ def train_cnn(crops: np.ndarray, y: np.ndarray, *, val_crops: np.ndarray | None 
             total += float(loss.detach()) * len(idx)
         ep += 1
         rec = {"epoch": ep, "seconds": round(time.perf_counter() - t0, 1),
-               "train_loss": round(total / len(x_all), 4), "bf16": bf16}
+               "train_loss": round(total / n_epoch, 4), "bf16": bf16}
         if val_crops is not None and len(val_crops):
             net.eval()
             pv = predict_proba(net, val_crops, mirror=False)

@@ -4,11 +4,12 @@ leave-one-corpus-out (LOCO) and, when it wins, written as the shipped face artef
 
 Usage::
 
-    OMP_NUM_THREADS=1 python -m training.face_multicorpus [--data DIR] [--base ARTEFACT] [--head] [--out JSON]
-    OMP_NUM_THREADS=1 python -m training.face_multicorpus --ship [--head] [--artefacts DIR]
+    OMP_NUM_THREADS=1 python -m training.face_multicorpus [--data DIR] [--base ARTEFACT] [--head | --finetune]
+    OMP_NUM_THREADS=1 python -m training.face_multicorpus --ship [--head | --finetune] [--artefacts DIR]
 
 The first runs the recipe leave-one-corpus-out (``benchmarks/face_loco.py`` runs it next to 0.3.0 and
-``fer``); ``--head`` also refits the CNN's last layer (:func:`fit_head`).
+``fer``); ``--head`` also refits the CNN's last layer (:func:`fit_head`); ``--finetune`` fine-tunes
+the whole CNN on each training set instead (:func:`finetune_cnn`, settings :data:`FINETUNE`).
 
 Corpora (``SHARED_DATA / "faces"``):
 
@@ -233,6 +234,57 @@ def fit_head(d: dict, new: tuple[str, ...], cnn_proba: CNNProba, *, cache_dir: P
     return cnn_proba.with_head(w, b)
 
 
+#: whole-CNN fine-tuning settings, fixed before the first run (not tuned on any held-out corpus):
+#: rows drawn with corpus exponent ``alpha`` and class exponent ``beta`` (:func:`balance_weights`;
+#: *disgusted*, 1-3 % of every corpus, is drawn ~6x more often than its share), from the 0.3.0 weights,
+#: with the 0.3.0 augmentations plus low-resolution copies
+FINETUNE = {"version": "ft-v1", "alpha": 0.5, "beta": 0.75, "epochs": 6, "epoch_size": 24_000, "lr": 1e-3,
+            "batch": 128, "pct_start": 0.25, "lowres_p": 0.3, "seed": 0}
+
+
+def finetune_rows(d: dict, new: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops, labels and corpus names the CNN is fine-tuned on: the training faces of
+    :func:`member_training_set` (FER2013 / CK+48 / muxspace training rows outside the meta hold-out,
+    every face of the ``new`` corpora), without mirror copies (the augmentation mirrors)."""
+    crops, ys, cs = [], [], []
+    for name in OLD_CORPORA + tuple(new):
+        table, _, found = d["corpora"][name][:3]
+        rows = d["splits"][name][0] & ~d["holdout"][name] & found
+        crops.append(d["crops"][name][rows])
+        ys.append(table["y"].to_numpy()[rows])
+        cs.append(np.full(int(rows.sum()), name))
+    return np.concatenate(crops), np.concatenate(ys), np.concatenate(cs)
+
+
+def finetune_cnn(d: dict, new: tuple[str, ...], cnn_spec: dict, *, cache_dir: Path = T.CACHE_DIR,
+                 log=print) -> dict:
+    """The CNN of ``cnn_spec`` fine-tuned, every layer, on :func:`finetune_rows` of ``new`` with
+    :data:`FINETUNE` (cached per training set): returns the artefact's ``cnn`` entry with the new
+    weights. A corpus held out of ``new`` is never seen by it."""
+    import joblib
+
+    from training.face_cnn import to_state, train_cnn
+
+    new = tuple(sorted(new))
+    x, y, corpus = finetune_rows(d, new)
+    base_key = _sha(*[np.asarray(v) for _, v in sorted(cnn_spec["state"].items())])
+    cache = cache_dir / f"mc-ft-{'+'.join(new) or 'none'}-{_sha(x, y, FINETUNE, base_key)}.joblib"
+    if cache.exists():
+        return joblib.load(cache)
+    f = FINETUNE
+    t0 = time.perf_counter()
+    log(f"  cnn fine-tune on old + {list(new)}: {len(x)} faces, {f['epochs']} x {f['epoch_size']} draws")
+    net, history = train_cnn(
+        x, y, epochs=f["epochs"], batch=f["batch"], lr=f["lr"], seed=f["seed"], widths=tuple(cnn_spec["widths"]),
+        init_state=cnn_spec["state"], pct_start=f["pct_start"], augment_options={"lowres_p": f["lowres_p"]},
+        sample_weight=balance_weights(y, corpus, f["alpha"], f["beta"]), epoch_size=f["epoch_size"], log=log)
+    spec = {**cnn_spec, "state": to_state(net), "finetune": {**f, "corpora": list(OLD_CORPORA + new),
+                                                              "history": history}}
+    joblib.dump(spec, cache, compress=3)
+    log(f"  cnn fine-tune on old + {list(new)}: {time.perf_counter() - t0:.0f}s")
+    return spec
+
+
 def cached_cnn_model(artefact: dict, cnn_proba: CNNProba, tag: str):
     """A :class:`~multimodal_fer.face.model.FaceModel` over ``artefact`` whose CNN member reads
     :class:`CNNProba`'s cache (same numbers, computed once)."""
@@ -330,19 +382,29 @@ def choose_meta(ms: dict, validate_on: tuple[str, ...], n_members: int = 3, *, l
 
 # ----------------------------------------------------------------------------- recipe
 def fit_recipe(d: dict, new: tuple[str, ...], base_artefact: dict, cnn_proba: CNNProba, *, head: bool = False,
-               log=print) -> dict:
+               finetune: bool = False, log=print) -> dict:
     """The whole recipe on the old corpora + ``new``: returns an artefact dict (the base
     artefact's CNN and layout, landmark members and meta-models replaced; no embedding) and a
     report of the meta-model selection. ``head``: also refit the CNN's last layer (:func:`fit_head`,
     the convolutional backbone stays frozen); the artefact then carries that head and ``cnn_proba``
-    the returned one."""
+    the returned one. ``finetune``: the whole CNN fine-tuned per training set instead
+    (:func:`finetune_cnn`; the meta-model's rows of a new corpus are predicted by a CNN fine-tuned
+    without it)."""
     new = tuple(sorted(new))
+    specs: dict = {}
+
+    def cnn_for(key: tuple[str, ...]) -> CNNProba:
+        if finetune:
+            specs[key] = finetune_cnn(d, key, base_artefact["cnn"], log=log)
+            return CNNProba(specs[key])
+        return fit_head(d, key, cnn_proba, log=log) if head else cnn_proba
+
     members = {new: fit_members(d, new, log=log)}
-    heads = {new: fit_head(d, new, cnn_proba, log=log) if head else cnn_proba}
+    heads = {new: cnn_for(new)}
     for c in new:
         rest = tuple(n for n in new if n != c)
         members[rest] = fit_members(d, rest, log=log)
-        heads[rest] = fit_head(d, rest, cnn_proba, log=log) if head else cnn_proba
+        heads[rest] = cnn_for(rest)
     ms = meta_set(d, new, members, heads)
     full = choose_meta(ms, new, 3, log=log)
     lmk = choose_meta(ms, new, 2, log=log)
@@ -350,11 +412,14 @@ def fit_recipe(d: dict, new: tuple[str, ...], base_artefact: dict, cnn_proba: CN
     artefact.update({"bases": members[new], "meta": lmk["model"], "meta_full": full["model"]})
     if head:
         artefact["cnn"] = heads[new].state_with_head(base_artefact["cnn"])
+    if finetune:
+        artefact["cnn"] = {k: v for k, v in specs[new].items() if k != "finetune"}
     counts = {c: int((ms["corpus"] == c).sum()) for c in np.unique(ms["corpus"])}
     report = {"new_corpora": list(new), "meta_rows": counts, "meta_full": {k: full[k] for k in ("best", "grid")},
               "meta_landmark_only": {k: lmk[k] for k in ("best", "grid")},
               "member_rows": int(len(member_training_set(d, new)[1])), "cnn_head_refit": head,
-              **({"head": HEAD} if head else {})}
+              **({"head": HEAD} if head else {}), "cnn_finetuned": finetune,
+              **({"finetune": specs[new]["finetune"]} if finetune else {})}
     return {"artefact": artefact, "report": report, "cnn_proba": heads[new]}
 
 
@@ -389,7 +454,8 @@ FIXED_TESTS = {"fer2013_publictest": "fer2013", "ckplus48_subject_test": "ckplus
                "muxspace_subject_test": "muxspace"}
 
 
-def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = False, log=print) -> dict:
+def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = False, finetune: bool = False,
+         log=print) -> dict:
     """For each new corpus held out in turn: the recipe on the other corpora, tested on every image
     of the held-out corpus (and on the fixed test splits)."""
     out = {}
@@ -397,9 +463,12 @@ def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = Fals
         t0 = time.perf_counter()
         new = tuple(c for c in NEW_CORPORA if c != held)
         log(f"LOCO: holding out {held}, training on {list(OLD_CORPORA + new)}")
-        fit = fit_recipe(d, new, base_artefact, cnn_proba, head=head, log=log)
+        fit = fit_recipe(d, new, base_artefact, cnn_proba, head=head, finetune=finetune, log=log)
         model = cached_cnn_model(fit["artefact"], fit["cnn_proba"], f"loco-{held}")
         res = {held: compact(evaluate_corpus(model, d, held))}
+        table, _, found = d["corpora"][held][:3]
+        cnn_pred = fit["cnn_proba"](d["crops"][held][found]).argmax(1)
+        res[held]["cnn_member_accuracy_on_found"] = round(float((cnn_pred == table["y"].to_numpy()[found]).mean()), 4)
         for key, name in FIXED_TESTS.items():
             res[key] = compact(evaluate_corpus(model, d, name))
         out[held] = {"results": res, "report": fit["report"], "seconds": round(time.perf_counter() - t0, 1)}
@@ -417,7 +486,7 @@ CORPUS_LABELS = {"sfew": "SFEW (LOCO)", "expw": "ExpW (LOCO)", "affectnet48": "A
 
 
 def train_final(d: dict, base_artefact: dict, cnn_proba: CNNProba, out: Path, loco_json: Path, *, head: bool = False,
-                log=print) -> dict:
+                finetune: bool = False, log=print) -> dict:
     """Fit the recipe on all six corpora, write ``face_model.joblib`` (the artefact layout
     :meth:`~multimodal_fer.face.model.FaceModel.load` reads, with a supervised-UMAP map refitted on
     the new training faces), ``metrics.json``, ``confusion.png`` and ``MODEL_CARD.md``; the LOCO
@@ -431,8 +500,8 @@ def train_final(d: dict, base_artefact: dict, cnn_proba: CNNProba, out: Path, lo
     from training.face_embedding import fit_embedding
 
     t_start = time.perf_counter()
-    recipe = "multicorpus_head" if head else "multicorpus"
-    fit = fit_recipe(d, NEW_CORPORA, base_artefact, cnn_proba, head=head, log=log)
+    recipe = "multicorpus_finetune" if finetune else "multicorpus_head" if head else "multicorpus"
+    fit = fit_recipe(d, NEW_CORPORA, base_artefact, cnn_proba, head=head, finetune=finetune, log=log)
     xs, ys = [], []  # every training face (originals): the map's population
     for name in ALL_CORPORA:
         table, x, found = d["corpora"][name][:3]
@@ -443,7 +512,7 @@ def train_final(d: dict, base_artefact: dict, cnn_proba: CNNProba, out: Path, lo
     log(f"embedding fitted in {time.perf_counter() - t0:.0f}s")
     artefact = {**fit["artefact"], "model_version": MODEL_VERSION, "sklearn_version": sklearn.__version__,
                 "numpy_version": np.__version__, "embedding": embedding,
-                "multicorpus_recipe": {**RECIPE, "cnn_head_refit": head},
+                "multicorpus_recipe": {**RECIPE, "cnn_head_refit": head, "cnn_finetuned": finetune},
                 "meta_settings": {"meta_full": fit["report"]["meta_full"]["best"],
                                   "meta": fit["report"]["meta_landmark_only"]["best"]}}
     out.mkdir(parents=True, exist_ok=True)
@@ -466,7 +535,7 @@ def train_final(d: dict, base_artefact: dict, cnn_proba: CNNProba, out: Path, lo
         "test": tests, "loco": {"baseline": loco_payload["baseline"], "recipe": recipe,
                                 "acceptance": loco_payload["acceptance"][recipe], "results": loco_payload["results"]},
         "inference_ms_per_frame_one_core": timing, "seed": T.SEED,
-        "command": MC_COMMAND + " --ship" + (" --head" if head else ""),
+        "command": MC_COMMAND + " --ship" + (" --finetune" if finetune else " --head" if head else ""),
         "total_seconds": round(time.perf_counter() - t_start, 1),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -646,7 +715,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ship", action="store_true",
                     help="fit on all six corpora and write the artefact, metrics and model card to --artefacts")
     ap.add_argument("--artefacts", type=Path, default=FACE_ARTEFACTS)
-    ap.add_argument("--head", action="store_true", help="also refit the CNN's last layer (fit_head)")
+    cnn_mode = ap.add_mutually_exclusive_group()
+    cnn_mode.add_argument("--head", action="store_true", help="also refit the CNN's last layer (fit_head)")
+    cnn_mode.add_argument("--finetune", action="store_true",
+                          help="fine-tune the whole CNN per training set (finetune_cnn, FINETUNE)")
     ap.add_argument("--loco-json", type=Path, default=T.REPO_DIR / "benchmarks" / "results" / "face_loco.json")
     ap.add_argument("--out", type=Path, default=T.REPO_DIR / "benchmarks" / "results" / "face_multicorpus_loco.json")
     args = ap.parse_args(argv)
@@ -654,9 +726,10 @@ def main(argv: list[str] | None = None) -> None:
     d = load_all(args.data)
     base = joblib.load(args.base)
     if args.ship:
-        train_final(d, base, CNNProba(base["cnn"]), args.artefacts, args.loco_json, head=args.head)
+        train_final(d, base, CNNProba(base["cnn"]), args.artefacts, args.loco_json, head=args.head,
+                    finetune=args.finetune)
         return
-    res = loco(d, base, CNNProba(base["cnn"]), head=args.head)
+    res = loco(d, base, CNNProba(base["cnn"]), head=args.head, finetune=args.finetune)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")
 
