@@ -30,6 +30,8 @@ from pathlib import Path
 
 from multimodal_fer.config import DEFAULT_DB, Settings
 
+SQL_TIMEOUT_S = 300.0  # seconds: mfer sql stops a query that runs longer (--timeout)
+
 __all__ = ["DEFAULT_DB", "DISCLAIMER", "build_parser", "db_arg", "main"]
 DISCLAIMER = (
     "multimodal-fer measures expressed emotion (what a face, a voice and words show), not a person's inner state."
@@ -48,7 +50,12 @@ def _print_df(df, *, max_rows: int = 40) -> None:
 def cmd_sql(args) -> int:
     from multimodal_fer import store
 
-    _print_df(store.query(args.db, args.query), max_rows=args.max_rows)
+    if args.max_rows < 1 or args.timeout < 0:
+        raise ValueError("--max-rows must be at least 1 and --timeout at least 0 (0: no time limit)")
+    df = store.query(args.db, args.query, max_rows=args.max_rows, timeout_s=args.timeout or None)
+    _print_df(df.head(args.max_rows), max_rows=args.max_rows)
+    if len(df) > args.max_rows:
+        print(f"(first {args.max_rows} rows shown; the query has more: --max-rows N, or mfer export for all of them)")
     return 0
 
 
@@ -212,7 +219,13 @@ def build_parser(commands: Commands | None = None, description: str | None = Non
     s = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
     s.add_argument("query")
     db_arg(s)
-    s.add_argument("--max-rows", type=int, default=40)
+    s.add_argument("--max-rows", type=int, default=40, help="rows fetched and shown (default 40)")
+    s.add_argument(
+        "--timeout",
+        type=float,
+        default=SQL_TIMEOUT_S,
+        help=f"stop the query after this many seconds (default {SQL_TIMEOUT_S:g}; 0: no limit)",
+    )
     s.set_defaults(func=cmd_sql)
 
     st = sub.add_parser("status", help="tables, last runs and quarantine")

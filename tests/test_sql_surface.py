@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 
 import duckdb
 import pytest
@@ -131,6 +132,29 @@ def test_a_normal_query_still_answers(warehouse, capsys):
     assert cli.main(["sql", "describe sessions", "--db", str(warehouse["db"])]) == 0
     assert "recording_sha256" in capsys.readouterr().out
     _no_side_effect(warehouse)
+
+
+def test_a_query_that_never_ends_is_stopped_in_one_line(warehouse, capsys):
+    t0 = time.perf_counter()
+    argv = ["sql", "SELECT count(*) FROM range(10000000000000)", "--db", str(warehouse["db"]), "--timeout", "1"]
+    assert cli.main(argv) == 2
+    assert time.perf_counter() - t0 < 30  # the 10**13-row count alone would take hours
+    assert capsys.readouterr().err == "mfer: error: the query ran longer than 1 s and was stopped\n"
+    _no_side_effect(warehouse)
+
+
+def test_only_the_rows_shown_are_fetched(warehouse, capsys):
+    # three billion rows as a DataFrame would be 24 GB: only --max-rows + 1 of them are fetched
+    argv = ["sql", "SELECT range AS n FROM range(3000000000)", "--db", str(warehouse["db"]), "--max-rows", "3"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.strip() for line in out[:4]] == ["n", "0", "1", "2"]
+    assert out[4].startswith("(first 3 rows shown; the query has more")
+    assert cli.main(["sql", "SELECT 1 AS one", "--db", str(warehouse["db"]), "--max-rows", "3"]) == 0
+    assert "first 3 rows" not in capsys.readouterr().out  # a result that fits says nothing more
+    for bad in (["--max-rows", "0"], ["--timeout", "-1"]):
+        assert cli.main(["sql", "SELECT 1", "--db", str(warehouse["db"]), *bad]) == 2
+        assert capsys.readouterr().err.startswith("mfer: error: --max-rows must be at least 1")
 
 
 def test_a_bad_query_is_one_line_and_debug_shows_the_traceback(warehouse):

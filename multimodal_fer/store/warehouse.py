@@ -46,6 +46,10 @@ class QueryRefused(ValueError):
     """A text given to :func:`query` that is not exactly one read-only query."""
 
 
+class QueryTimeout(TimeoutError):
+    """A query stopped by :func:`query` after its time limit."""
+
+
 def connect_readonly(db_path: str | Path):
     """Open the warehouse read-only, with no access to anything but its own file.
 
@@ -87,17 +91,34 @@ def _setting(con, name: str):
     return row[0]
 
 
-def query(db_path: str | Path, sql: str) -> pd.DataFrame:
+def query(
+    db_path: str | Path, sql: str, *, max_rows: int | None = None, timeout_s: float | None = None
+) -> pd.DataFrame:
     """Run exactly one read-only query (the text as given) on a :func:`connect_readonly` connection.
+
+    Parameters
+    ----------
+    max_rows : int, optional
+        Fetch at most this many rows plus one (the extra row says the result was cut); ``None``: all.
+        A query over every frame of a large warehouse then costs the rows shown, not the whole table.
+    timeout_s : float, optional
+        Stop the query after this many seconds (DuckDB's interrupt) and raise :class:`QueryTimeout`.
 
     Raises
     ------
     QueryRefused
         If ``sql`` holds no statement, more than one, or one that is not a query (COPY, SET, CALL, ...).
+    QueryTimeout
+        If it ran longer than ``timeout_s``.
     duckdb.Error
         DuckDB's own error: a syntax error, a refused file access, a write to the read-only file, ...
     """
+    import threading
+
+    import duckdb
+
     con = connect_readonly(db_path)
+    timer = None
     try:
         kinds = [s.type.name for s in con.extract_statements(sql)]
         if len(kinds) != 1:
@@ -108,8 +129,17 @@ def query(db_path: str | Path, sql: str) -> pd.DataFrame:
             raise QueryRefused(
                 f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, not {kinds[0]}"
             )
-        return con.sql(sql).df()
+        if timeout_s is not None:
+            timer = threading.Timer(timeout_s, con.interrupt)
+            timer.start()
+        rel = con.sql(sql)
+        try:
+            return (rel if max_rows is None else rel.limit(max_rows + 1)).df()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
     finally:
+        if timer is not None:
+            timer.cancel()
         con.close()
 
 
