@@ -18,7 +18,14 @@ Contenders, on every test set:
   meta-model re-fitted; the meta-model's settings chosen by cross-corpus validation on the
   other corpora), tested on all of it. On the fixed test splits (FER2013 PublicTest, CK+48 /
   muxspace held-out subjects): the recipe fitted on all six corpora (``multicorpus_all``).
-  Caveat for CK+48 / muxspace: the CNN member trained on their other subjects (not LOCO).
+  Caveat for CK+48 / muxspace: the CNN member trained on their other subjects (not LOCO);
+* ``multicorpus_head``: as ``multicorpus``, the CNN's last layer refitted (linear probe);
+* ``multicorpus_finetune``: as ``multicorpus``, the whole CNN fine-tuned from 0.3.0's weights on
+  each training set (``training.face_multicorpus.FINETUNE``), so in each LOCO fold the CNN has
+  not seen the held-out corpus either.
+
+``--recipes`` picks recipes; ``--update`` adds them to an existing ``--out`` file, reusing its
+baseline and ``fer`` rows and its other recipes (same data, same baseline artefact).
 
 Numbers: accuracy, macro-F1, balanced accuracy, per-class recall, the lowest class recall, the
 share of predictions that are *neutral* and the confusion matrix (7 classes; an image no model
@@ -46,8 +53,16 @@ from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 TESTS = {"sfew": "sfew", "expw": "expw", "affectnet48": "affectnet48",
          "fer2013_publictest": "fer2013", "ckplus48_subject_test": "ckplus48", "muxspace_subject_test": "muxspace"}
 LOCO = ("sfew", "expw", "affectnet48")
-#: recipe name -> whether the CNN's last layer is refitted (``training.face_multicorpus.fit_head``)
-RECIPES = {"multicorpus": False, "multicorpus_head": True}
+#: recipe name -> what is done to the CNN member: nothing, its last layer refitted
+#: (``training.face_multicorpus.fit_head``) or the whole network fine-tuned (``finetune_cnn``)
+RECIPES = {"multicorpus": "frozen", "multicorpus_head": "head", "multicorpus_finetune": "finetune"}
+DESCRIPTIONS = {
+    "multicorpus": "landmark members + balanced meta-model, frozen CNN",
+    "multicorpus_head": "as multicorpus, and the CNN's last linear layer refitted on the frozen backbone's "
+                        "features (linear probe)",
+    "multicorpus_finetune": "as multicorpus, and the whole CNN fine-tuned from 0.3.0 on each training set "
+                            "(corpus/class-balanced draws, low-resolution augmentation)",
+}
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_loco.py"
 
 
@@ -107,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=SHARED_DATA / "faces")
     ap.add_argument("--baseline", type=Path, default=None, help="face artefact to compare (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_loco.json")
+    ap.add_argument("--recipes", nargs="+", choices=tuple(RECIPES), default=list(RECIPES))
+    ap.add_argument("--update", action="store_true",
+                    help="add the recipes to the existing --out (its baseline, fer and other recipes kept)")
     args = ap.parse_args(argv)
     import joblib
 
@@ -114,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from multimodal_fer.face.model import ARTEFACT_NAME, FaceModel
     from multimodal_fer.paths import FACE_ARTEFACTS
     from training import face_multicorpus as MC
+    from training.face import evaluate_proba
 
     MC.T.one_thread()
     t_start = time.perf_counter()
@@ -121,45 +140,48 @@ def main(argv: list[str] | None = None) -> int:
     shipped = FaceModel.load(base_path)
     base_artefact = joblib.load(base_path)
     cnn_proba = MC.CNNProba(base_artefact["cnn"])
-    baseline = MC.cached_cnn_model(base_artefact, cnn_proba, shipped.sha256)
     d = MC.load_all(args.data, log=lambda *a: None)
-    interp, fer_info = fer_pkg_model()
-    interp.allocate_tensors()
-
-    results: dict[str, dict] = {}
-    for key, name in TESTS.items():
-        rows = d["splits"][name][1]
-        y = d["corpora"][name][0]["y"].to_numpy()[rows]
-        results[key] = {"baseline": MC.compact(MC.evaluate_corpus(baseline, d, name))}
-        from training.face import evaluate_proba
-
-        p = fer_probabilities(d, name, rows, interp)
-        results[key]["fer"] = MC.compact(evaluate_proba(p, y, np.ones(len(y), bool)))
-        print(f"{key}: baseline {results[key]['baseline']['accuracy']:.3f}, fer {results[key]['fer']['accuracy']:.3f}",
-              flush=True)
-    loco, finals = {}, {}
-    for recipe, head in RECIPES.items():
-        loco[recipe] = MC.loco(d, base_artefact, cnn_proba, head=head)
+    old = json.loads(args.out.read_text()) if args.update else None
+    if old is not None:
+        if old["baseline"] != shipped.version:
+            raise SystemExit(f"--update: {args.out} was made with {old['baseline']}, not {shipped.version}")
+        results, fer_info = old["results"], old["fer_pkg"]
+    else:
+        baseline = MC.cached_cnn_model(base_artefact, cnn_proba, shipped.sha256)
+        interp, fer_info = fer_pkg_model()
+        interp.allocate_tensors()
+        results = {}
+        for key, name in TESTS.items():
+            rows = d["splits"][name][1]
+            y = d["corpora"][name][0]["y"].to_numpy()[rows]
+            results[key] = {"baseline": MC.compact(MC.evaluate_corpus(baseline, d, name))}
+            p = fer_probabilities(d, name, rows, interp)
+            results[key]["fer"] = MC.compact(evaluate_proba(p, y, np.ones(len(y), bool)))
+            print(f"{key}: baseline {results[key]['baseline']['accuracy']:.3f}, "
+                  f"fer {results[key]['fer']['accuracy']:.3f}", flush=True)
+    loco = {r: v for r, v in (old or {}).get("loco_reports", {}).items() if r not in args.recipes}
+    finals = {r: v for r, v in (old or {}).get("final_reports", {}).items() if r not in args.recipes}
+    for recipe in args.recipes:
+        mode = {"head": RECIPES[recipe] == "head", "finetune": RECIPES[recipe] == "finetune"}
+        folds = MC.loco(d, base_artefact, cnn_proba, **mode)
         for held in LOCO:
-            results[held][recipe] = loco[recipe][held]["results"][held]
-        final = finals[recipe] = MC.fit_recipe(d, MC.NEW_CORPORA, base_artefact, cnn_proba, head=head)
+            results[held][recipe] = folds[held]["results"][held]
+        loco[recipe] = {h: {"report": v["report"], "seconds": v["seconds"],
+                            "fixed_tests": {k: {m: v["results"][k][m] for m in ("accuracy", "macro_f1", "min_recall")}
+                                            for k in MC.FIXED_TESTS}} for h, v in folds.items()}
+        final = MC.fit_recipe(d, MC.NEW_CORPORA, base_artefact, cnn_proba, **mode)
+        finals[recipe] = final["report"]
         final_model = MC.cached_cnn_model(final["artefact"], final["cnn_proba"], f"{recipe}-all")
         for key, name in MC.FIXED_TESTS.items():
             results[key][f"{recipe}_all"] = MC.compact(MC.evaluate_corpus(final_model, d, name))
-    acc = {recipe: acceptance(results, recipe) for recipe in RECIPES}
+    recipes = [r for r in RECIPES if r in loco]
+    acc = {recipe: acceptance(results, recipe) for recipe in recipes}
     payload = {"baseline": shipped.version, "fer_pkg": fer_info, "recipe": MC.RECIPE, "head": MC.HEAD,
-               "recipes": {r: ("landmark members + balanced meta-model, frozen CNN" if not h else
-                               "as multicorpus, and the CNN's last linear layer refitted on the frozen backbone's "
-                               "features (linear probe)") for r, h in RECIPES.items()},
-               "acceptance": acc, "results": results,
-               "loco_reports": {r: {h: {"report": v["report"], "seconds": v["seconds"],
-                                        "fixed_tests": {k: {m: v["results"][k][m] for m in ("accuracy", "macro_f1",
-                                                                                             "min_recall")}
-                                                        for k in MC.FIXED_TESTS}} for h, v in lo.items()}
-                                for r, lo in loco.items()},
-               "final_reports": {r: f["report"] for r, f in finals.items()}, "emotions": list(EMOTIONS),
-               "python": platform.python_version(), "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
-               "command": COMMAND, "seconds": round(time.perf_counter() - t_start, 1)}
+               "finetune": MC.FINETUNE, "recipes": {r: DESCRIPTIONS[r] for r in recipes},
+               "acceptance": acc, "results": results, "loco_reports": loco, "final_reports": finals,
+               "emotions": list(EMOTIONS), "python": platform.python_version(),
+               "threads": os.environ.get("OMP_NUM_THREADS", "unset"), "command": COMMAND,
+               "seconds": round(time.perf_counter() - t_start, 1) + (old or {}).get("seconds", 0.0)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=1) + "\n")
     print(f"\nface LOCO ({shipped.version} as baseline)\n")
