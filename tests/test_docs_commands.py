@@ -167,7 +167,7 @@ def _inline_commands(paragraph: list[tuple[int, str]], rel: str) -> list[DocComm
 
 def file_commands(path: Path) -> list[DocCommand]:
     """The commands of one Markdown file, in order: shell lines of fenced blocks and inline code spans."""
-    rel = path.relative_to(REPO).as_posix()
+    rel = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
     found: list[DocCommand] = []
     fence, pending, pending_at = None, "", 0
     paragraph: list[tuple[int, str]] = []
@@ -211,6 +211,39 @@ def test_the_docs_show_commands_of_every_kind():
     assert counts["mfer"] >= 30 and counts["module"] >= 10 and counts["script"] >= 8, counts
     assert counts["pytest"] >= 2 and counts["bash"] >= 2, counts
     assert not _of_kind("error"), [str(c) for c in _of_kind("error")]
+
+
+def test_the_reader_understands_doc_notation(tmp_path):
+    doc = tmp_path / "x.md"
+    doc.write_text(
+        "Run `mfer run --redact` or `OMP_NUM_THREADS=1 .venv/bin/python -m training.face`, not `mfer`s output.\n"
+        "A span may wrap: `python benchmarks/performance.py\n--minutes 1`.\n\n"
+        "```\n"
+        "$ .venv/bin/mfer evaluate face|voice LABELS.csv [--root DIR]   # comment with `mfer sql`\n"
+        "0 2 * * *  cd /opt && .venv/bin/mfer run /data/b --db x.duckdb >> /var/log/m.log 2>&1\n"
+        ".venv/bin/mfer run s3://b \\\n    --dask tcp://s:8786\n"
+        "mfer --debug …\n"
+        "Query it yourself: mfer sql 'select 1'\n"
+        "← mfer sql / mfer status\n"
+        "bash scripts/demo.sh && .venv/bin/pytest tests/test_x*.py -m 'not slow'\n"
+        "```\n"
+        "```sql\nselect 'mfer run'\n```\n",
+        encoding="utf-8",
+    )
+    got = [(c.where, c.kind, c.target, c.args, c.inline, c.elided) for c in file_commands(doc)]
+    assert got == [
+        ("x.md:1", "mfer", "mfer", ("run", "--redact"), True, False),
+        ("x.md:1", "module", "training.face", (), True, False),
+        ("x.md:1", "mfer", "mfer", (), True, False),
+        ("x.md:2", "script", "benchmarks/performance.py", ("--minutes", "1"), True, False),
+        ("x.md:6", "mfer", "mfer", ("evaluate", "face", "LABELS.csv", "--root", "DIR"), False, False),
+        ("x.md:6", "mfer", "mfer", ("evaluate", "voice", "LABELS.csv", "--root", "DIR"), False, False),
+        ("x.md:7", "mfer", "mfer", ("run", "/data/b", "--db", "x.duckdb"), False, False),
+        ("x.md:8", "mfer", "mfer", ("run", "s3://b", "--dask", "tcp://s:8786"), False, False),
+        ("x.md:10", "mfer", "mfer", ("--debug",), False, True),
+        ("x.md:13", "bash", "scripts/demo.sh", (), False, False),
+        ("x.md:13", "pytest", "pytest", ("tests/test_x*.py", "-m", "not slow"), False, False),
+    ]
 
 
 # --- mfer -------------------------------------------------------------------------------------------------
