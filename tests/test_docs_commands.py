@@ -1,4 +1,5 @@
-"""Every command shown in README.md and docs/*.md still exists and parses, without running anything slow.
+"""Every command shown in README.md, docs/*.md and the model cards still exists and parses, without running
+anything slow.
 
 The commands are read from the Markdown itself: shell lines of fenced code blocks (``sql``, ``python``,
 ``yaml`` blocks are not shell) and inline code spans that start with a command. Recognised:
@@ -38,7 +39,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+#: README, docs/ and the model cards (docs/models.md: each names "the exact command that rebuilds it")
+DOC_FILES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "multimodal_fer").glob("*/artefacts/MODEL_CARD.md")),
+]
 SHELL_FENCES = {"", "sh", "bash", "shell", "console"}
 #: modules that are ``mfer`` itself (the flow commands composed with the library's) or the library's commands alone
 MFER_MODULES = {"multimodal_fer_flows.cli": True, "multimodal_fer.cli": False}
