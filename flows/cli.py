@@ -261,7 +261,7 @@ def flow_commands(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``mfer``: the flow commands and the library commands (errors as :func:`multimodal_fer.cli.main`)."""
     return library_cli.main(
-        argv, commands=flow_commands, description="``mfer``: run the bucket flow, query the warehouse, check its state."
+        argv, commands=flow_commands, description="mfer: run the bucket flow, query the warehouse, check its state."
     )
 
 

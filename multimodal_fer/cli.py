@@ -24,6 +24,7 @@ checks failed); ``mfer --debug COMMAND ...`` shows the Python traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -207,7 +208,7 @@ def build_parser(commands: Commands | None = None, description: str | None = Non
     """``mfer``'s parser: ``commands`` (e.g. the flow commands) first, then the library commands."""
     p = argparse.ArgumentParser(
         prog="mfer",
-        description=(description or (__doc__ or "").split("\n\n")[0]) + " " + DISCLAIMER,
+        description=(description or (__doc__ or "").split("\n\n")[0]).replace("``", "") + " " + DISCLAIMER,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=None if commands else "run, serve: the mfer command (python -m multimodal_fer_flows.cli)",
     )
@@ -293,6 +294,9 @@ def main(argv: list[str] | None = None, *, commands: Commands | None = None, des
     args = build_parser(commands, description).parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `mfer ddl | head`: the reader has gone, nothing more to say (Python's recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         if args.debug:
             raise

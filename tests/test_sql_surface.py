@@ -157,6 +157,17 @@ def test_only_the_rows_shown_are_fetched(warehouse, capsys):
         assert capsys.readouterr().err.startswith("mfer: error: --max-rows must be at least 1")
 
 
+def test_a_reader_that_stops_early_is_no_error(warehouse):
+    """`mfer sql ... | head -1`: the pipe closes while mfer writes (more than a pipe's 64 kB): no error line."""
+    cmd = [sys.executable, "-m", "multimodal_fer.cli", "sql", "SELECT range AS n FROM range(100000)",
+           "--max-rows", "100000", "--db", str(warehouse["db"])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1 and err == "", err
+
+
 def test_a_bad_query_is_one_line_and_debug_shows_the_traceback(warehouse):
     cmd = [sys.executable, "-m", "multimodal_fer.cli", "sql", "selec 1", "--db", str(warehouse["db"])]
     out = subprocess.run(cmd, capture_output=True, text=True)
