@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     finals = {r: v for r, v in (old or {}).get("final_reports", {}).items() if r not in args.recipes}
     for recipe in args.recipes:
         mode = {"head": RECIPES[recipe] == "head", "finetune": RECIPES[recipe] == "finetune"}
-        folds = MC.loco(d, base_artefact, cnn_proba, **mode)
+        folds = MC.loco(d, base_artefact, cnn_proba, proba_out=MC.loco_proba_path(recipe), **mode)
         for held in LOCO:
             results[held][recipe] = folds[held]["results"][held]
         loco[recipe] = {h: {"report": v["report"], "seconds": v["seconds"],

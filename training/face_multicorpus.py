@@ -455,10 +455,15 @@ FIXED_TESTS = {"fer2013_publictest": "fer2013", "ckplus48_subject_test": "ckplus
 
 
 def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = False, finetune: bool = False,
-         log=print) -> dict:
+         proba_out: Path | None = None, log=print) -> dict:
     """For each new corpus held out in turn: the recipe on the other corpora, tested on every image
-    of the held-out corpus (and on the fixed test splits)."""
+    of the held-out corpus (and on the fixed test splits). ``proba_out``: also write each held-out
+    corpus's uncalibrated probabilities (faces with landmarks), labels and corpus names there (``.npz``:
+    ``proba``, ``y``, ``corpus``), the cross-corpus predictions ``training.fusion_params --fit`` calibrates on."""
     out = {}
+    held_p: list[np.ndarray] = []
+    held_y: list[np.ndarray] = []
+    held_c: list[np.ndarray] = []
     for held in NEW_CORPORA:
         t0 = time.perf_counter()
         new = tuple(c for c in NEW_CORPORA if c != held)
@@ -469,6 +474,11 @@ def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = Fals
         table, _, found = d["corpora"][held][:3]
         cnn_pred = fit["cnn_proba"](d["crops"][held][found]).argmax(1)
         res[held]["cnn_member_accuracy_on_found"] = round(float((cnn_pred == table["y"].to_numpy()[found]).mean()), 4)
+        if proba_out is not None:
+            model.temperature = 1.0
+            held_p.append(model.predict_proba(d["corpora"][held][1][found], d["crops"][held][found]))
+            held_y.append(table["y"].to_numpy()[found])
+            held_c.append(np.full(int(found.sum()), held))
         for key, name in FIXED_TESTS.items():
             res[key] = compact(evaluate_corpus(model, d, name))
         out[held] = {"results": res, "report": fit["report"], "seconds": round(time.perf_counter() - t0, 1)}
@@ -476,7 +486,14 @@ def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = Fals
         log(f"  {held}: acc {r['accuracy']:.3f} macro-F1 {r['macro_f1']:.3f} min recall {r['min_recall']:.3f} "
             f"({r['min_recall_class']}) neutral share {r['predicted_neutral']:.3f}; FER2013 PublicTest "
             f"{res['fer2013_publictest']['accuracy']:.3f}")
+    if proba_out is not None:
+        np.savez_compressed(proba_out, proba=np.vstack(held_p), y=np.concatenate(held_y), corpus=np.concatenate(held_c))
     return out
+
+
+def loco_proba_path(recipe: str, cache_dir: Path = T.CACHE_DIR) -> Path:
+    """Where ``benchmarks/face_loco.py`` keeps a recipe's held-out probabilities (:func:`loco`'s ``proba_out``)."""
+    return cache_dir / f"face-loco-proba-{recipe}.npz"
 
 
 # ----------------------------------------------------------------------------- the shipped model

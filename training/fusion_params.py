@@ -148,13 +148,29 @@ def heldout_prior_check(face_cache: Path | None = None) -> dict[str, dict]:
 
 def face_cross_corpus(face_cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Uncalibrated probabilities of the committed face model on :data:`FACE_CROSS_CORPORA` (faces with
-    landmarks), their labels and corpus names; features from the face training cache (minutes if absent)."""
+    landmarks), their labels and corpus names.
+
+    A model that never saw those corpora (0.3.0) is run on them (features from the face training cache,
+    minutes if absent). A multi-corpus model trained on them (its ``metrics.json`` names a ``loco``
+    recipe) is represented by its leave-one-corpus-out predictions, each corpus predicted by the
+    recipe fitted without it (``benchmarks/face_loco.py --recipes RECIPE`` writes them).
+    """
     from multimodal_fer.face.model import FaceModel
+    from multimodal_fer.paths import FACE_ARTEFACTS
     from training import face as face_train
 
+    cache = Path(face_cache) if face_cache else face_train.CACHE_DIR
+    recipe = json.loads((FACE_ARTEFACTS / "metrics.json").read_text()).get("loco", {}).get("recipe")
+    if recipe is not None:
+        from training.face_multicorpus import loco_proba_path
+
+        path = loco_proba_path(recipe, cache)
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: run `benchmarks/face_loco.py --recipes {recipe}` first")
+        z = np.load(path)
+        return z["proba"], z["y"], z["corpus"]
     model = FaceModel.load()
     model.temperature = 1.0
-    cache = Path(face_cache) if face_cache else face_train.CACHE_DIR
     ps, ys, gs = [], [], []
     for name in FACE_CROSS_CORPORA:
         corpus = SHARED_DATA / "faces" / name
