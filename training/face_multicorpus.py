@@ -415,8 +415,11 @@ def fit_recipe(d: dict, new: tuple[str, ...], base_artefact: dict, cnn_proba: CN
     if finetune:
         artefact["cnn"] = {k: v for k, v in specs[new].items() if k != "finetune"}
     counts = {c: int((ms["corpus"] == c).sum()) for c in np.unique(ms["corpus"])}
+    w = balance_weights(ms["y"], ms["corpus"], full["best"]["alpha"], full["best"]["beta"])
+    prior = np.bincount(ms["y"], weights=w, minlength=N_EMOTIONS) / w.sum()  # what meta_full was fitted to
     report = {"new_corpora": list(new), "meta_rows": counts, "meta_full": {k: full[k] for k in ("best", "grid")},
               "meta_landmark_only": {k: lmk[k] for k in ("best", "grid")},
+              "meta_full_prior": [round(float(v), 4) for v in prior],
               "member_rows": int(len(member_training_set(d, new)[1])), "cnn_head_refit": head,
               **({"head": HEAD} if head else {}), "cnn_finetuned": finetune,
               **({"finetune": specs[new]["finetune"]} if finetune else {})}

@@ -93,13 +93,19 @@ def training_priors(data: Path = SHARED_DATA) -> dict[str, np.ndarray]:
     from training.face import subject_split
     from training.text import selection_sets
 
-    fer = pd.read_csv(data / "faces" / "fer2013" / "labels.csv")
-    face = _counts(fer.loc[fer["usage"] == "Training", "label"])
-    for name in ("ckplus48", "muxspace"):  # training subjects only, split as face.train does
-        t = pd.read_csv(data / "faces" / name / "labels.csv")
-        t = t[t["label"].map(to_canonical).notna()].reset_index(drop=True)
-        train, _ = subject_split(t)
-        face += _counts(t.loc[train, "label"])
+    from multimodal_fer.paths import FACE_ARTEFACTS
+
+    face_report = json.loads((FACE_ARTEFACTS / "metrics.json").read_text()).get("recipe_report", {})
+    if "meta_full_prior" in face_report:  # a multi-corpus model: the class weights its meta-model was fitted with
+        face = np.asarray(face_report["meta_full_prior"], dtype=np.float64)
+    else:
+        fer = pd.read_csv(data / "faces" / "fer2013" / "labels.csv")
+        face = _counts(fer.loc[fer["usage"] == "Training", "label"])
+        for name in ("ckplus48", "muxspace"):  # training subjects only, split as face.train does
+            t = pd.read_csv(data / "faces" / name / "labels.csv")
+            t = t[t["label"].map(to_canonical).notna()].reset_index(drop=True)
+            train, _ = subject_split(t)
+            face += _counts(t.loc[train, "label"])
     voice = _balanced_voice_prior()  # the voice model's training weights (corpus- and class-balanced)
     sets, _ = selection_sets(data, ("meld",))  # the fine-tuned text model: MELD-train fit split only
     text = np.bincount(sets[0].y, minlength=N_EMOTIONS).astype(np.float64)
