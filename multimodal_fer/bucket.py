@@ -186,6 +186,10 @@ def discover(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> tuple[list[R
     fs, root = _fs(bucket)
     if not fs.exists(root):
         raise BucketError(f"bucket not found: {bucket}")
+    if _is_local(fs) and not os.path.isdir(root):
+        raise BucketError(
+            f"bucket is not a folder: {bucket} (give the folder that holds <patient_id>/<session_id>.<ext>)"
+        )
     recordings: list[Recording] = []
     invalid: list[Invalid] = []
     seen: dict[tuple[str, str], str] = {}

@@ -100,6 +100,13 @@ def test_malformed_manifest_names_the_problem(tmp_path, text, message):
         bucket.read_manifest(str(tmp_path))
 
 
+def test_a_file_given_as_the_bucket_is_a_clear_error(tmp_path):
+    (tmp_path / "P001").mkdir()
+    (tmp_path / "P001" / "S01.mp4").write_bytes(b"x")
+    with pytest.raises(bucket.BucketError, match="bucket is not a folder"):
+        bucket.discover(str(tmp_path / "P001" / "S01.mp4"))  # `mfer run recording.mp4`
+
+
 def test_missing_bucket_is_a_clear_error(tmp_path):
     with pytest.raises(bucket.BucketError, match="not found"):
         bucket.discover(str(tmp_path / "nope"))
