@@ -657,7 +657,8 @@ frontal, poorly lit or partly covered.
   {cnn_line};
 * `meta_full` (multinomial logistic regression on the three members' log-probabilities) fitted on
   unseen-data member predictions: the 0.3.0 meta hold-out of FER2013 / CK+48 / muxspace and every face
-  of SFEW, ExpW and AffectNet-48, each predicted by landmark members fitted **without that corpus**
+  of SFEW, ExpW and AffectNet-48, each predicted by landmark members{" and a CNN" if rep.get("cnn_finetuned") else ""}
+  fitted **without that corpus**
   (cross-corpus out-of-fold; rows {rep['meta_rows']}). Rows are weighted by corpus size^-alpha then class
   total^-beta; alpha, beta and C chosen by leave-one-corpus-out over SFEW / ExpW / AffectNet-48
   (objective: mean of accuracy and balanced accuracy on the left-out corpus): `meta_full`
