@@ -72,13 +72,37 @@ def _hostile(w) -> dict[str, str]:
         "drop": "DROP VIEW v_session_summary",
         "checkpoint": "CHECKPOINT",
         "two statements": f"SELECT 1; COPY (SELECT 1) TO '{tmp / 'y.csv'}'",
+        # found by probing (2026-12-01); the connection refuses these too
+        "getenv (the pseudonym key)": "SELECT getenv('MFER_PSEUDONYM_KEY')",
+        "query() running a COPY": "SELECT * FROM query('COPY (SELECT 1) TO ''" + str(tmp / "z.csv") + "''')",
+        "read_blob": "SELECT * FROM read_blob('/etc/passwd')",
+        "read_json": "SELECT * FROM read_json_auto('/etc/hostname')",
+        "sniff_csv": "SELECT * FROM sniff_csv('/etc/passwd')",
+        "parquet_metadata": f"SELECT * FROM parquet_metadata('{tmp / 'x.parquet'}')",
+        "extensions directory": "SELECT * FROM duckdb_extensions()",
+        "a URL as a table": "SELECT * FROM 'https://example.com/x.csv'",
+        "a data: URL": "SELECT * FROM read_csv('data:text/csv,a')",
+        # statements that are not a query: refused by the one-query rule
+        "create secret": "CREATE SECRET s (TYPE s3, KEY_ID 'x', SECRET 'y')",
+        "prepare": "PREPARE p AS SELECT 1",
+        "explain analyze": "EXPLAIN ANALYZE SELECT 1",
+        "pivot (creates an enum first)": "PIVOT sessions ON site",
+        "use": "USE memory",
+        "detach": "DETACH w",
+        "vacuum": "VACUUM",
+        "begin": "BEGIN TRANSACTION",
     }
 
 
 CASES = ["copy to a file", "export database", "copy over the warehouse", "attach another file and delete",
          "attach another file", "read_text", "glob", "read_csv", "read_parquet", "a path as a table",
          "external access back on", "set a setting", "reset a setting", "pragma a setting", "install", "load", "create",
-         "delete", "update", "drop", "checkpoint", "two statements"]
+         "delete", "update", "drop", "checkpoint", "two statements", "getenv (the pseudonym key)",
+         "query() running a COPY", "read_blob", "read_json", "sniff_csv", "parquet_metadata", "extensions directory",
+         "a URL as a table", "a data: URL", "create secret", "prepare", "explain analyze",
+         "pivot (creates an enum first)", "use", "detach", "vacuum", "begin"]
+ONE_QUERY_RULE_ONLY = ("checkpoint", "two statements", "create secret", "prepare", "explain analyze",
+                       "pivot (creates an enum first)", "use", "detach", "vacuum", "begin")
 
 
 def _no_side_effect(w) -> None:
@@ -97,7 +121,7 @@ def test_mfer_sql_refuses_hostile_sql_in_one_line(warehouse, capsys, case):
     _no_side_effect(warehouse)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c not in ("checkpoint", "two statements")])
+@pytest.mark.parametrize("case", [c for c in CASES if c not in ONE_QUERY_RULE_ONLY])
 def test_the_read_only_connection_itself_refuses_them(warehouse, case):
     """Without `mfer sql`'s one-query rule too: DuckDB refuses each (a status or report connection is as safe)."""
     con = store.connect_readonly(warehouse["db"])
