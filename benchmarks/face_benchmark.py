@@ -150,7 +150,7 @@ def summary(proba: np.ndarray, y: np.ndarray, scored: np.ndarray, found: np.ndar
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--data", type=Path, default=SHARED_DATA / "faces")
     ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_benchmark.json")
     args = ap.parse_args(argv)

@@ -186,7 +186,7 @@ def cremad(model, clips_dir: Path) -> dict:
 def main() -> int:
     from multimodal_fer.face.model import FaceModel
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--data", type=Path, default=SHARED_DATA)
     ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_calibration.json")
     args = ap.parse_args()
