@@ -132,3 +132,20 @@ def test_weighted_draws_follow_the_weights_and_low_resolution_copies_blur():
     low = augment(x, torch.Generator().manual_seed(1), rot_deg=0, scale=0, shift=0, erase_p=0, lowres_p=1.0)
     rough = lambda t: float(t.diff(dim=-1).abs().mean())  # noqa: E731  pixel-to-pixel change
     assert rough(low) < 0.5 * rough(plain)  # a downscaled copy has lost the fine detail
+
+
+def test_the_committed_face_card_is_the_generators_output_with_the_loco_table():
+    """MODEL_CARD.md = training.face.model_card(metrics.json, face_loco.json) (`python -m training.face --card-only`)."""
+    import json
+
+    from multimodal_fer.paths import FACE_ARTEFACTS
+    from training.face import matching_loco, model_card
+
+    metrics = json.loads((FACE_ARTEFACTS / "metrics.json").read_text())
+    loco = matching_loco(metrics)
+    assert loco is not None and loco["baseline"] == metrics["model_version"]
+    card = model_card(metrics, loco)
+    assert card == (FACE_ARTEFACTS / "MODEL_CARD.md").read_text()
+    assert "## Faces never seen" in card and f"{loco['results']['sfew']['baseline']['accuracy']:.3f}" in card
+    assert matching_loco({**metrics, "model_version": "another"}) is None  # another model's table is never shown
+    assert "## Faces never seen" not in model_card(metrics, None)
