@@ -85,7 +85,7 @@ def test_acceptance_compares_loco_means():
 
 
 def _toy_corpora(n: int = 40):
-    """Two tiny corpora in :func:`MC.load_all`'s layout: ``fer2013`` (old) and ``sfew`` (new)."""
+    """Five tiny corpora in :func:`MC.load_all`'s layout: the three old ones, ``sfew`` and ``expw``."""
     import pandas as pd
 
     rng = np.random.default_rng(0)

@@ -103,13 +103,19 @@ def load_all(data: Path, *, log=print) -> dict:
             "data": data}
 
 
+def training_rows(d: dict, name: str) -> np.ndarray:
+    """Rows of one corpus every trained member learns from: its training split outside the meta hold-out,
+    faces with landmarks (a new corpus: every face, its hold-out is empty)."""
+    return d["splits"][name][0] & ~d["holdout"][name] & d["corpora"][name][2]
+
+
 def member_training_set(d: dict, new: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Landmark-member training faces (+ mirrors): FER2013 / CK+48 / muxspace training rows
     outside the meta hold-out and every face of the ``new`` corpora."""
     xs, ys = [], []
     for name in OLD_CORPORA + tuple(new):
-        table, x, found, x_mirror, _ = d["corpora"][name]
-        rows = d["splits"][name][0] & ~d["holdout"][name] & found
+        table, x, _, x_mirror, _ = d["corpora"][name]
+        rows = training_rows(d, name)
         xs += [x[rows], x_mirror[rows]]
         ys += [table["y"].to_numpy()[rows]] * 2
     return np.concatenate(xs), np.concatenate(ys)
@@ -212,8 +218,8 @@ def fit_head(d: dict, new: tuple[str, ...], cnn_proba: CNNProba, *, cache_dir: P
     new = tuple(sorted(new))
     fs, ys, cs = [], [], []
     for name in OLD_CORPORA + new:
-        table, _, found = d["corpora"][name][:3]
-        rows = d["splits"][name][0] & ~d["holdout"][name] & found
+        table = d["corpora"][name][0]
+        rows = training_rows(d, name)
         f, fm = cnn_proba.features(d["crops"][name][rows])
         fs += [f, fm]
         ys += [table["y"].to_numpy()[rows]] * 2
@@ -248,8 +254,8 @@ def finetune_rows(d: dict, new: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray
     every face of the ``new`` corpora), without mirror copies (the augmentation mirrors)."""
     crops, ys, cs = [], [], []
     for name in OLD_CORPORA + tuple(new):
-        table, _, found = d["corpora"][name][:3]
-        rows = d["splits"][name][0] & ~d["holdout"][name] & found
+        table = d["corpora"][name][0]
+        rows = training_rows(d, name)
         crops.append(d["crops"][name][rows])
         ys.append(table["y"].to_numpy()[rows])
         cs.append(np.full(int(rows.sum()), name))

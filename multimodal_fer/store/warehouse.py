@@ -129,13 +129,21 @@ def query(
             raise QueryRefused(
                 f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, not {kinds[0]}"
             )
+        timed_out = threading.Event()
         if timeout_s is not None:
-            timer = threading.Timer(timeout_s, con.interrupt)
+
+            def stop() -> None:
+                timed_out.set()
+                con.interrupt()
+
+            timer = threading.Timer(timeout_s, stop)
             timer.start()
         rel = con.sql(sql)
         try:
             return (rel if max_rows is None else rel.limit(max_rows + 1)).df()
         except duckdb.InterruptException as exc:
+            if not timed_out.is_set():  # interrupted otherwise (Ctrl-C): DuckDB's own error
+                raise
             raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
     finally:
         if timer is not None:
