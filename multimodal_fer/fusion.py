@@ -16,11 +16,10 @@ The fused row is a log-linear pool of each stream's evidence relative to its tra
 
     log p_fused(c) = Σ_s w_s · (log p_s(c) − log prior_s'(c)) + log prior_fused(c) − log Z
 
-Each model's output is temperature-scaled (:mod:`multimodal_fer.temperature`) and ``prior_s'`` is its
-training prior through the same temperature, so the evidence is the model's raw log-likelihood ratio
-divided by its temperature and a row that says what the model would say anyway carries none.
-``prior_fused`` is uniform by default; a site may set its own base rates. Probabilities are floored
-at :data:`MIN_PROBABILITY` before the log.
+Each model's output is calibrated (:mod:`multimodal_fer.temperature`: a temperature; the face's also
+smoothed) and ``prior_s'`` is its training prior calibrated the same way, so a row that says what the
+model would say anyway carries no evidence. ``prior_fused`` is uniform by default; a site may set its
+own base rates. Probabilities are floored at :data:`MIN_PROBABILITY` before the log.
 
 A window with no face and no patient speech has ``signal = 'none'`` and NULL fused values: it is
 never guessed. ``p_fused`` is smoothed by a centred moving mean over ``smooth_windows`` windows that
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS, valence_arousal
-from multimodal_fer.temperature import TEMPERATURE_FACE, TEMPERATURE_TEXT, TEMPERATURE_VOICE, apply_temperature
+from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, TEMPERATURE_TEXT, TEMPERATURE_VOICE, calibrate
 from multimodal_fer_schemas.tables import FACE_PROB_COLS, FUSED_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 WINDOW_S = 1.0  # seconds
@@ -88,9 +87,9 @@ class FusionOptions:
     prior_voice: tuple[float, ...] = PRIOR_VOICE
     prior_text: tuple[float, ...] = PRIOR_TEXT
     prior_fused: tuple[float, ...] | None = None  # base rates of the fused result; None = uniform
-    # each model's probabilities are temperature-scaled (multimodal_fer.temperature); its prior is scaled the same
-    # way, so that an uninformative row (the prior itself) carries no evidence after calibration either
+    # each model's probabilities are calibrated (multimodal_fer.temperature), its prior the same way (output_prior)
     temperature_face: float = TEMPERATURE_FACE
+    smoothing_face: float = SMOOTHING_FACE  # the face's share of the uniform distribution, after its temperature
     temperature_voice: float = TEMPERATURE_VOICE
     temperature_text: float = TEMPERATURE_TEXT
     confidence_weighting: bool = False  # also scale each weight by the stream's certainty (1 - normalised entropy)
@@ -108,9 +107,10 @@ class FusionOptions:
         return asdict(self)
 
     def output_prior(self, stream: str) -> np.ndarray:
-        """``prior_<stream>`` as the calibrated model outputs it: ``softmax(log prior / T_stream)``; the
-        evidence ``log p − log output_prior`` is then the model's raw evidence divided by its temperature."""
-        return _output_prior(tuple(getattr(self, f"prior_{stream}")), float(getattr(self, f"temperature_{stream}")))
+        """``prior_<stream>`` as the calibrated model outputs it (``softmax(log prior / T_stream)``, the face's
+        then smoothed): the evidence of an uninformative row ``log p − log output_prior`` is zero."""
+        t, s = float(getattr(self, f"temperature_{stream}")), float(getattr(self, f"smoothing_{stream}", 0.0))
+        return _output_prior(tuple(getattr(self, f"prior_{stream}")), t, s)
 
     @property
     def patient_speakers(self) -> tuple[str, ...]:
@@ -119,8 +119,8 @@ class FusionOptions:
 
 
 @lru_cache(maxsize=64)
-def _output_prior(prior: tuple[float, ...], temperature: float) -> np.ndarray:
-    out = apply_temperature(np.asarray(prior)[None, :], temperature=temperature)[0]  # once, not per window
+def _output_prior(prior: tuple[float, ...], temperature: float, smoothing: float) -> np.ndarray:
+    out = calibrate(np.asarray(prior)[None, :], temperature=temperature, smoothing=smoothing)[0]  # once, not per window
     out.setflags(write=False)
     return out
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multimodal_fer.temperature import apply_temperature, expected_calibration_error
-from training.calibration import fit_temperature, leave_one_group_out_ece
+from multimodal_fer.temperature import apply_temperature, calibrate, expected_calibration_error
+from training.calibration import fit_temperature, fit_temperature_smoothing, leave_one_group_out_ece
 
 
 def _overconfident(n: int = 3000, k: int = 7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -61,3 +61,48 @@ def test_leave_one_group_out_ece_fits_each_group_on_the_others():
     for g in r["per_group"].values():
         assert g["n"] == 800 and g["ece_after"] < g["ece_before"]
     assert r["ece_after_loo_mean"] < r["ece_before_mean"]
+
+
+def _overconfident_and_sometimes_wrong(n: int = 6000, k: int = 7, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_overconfident`, but a quarter of the labels are drawn at random whatever the face shows
+    (an unseen domain): no temperature fits both the sure rows and the random ones."""
+    p, y = _overconfident(n, k, seed)
+    rng = np.random.default_rng(seed + 1)
+    noisy = rng.uniform(size=n) < 0.25
+    y = np.where(noisy, rng.integers(0, k, n), y)
+    return p, y
+
+
+def test_calibrate_keeps_rows_and_labels_and_floors_every_class():
+    p, _ = _overconfident(200)
+    for t, s in ((1.0, 0.0), (2.0, 0.1), (0.7, 0.5)):
+        q = calibrate(p, temperature=t, smoothing=s)
+        np.testing.assert_allclose(q.sum(1), 1.0)
+        assert (q.argmax(1) == p.argmax(1)).all()
+        assert q.min() >= s / p.shape[1] - 1e-12
+    np.testing.assert_allclose(calibrate(p, temperature=2.0), apply_temperature(p, temperature=2.0))
+    # the calibrated uniform row stays uniform
+    np.testing.assert_allclose(calibrate(np.full((1, 7), 1 / 7), temperature=3.0, smoothing=0.3), 1 / 7)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError):
+            calibrate(p, temperature=1.0, smoothing=bad)
+
+
+def test_smoothing_fits_what_a_temperature_alone_cannot():
+    p, y = _overconfident_and_sometimes_wrong()
+    t, s = fit_temperature_smoothing(p, y)
+    assert 0.1 < s < 0.5  # a quarter of the labels are random: the fit mixes in a comparable share
+    ece_t = expected_calibration_error(apply_temperature(p, temperature=fit_temperature(p, y)), y)
+    ece_ts = expected_calibration_error(calibrate(p, temperature=t, smoothing=s), y)
+    assert ece_ts < ece_t
+    assert fit_temperature_smoothing(*_overconfident())[1] <= 0.05  # no random labels: (almost) no smoothing
+
+
+def test_leave_one_group_out_ece_with_smoothing_reports_what_each_group_was_given():
+    p, y = _overconfident_and_sometimes_wrong(2400)
+    groups = np.repeat(np.array(["a", "b", "c"]), 800)
+    r = leave_one_group_out_ece(p, y, groups, smoothing=True)
+    assert 0.0 <= r["smoothing"] < 1.0
+    for g in r["per_group"].values():
+        assert 0.0 <= g["smoothing_from_others"] < 1.0 and g["ece_after"] < g["ece_before"]
+    assert "smoothing" not in leave_one_group_out_ece(p, y, groups)

@@ -1,12 +1,13 @@
-"""Fit a stream's temperature on cross-corpus predictions (the run-time side: :mod:`multimodal_fer.temperature`)."""
+"""Fit a stream's calibration on cross-corpus predictions (the run-time side: :mod:`multimodal_fer.temperature`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from multimodal_fer.temperature import apply_temperature, expected_calibration_error
+from multimodal_fer.temperature import apply_temperature, calibrate, expected_calibration_error
 
 T_GRID = np.exp(np.linspace(np.log(0.25), np.log(8.0), 161))  # temperatures tried (log-spaced)
+S_GRID = np.linspace(0.0, 0.6, 61)  # shares of the uniform distribution tried (steps of 0.01)
 
 
 def nll(proba: np.ndarray, y: np.ndarray) -> float:
@@ -21,20 +22,45 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray, *, grid: np.ndarray = T_GR
     return float(grid[int(np.argmin(losses))])
 
 
-def leave_one_group_out_ece(proba: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
-    """ECE per group before and after a temperature fitted on the *other* groups (honest), and the
-    temperature fitted on all rows (the one to ship)."""
+def fit_temperature_smoothing(
+    proba: np.ndarray, y: np.ndarray, *, grid: np.ndarray = T_GRID, smoothing_grid: np.ndarray = S_GRID
+) -> tuple[float, float]:
+    """The (temperature, smoothing) of the two grids that minimises the negative log-likelihood of ``y``
+    under :func:`multimodal_fer.temperature.calibrate`."""
+    y = np.asarray(y)
+    best = (np.inf, 1.0, 0.0)
+    for t in grid:
+        q = apply_temperature(proba, temperature=t)[np.arange(len(y)), y]  # only the true class matters
+        k = np.asarray(proba).shape[1]
+        for s in smoothing_grid:
+            loss = float(-np.log(np.clip((1.0 - s) * q + s / k, 1e-12, 1.0)).mean())
+            if loss < best[0]:
+                best = (loss, float(t), float(s))
+    return best[1], best[2]
+
+
+def _fit(proba: np.ndarray, y: np.ndarray, smoothing: bool) -> tuple[float, float]:
+    return fit_temperature_smoothing(proba, y) if smoothing else (fit_temperature(proba, y), 0.0)
+
+
+def leave_one_group_out_ece(proba: np.ndarray, y: np.ndarray, groups: np.ndarray, *, smoothing: bool = False) -> dict:
+    """ECE per group before and after a calibration fitted on the *other* groups (honest), and the
+    calibration fitted on all rows (the one to ship): a temperature, and with ``smoothing`` also the share of
+    the uniform distribution mixed in after it (:func:`multimodal_fer.temperature.calibrate`)."""
     out: dict = {"per_group": {}}
     for g in np.unique(groups):
         test = groups == g
-        t = fit_temperature(proba[~test], y[~test]) if (~test).any() else 1.0
+        t, s = _fit(proba[~test], y[~test], smoothing) if (~test).any() else (1.0, 0.0)
         out["per_group"][str(g)] = {
             "n": int(test.sum()),
             "temperature_from_others": t,
+            **({"smoothing_from_others": s} if smoothing else {}),
             "ece_before": expected_calibration_error(proba[test], y[test]),
-            "ece_after": expected_calibration_error(apply_temperature(proba[test], temperature=t), y[test]),
+            "ece_after": expected_calibration_error(calibrate(proba[test], temperature=t, smoothing=s), y[test]),
         }
-    out["temperature"] = fit_temperature(proba, y)
+    out["temperature"], s = _fit(proba, y, smoothing)
+    if smoothing:
+        out["smoothing"] = s
     out["ece_before"] = expected_calibration_error(proba, y)
     out["ece_after_loo_mean"] = float(np.mean([r["ece_after"] for r in out["per_group"].values()]))
     out["ece_before_mean"] = float(np.mean([r["ece_before"] for r in out["per_group"].values()]))

@@ -176,7 +176,7 @@ def face_cross_corpus(face_cache: Path | None = None) -> tuple[np.ndarray, np.nd
         z = np.load(path)
         return z["proba"], z["y"], z["corpus"]
     model = FaceModel.load()
-    model.temperature = 1.0
+    model.temperature, model.smoothing = 1.0, 0.0
     ps, ys, gs = [], [], []
     for name in FACE_CROSS_CORPORA:
         corpus = SHARED_DATA / "faces" / name
@@ -208,13 +208,14 @@ def _confusion(p: np.ndarray, y: np.ndarray) -> dict:
 
 
 def fit_stream_calibration(face_cache: Path | None = None) -> dict:
-    """Cross-corpus confusion, temperature and ECE before / after of the face and text models."""
+    """Cross-corpus confusion, calibration (face: temperature and smoothing; text: temperature) and ECE
+    before / after of the face and text models."""
     from training.calibration import leave_one_group_out_ece
 
     out: dict = {"command": FIT_COMMAND}
     for stream, (p, y, groups) in (("face", face_cross_corpus(face_cache)), ("text", text_cross_corpus())):
-        out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()),
-                       "confusion": _confusion(p, y), **leave_one_group_out_ece(p, y, groups)}
+        out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()), "confusion": _confusion(p, y),
+                       **leave_one_group_out_ece(p, y, groups, smoothing=stream == "face")}
     voice = json.loads((VOICE_ARTEFACTS / "metrics.json").read_text())
     out["voice"] = {"from": "voice/artefacts/metrics.json: leave_one_corpus_out_ece (fitted with the model)",
                     **voice["leave_one_corpus_out_ece"]}
@@ -223,7 +224,7 @@ def fit_stream_calibration(face_cache: Path | None = None) -> dict:
 
 def print_calibration() -> None:
     """Each stream's temperature and ECE (mean over held-out corpora / halves) from the committed JSONs."""
-    from multimodal_fer.temperature import TEMPERATURE_FACE, TEMPERATURE_TEXT
+    from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, TEMPERATURE_TEXT
     from multimodal_fer.voice.model import VoiceModel
 
     cal = json.loads(CALIBRATION_JSON.read_text())
@@ -231,7 +232,9 @@ def print_calibration() -> None:
     print("temperature (cross-corpus) — fitted / in use;  ECE before -> after (held out in turn):")
     for s in ("face", "voice", "text"):
         c = cal[s]
-        print(f"  {s:<6}{c['temperature']:.2f} / {used[s]:.2f};  ECE {c['ece_before_mean']:.3f} -> {c['ece_after_loo_mean']:.3f}")
+        smooth = f", smoothing {c['smoothing']:.2f} / {SMOOTHING_FACE:.2f}" if "smoothing" in c else ""
+        print(f"  {s:<6}{c['temperature']:.2f} / {used[s]:.2f}{smooth};  ECE {c['ece_before_mean']:.3f} -> "
+              f"{c['ece_after_loo_mean']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from multimodal_fer.paths import FACE_ARTEFACTS
-from multimodal_fer.temperature import TEMPERATURE_FACE, apply_temperature
+from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, calibrate
 
 MODEL_FAMILY = "face-lmk"
 MODEL_VERSION = "0.3.0"  # semantic version of the model recipe (not of the weights)
@@ -95,6 +95,7 @@ class FaceModel:
         self._cnn = None  # torch network, built lazily from artefact["cnn"]
         self.version = f"{MODEL_FAMILY}-{artefact['model_version']}+{sha256[:12]}"
         self.temperature = TEMPERATURE_FACE  # cross-corpus calibration (multimodal_fer.temperature); 1 = none
+        self.smoothing = SMOOTHING_FACE  # share of the uniform distribution mixed in after it; 0 = none
 
     @classmethod
     def load(cls, path: Path | None = None) -> FaceModel:
@@ -213,7 +214,7 @@ class FaceModel:
             out = _proba_7(self._artefact["meta_full"], meta_inputs(list(members.values())))
         else:
             out = _proba_7(self._artefact["meta"], meta_inputs(list(members.values())))
-        return apply_temperature(out / out.sum(axis=1, keepdims=True), temperature=self.temperature)
+        return calibrate(out / out.sum(axis=1, keepdims=True), temperature=self.temperature, smoothing=self.smoothing)
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """2-D supervised-UMAP coordinates (N, 2) of landmark feature rows (see
