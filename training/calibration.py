@@ -28,10 +28,10 @@ def fit_temperature_smoothing(
     """The (temperature, smoothing) of the two grids that minimises the negative log-likelihood of ``y``
     under :func:`multimodal_fer.temperature.calibrate`."""
     y = np.asarray(y)
+    k = np.asarray(proba).shape[1]
     best = (np.inf, 1.0, 0.0)
     for t in grid:
         q = apply_temperature(proba, temperature=t)[np.arange(len(y)), y]  # only the true class matters
-        k = np.asarray(proba).shape[1]
         for s in smoothing_grid:
             loss = float(-np.log(np.clip((1.0 - s) * q + s / k, 1e-12, 1.0)).mean())
             if loss < best[0]:
