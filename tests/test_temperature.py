@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from multimodal_fer.temperature import apply_temperature, calibrate, expected_calibration_error
-from training.calibration import fit_temperature, fit_temperature_smoothing, leave_one_group_out_ece
+from training.calibration import fit_temperature, fit_temperature_smoothing, leave_one_group_out_ece, reliability_bins
 
 
 def _overconfident(n: int = 3000, k: int = 7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -106,3 +106,17 @@ def test_leave_one_group_out_ece_with_smoothing_reports_what_each_group_was_give
     for g in r["per_group"].values():
         assert 0.0 <= g["smoothing_from_others"] < 1.0 and g["ece_after"] < g["ece_before"]
     assert "smoothing" not in leave_one_group_out_ece(p, y, groups)
+
+
+def test_reliability_bins_are_the_terms_of_the_ece_and_move_to_the_diagonal_after_calibration():
+    p, y = _overconfident(3000)
+    bins = reliability_bins(p, y)
+    assert sum(b["n"] for b in bins) == len(y)
+    assert all(0 <= b["confidence"] <= 1 and 0 <= b["accuracy"] <= 1 for b in bins)
+    assert [b["confidence"] for b in bins] == sorted(b["confidence"] for b in bins)
+    ece = sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / len(y)
+    assert ece == pytest.approx(expected_calibration_error(p, y), abs=1e-3)  # bins are rounded to 4 digits
+    r = leave_one_group_out_ece(p, y, np.repeat(np.array(["a", "b", "c"]), 1000))
+    gap = {k: sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in r["reliability"][k]) / len(y)
+           for k in ("before", "after")}
+    assert gap["after"] < 0.5 * gap["before"]

@@ -1,8 +1,9 @@
 """Where the fusion defaults and the streams' temperatures come from, recomputed.
 
     python -m training.fusion_params          # prints them next to the committed defaults
-    python -m training.fusion_params --fit    # + refits the face / text temperatures on cross-corpus
-                                              #   predictions -> benchmarks/results/stream_calibration.json
+    python -m training.fusion_params --fit    # + refits the face / text calibration on cross-corpus predictions
+                                              #   -> benchmarks/results/stream_calibration.json and
+                                              #   docs/img/stream_calibration.png (reliability diagrams)
     python -m training.fusion_params --heldout [--face-cache DIR]   # + what dividing by the prior costs
 
 - reliability: Cohen's κ of each model on corpora it **never saw** (a clinic's recordings are always
@@ -11,10 +12,10 @@
   over RAVDESS / nEMO / EMOVO, text (trained on MELD) on GoEmotions dev; the confusion matrices are
   in :data:`RELIABILITY_SOURCES`. κ is agreement beyond chance, so a model does not earn weight by
   guessing its majority class;
-- temperature: ``--fit`` fits the face and text temperatures (``multimodal_fer.temperature``) on those
-  cross-corpus predictions and reports the expected calibration error before / after, each corpus
-  (face) or half (text) with a temperature fitted on the others; the voice temperature is fitted
-  with the voice model (``python -m training.voice``);
+- calibration: ``--fit`` fits the face and text temperatures, and the face's smoothing
+  (``multimodal_fer.temperature``), on those cross-corpus predictions and reports the expected
+  calibration error before / after, each corpus (face) or half (text) with the calibration fitted on the
+  others; the voice temperature is fitted with the voice model (``python -m training.voice``);
 - prior: the label distribution each model was trained on, from the labels in ``../shared/data``,
   as weighted by the model's training loss.
 
@@ -34,6 +35,7 @@ from multimodal_fer.labels import EMOTIONS, N_EMOTIONS, to_canonical
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA, TEXT_ARTEFACTS, VOICE_ARTEFACTS
 
 CALIBRATION_JSON = REPO_DIR / "benchmarks" / "results" / "stream_calibration.json"
+CALIBRATION_PNG = REPO_DIR / "docs" / "img" / "stream_calibration.png"  # reliability diagrams of the fit
 FACE_CROSS_CORPORA = ("sfew", "expw", "affectnet48")  # corpora face 0.3.0 never saw
 FIT_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.fusion_params --fit"
 
@@ -214,12 +216,44 @@ def fit_stream_calibration(face_cache: Path | None = None) -> dict:
 
     out: dict = {"command": FIT_COMMAND}
     for stream, (p, y, groups) in (("face", face_cross_corpus(face_cache)), ("text", text_cross_corpus())):
-        out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()), "confusion": _confusion(p, y),
-                       **leave_one_group_out_ece(p, y, groups, smoothing=stream == "face")}
+        out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()),
+                       "confusion": _confusion(p, y), **leave_one_group_out_ece(p, y, groups, smoothing=stream == "face")}
     voice = json.loads((VOICE_ARTEFACTS / "metrics.json").read_text())
     out["voice"] = {"from": "voice/artefacts/metrics.json: leave_one_corpus_out_ece (fitted with the model)",
                     **voice["leave_one_corpus_out_ece"]}
     return out
+
+
+def plot_reliability(cal: dict, path: Path = CALIBRATION_PNG) -> None:
+    """Reliability diagrams of the streams whose held-out bins ``cal`` holds (face, text): accuracy against
+    confidence of the top label, before and after the calibration fitted on the other corpora / halves."""
+    import os
+
+    os.environ.setdefault("MPLCONFIGDIR", str(REPO_DIR / ".cache" / "matplotlib"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    streams = [s for s in ("face", "voice", "text") if "reliability" in cal.get(s, {})]
+    fig, axes = plt.subplots(1, len(streams), figsize=(4.2 * len(streams), 4.2), squeeze=False)
+    for ax, s in zip(axes[0], streams):
+        ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+        for key, colour in (("before", "tab:red"), ("after", "tab:blue")):
+            b = cal[s]["reliability"][key]
+            ece = cal[s]["ece_before_mean" if key == "before" else "ece_after_loo_mean"]
+            ax.plot([r["confidence"] for r in b], [r["accuracy"] for r in b], "-o", color=colour, ms=3,
+                    label=f"{key} (ECE {ece:.3f})")
+            ax.scatter([r["confidence"] for r in b], [r["accuracy"] for r in b],
+                       s=[6 + 300 * r["n"] / cal[s]["n"] for r in b], color=colour, alpha=0.25)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence of the top label", ylabel="accuracy",
+               title=f"{s}: held out in turn (n={cal[s]['n']:,})")
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Cross-corpus calibration (python -m training.fusion_params --fit)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def print_calibration() -> None:
@@ -243,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from multimodal_fer.fusion import FusionOptions
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fit", action="store_true", help="refit the face / text temperatures (writes stream_calibration.json)")
+    ap.add_argument("--fit", action="store_true", help="refit the face / text calibration (stream_calibration.json + .png)")
     ap.add_argument("--heldout", action="store_true", help="also run heldout_prior_check (loads the face and text models)")
     ap.add_argument("--face-cache", type=Path, default=None, help="face training cache (default .cache/face)")
     args = ap.parse_args(argv)
@@ -251,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         cal = fit_stream_calibration(args.face_cache)
         CALIBRATION_JSON.write_text(json.dumps(cal, indent=2) + "\n")
-        print(f"wrote {CALIBRATION_JSON.relative_to(REPO_DIR)}")
+        plot_reliability(cal)
+        print(f"wrote {CALIBRATION_JSON.relative_to(REPO_DIR)}, {CALIBRATION_PNG.relative_to(REPO_DIR)}")
     print_calibration()
     print("reliability (Cohen's kappa on held-out data) — recomputed / FusionOptions default:")
     for s, r in reliabilities().items():
