@@ -216,8 +216,9 @@ def fit_stream_calibration(face_cache: Path | None = None) -> dict:
 
     out: dict = {"command": FIT_COMMAND}
     for stream, (p, y, groups) in (("face", face_cross_corpus(face_cache)), ("text", text_cross_corpus())):
+        calibration = leave_one_group_out_ece(p, y, groups, smoothing=stream == "face")
         out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()),
-                       "confusion": _confusion(p, y), **leave_one_group_out_ece(p, y, groups, smoothing=stream == "face")}
+                       "confusion": _confusion(p, y), **calibration}
     voice = json.loads((VOICE_ARTEFACTS / "metrics.json").read_text())
     out["voice"] = {"from": "voice/artefacts/metrics.json: leave_one_corpus_out_ece (fitted with the model)",
                     **voice["leave_one_corpus_out_ece"]}
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     from multimodal_fer.fusion import FusionOptions
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fit", action="store_true", help="refit the face / text calibration (stream_calibration.json + .png)")
+    ap.add_argument("--fit", action="store_true", help="refit the face / text calibration (.json + .png)")
     ap.add_argument("--heldout", action="store_true", help="also run heldout_prior_check (loads the face and text models)")
     ap.add_argument("--face-cache", type=Path, default=None, help="face training cache (default .cache/face)")
     args = ap.parse_args(argv)
