@@ -156,6 +156,17 @@ def test_model_shapes_and_version(model):
     assert (FACE_ARTEFACTS / "face_model.joblib").stat().st_size < 10_000_000
 
 
+def test_calibrated_rows_are_the_raw_rows_through_the_cross_corpus_calibration(model):
+    from multimodal_fer.temperature import calibrate
+
+    x = np.random.default_rng(0).normal(size=(5, len(FEATURE_NAMES))).astype(np.float32)
+    raw = model.predict_proba(x, calibrated=False)
+    shipped = model.predict_proba(x)
+    np.testing.assert_allclose(raw.sum(1), 1.0)
+    np.testing.assert_allclose(shipped, calibrate(raw, temperature=model.temperature, smoothing=model.smoothing))
+    assert (shipped.argmax(1) == raw.argmax(1)).all() and not np.allclose(shipped, raw)
+
+
 @pytest.mark.shared_data
 def test_ckplus_held_out_subjects_well_above_chance(model):
     import pandas as pd

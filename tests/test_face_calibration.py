@@ -196,3 +196,12 @@ def test_calibration_does_not_lose_on_held_out_ckplus_subjects():
 
     assert acc(cal) >= acc(proba)
     assert acc(proba) > 0.5
+
+
+def test_reference_is_the_one_measured_on_the_models_calibrated_output():
+    """REFERENCE_CLR depends on the face model's cross-corpus calibration: when that changes,
+    ``benchmarks/face_calibration.py`` measures it again and the constant follows."""
+    from multimodal_fer.paths import REPO_DIR
+
+    measured = json.loads((REPO_DIR / "benchmarks" / "results" / "face_calibration.json").read_text())["reference_clr"]
+    assert REFERENCE_CLR == pytest.approx(tuple(measured[e] for e in EMOTIONS), abs=5e-4)

@@ -484,8 +484,7 @@ def loco(d: dict, base_artefact: dict, cnn_proba: CNNProba, *, head: bool = Fals
         cnn_pred = fit["cnn_proba"](d["crops"][held][found]).argmax(1)
         res[held]["cnn_member_accuracy_on_found"] = round(float((cnn_pred == table["y"].to_numpy()[found]).mean()), 4)
         if proba_out is not None:
-            model.temperature, model.smoothing = 1.0, 0.0
-            held_p.append(model.predict_proba(d["corpora"][held][1][found], d["crops"][held][found]))
+            held_p.append(model.predict_proba(d["corpora"][held][1][found], d["crops"][held][found], calibrated=False))
             held_y.append(table["y"].to_numpy()[found])
             held_c.append(np.full(int(found.sum()), held))
         for key, name in FIXED_TESTS.items():

@@ -178,13 +178,12 @@ def face_cross_corpus(face_cache: Path | None = None) -> tuple[np.ndarray, np.nd
         z = np.load(path)
         return z["proba"], z["y"], z["corpus"]
     model = FaceModel.load()
-    model.temperature, model.smoothing = 1.0, 0.0
     ps, ys, gs = [], [], []
     for name in FACE_CROSS_CORPORA:
         corpus = SHARED_DATA / "faces" / name
         table, x, found, _, _ = face_train.corpus_features(corpus, cache_dir=cache)
         crops = face_train.corpus_crops(corpus, cache_dir=cache)
-        ps.append(model.predict_proba(x[found], crops[found]))
+        ps.append(model.predict_proba(x[found], crops[found], calibrated=False))
         ys.append(table["y"].to_numpy()[found])
         gs.append(np.full(int(found.sum()), name))
     return np.vstack(ps), np.concatenate(ys), np.concatenate(gs)

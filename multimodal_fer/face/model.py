@@ -190,7 +190,9 @@ class FaceModel:
             out["cnn"] = self.cnn_proba(crops) if len(x) else np.zeros((0, N_EMOTIONS))
         return out
 
-    def predict_proba(self, features: np.ndarray, crops: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(
+        self, features: np.ndarray, crops: np.ndarray | None = None, *, calibrated: bool = True
+    ) -> np.ndarray:
         """Probabilities of the 7 emotions.
 
         Parameters
@@ -200,6 +202,9 @@ class FaceModel:
         crops : np.ndarray, shape (N, 48, 48) uint8, optional
             :func:`~multimodal_fer.face.crop.aligned_crop` of the same faces. With crops the
             full ensemble (landmarks + CNN) runs; without, the landmark-only stack.
+        calibrated : bool
+            False: the ensemble's own probabilities, without :attr:`temperature` and :attr:`smoothing`
+            (what the calibration is fitted on).
 
         Returns
         -------
@@ -214,7 +219,8 @@ class FaceModel:
             out = _proba_7(self._artefact["meta_full"], meta_inputs(list(members.values())))
         else:
             out = _proba_7(self._artefact["meta"], meta_inputs(list(members.values())))
-        return calibrate(out / out.sum(axis=1, keepdims=True), temperature=self.temperature, smoothing=self.smoothing)
+        out = out / out.sum(axis=1, keepdims=True)
+        return calibrate(out, temperature=self.temperature, smoothing=self.smoothing) if calibrated else out
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """2-D supervised-UMAP coordinates (N, 2) of landmark feature rows (see
