@@ -152,6 +152,22 @@ NOT_PRODUCED = {"recording_sha256", "patient_id", "session_id", "source_uri", "r
                 "clinician_id", "processed_at", "run_id", "pipeline_version", "model_versions"}
 
 
+#: The speech recogniser (CTranslate2) and the voice features compute slightly differently on different CPUs:
+#: the same commit and models gave 2 utterances on one 2-core machine and 3 on another (2026-12-01), and
+#: other voice probabilities in the second decimal. So what they produce, and all that is derived from them,
+#: is held here to its columns (other tests check its properties); the face path, the windows, prosody and
+#: voice activity are held to the digit.
+RECOGNISER_TABLES = {"utterances", "words", "moments"}
+RECOGNISER_PREFIXES = ("p_text_", "p_voice_", "p_fused_", "w_", "share_")
+RECOGNISER_COLUMNS = {"fused_label", "fused_confidence", "valence", "arousal", "valence_mean", "valence_std",
+                      "arousal_mean", "arousal_std", "dominant_emotion", "n_turns", "speech_rate_wps"}
+
+
+def machine_dependent(table: str, column: str) -> bool:
+    """Whether ``table.column`` depends on the recogniser's or the voice model's arithmetic."""
+    return table in RECOGNISER_TABLES or column.startswith(RECOGNISER_PREFIXES) or column in RECOGNISER_COLUMNS
+
+
 def rows_digest(tables: dict[str, pd.DataFrame]) -> dict:
     """Per table: the row count and, per column the pipeline produces, the sum and null count of a
     number (or boolean) column, or the sorted values of a text column."""
@@ -171,8 +187,9 @@ def rows_digest(tables: dict[str, pd.DataFrame]) -> dict:
 @pytest.mark.slow
 def test_real_models_give_the_reference_rows(tmp_path):
     """The first demo session at 2 fps with the real models gives the rows recorded in
-    tests/reference/ (made before the pipeline was split into stream modules). Regenerate, on
-    purpose only, with ``MFER_WRITE_REFERENCE=1``."""
+    tests/reference/ (made before the pipeline was split into stream modules); what depends on the
+    recogniser's or the voice model's arithmetic only by its columns (:func:`machine_dependent`).
+    Regenerate, on purpose only, with ``MFER_WRITE_REFERENCE=1``."""
     import hashlib
     import json
     import os
@@ -193,12 +210,21 @@ def test_real_models_give_the_reference_rows(tmp_path):
         REFERENCE.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
         pytest.skip("reference written")
     want = json.loads(REFERENCE.read_text())
+    held = 0
     for name, table in want.items():
+        assert set(got[name]["columns"]) == set(table["columns"]), name
+        if name in RECOGNISER_TABLES:
+            assert got[name]["rows"] >= 1, name
+            continue
         assert got[name]["rows"] == table["rows"], name
         for col, value in table["columns"].items():
+            if machine_dependent(name, col):
+                continue
+            held += 1
             mine = got[name]["columns"][col]
             if isinstance(value, dict):
                 assert mine["nulls"] == value["nulls"], (name, col)
                 assert mine["sum"] == pytest.approx(value["sum"], rel=1e-6, abs=1e-6), (name, col)
             else:
                 assert mine == value, (name, col)
+    assert held >= 50  # 57 now: the frames (23 columns), the windows' face, prosody and timing (16), the session (18)
