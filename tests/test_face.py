@@ -167,6 +167,30 @@ def test_calibrated_rows_are_the_raw_rows_through_the_cross_corpus_calibration(m
     assert (shipped.argmax(1) == raw.argmax(1)).all() and not np.allclose(shipped, raw)
 
 
+def test_cnn_member_is_the_mean_of_its_seeds_and_one_cnn_artefacts_still_load(model):
+    import torch
+
+    from multimodal_fer.face import cnn
+    from training.face_cnn import to_state
+
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        nets.append(cnn.build((4, 8, 8), len(EMOTIONS)).eval())
+    crops = np.random.default_rng(0).integers(0, 255, (6, 48, 48), dtype=np.uint8)
+    singles = [cnn.predict_proba(net, crops) for net in nets]
+    art = {k: v for k, v in model._artefact.items() if k != "cnn"}
+    two = FaceModel({**art, "format": 3, "cnn": {"widths": [4, 8, 8], "states": [to_state(n) for n in nets]}}, "0" * 64)
+    np.testing.assert_allclose(two.cnn_proba(crops), (singles[0] + singles[1]) / 2, atol=1e-6)
+    assert not np.allclose(singles[0], singles[1], atol=1e-3)  # the seeds differ, so the mean is not either one
+    one = FaceModel({**art, "format": 2, "cnn": {"widths": [4, 8, 8], "state": to_state(nets[0])}}, "0" * 64)
+    np.testing.assert_allclose(one.cnn_proba(crops), singles[0], atol=1e-6)
+    x = np.random.default_rng(1).normal(size=(6, len(FEATURE_NAMES)))
+    assert np.allclose(two.predict_proba(x, crops).sum(1), 1.0)
+    with pytest.raises(ValueError, match="format"):
+        FaceModel({**art, "format": 1}, "0" * 64)
+
+
 @pytest.mark.shared_data
 def test_ckplus_held_out_subjects_well_above_chance(model):
     import pandas as pd

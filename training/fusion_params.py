@@ -8,7 +8,7 @@
 
 - reliability: Cohen's κ of each model on corpora it **never saw** (a clinic's recordings are always
   out of domain, so a stream earns weight by how well it transfers, not by how well it does at home):
-  face 0.3.0 on SFEW + ExpW + AffectNet-48 (pooled), voice on its leave-one-corpus-out predictions
+  face (0.3.0, 0.4.0) on SFEW + ExpW + AffectNet-48 (pooled), voice on its leave-one-corpus-out predictions
   over RAVDESS / nEMO / EMOVO, text (trained on MELD) on GoEmotions dev; the confusion matrices are
   in :data:`RELIABILITY_SOURCES`. κ is agreement beyond chance, so a model does not earn weight by
   guessing its majority class;
@@ -36,7 +36,7 @@ from multimodal_fer.paths import REPO_DIR, SHARED_DATA, TEXT_ARTEFACTS, VOICE_AR
 
 CALIBRATION_JSON = REPO_DIR / "benchmarks" / "results" / "stream_calibration.json"
 CALIBRATION_PNG = REPO_DIR / "docs" / "img" / "stream_calibration.png"  # reliability diagrams of the fit
-FACE_CROSS_CORPORA = ("sfew", "expw", "affectnet48")  # corpora face 0.3.0 never saw
+FACE_CROSS_CORPORA = ("sfew", "expw", "affectnet48")  # corpora face 0.3.0 and 0.4.0 never saw
 FIT_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python -m training.fusion_params --fit"
 
 #: stream -> (JSON, path of the cross-corpus confusion matrix inside it, what the test is)
@@ -142,7 +142,9 @@ def heldout_prior_check(face_cache: Path | None = None) -> dict[str, dict]:
     dev = load_meld(SHARED_DATA, "dev")
     text_p, text_y = TextEmotionModel.load().predict_proba(list(dev.texts)), np.asarray(dev.y)
     out = {}
-    for stream, p, y, prior in (("face", face_p, face_y, o.prior_face), ("text", text_p, text_y, o.prior_text)):
+    # the models' rows are calibrated, so the prior they are divided by is too (as the fusion does it)
+    for stream, p, y, prior in (("face", face_p, face_y, o.output_prior("face")),
+                                ("text", text_p, text_y, o.output_prior("text"))):
         row = {"n": int(len(y)), "label_share": (np.bincount(y, minlength=N_EMOTIONS) / len(y)).round(3).tolist(),
                "mean_output": p.mean(axis=0).round(3).tolist()}
         for name, q in (("argmax_p", p), ("argmax_p_over_prior", p / np.asarray(prior))):
@@ -158,7 +160,7 @@ def face_cross_corpus(face_cache: Path | None = None) -> tuple[np.ndarray, np.nd
     """Uncalibrated probabilities of the committed face model on :data:`FACE_CROSS_CORPORA` (faces with
     landmarks), their labels and corpus names.
 
-    A model that never saw those corpora (0.3.0) is run on them (features from the face training cache,
+    A model that never saw those corpora (0.3.0, 0.4.0) is run on them (features from the face training cache,
     minutes if absent). A multi-corpus model trained on them (its ``metrics.json`` names a ``loco``
     recipe) is represented by its leave-one-corpus-out predictions, each corpus predicted by the
     recipe fitted without it (``benchmarks/face_loco.py --recipes RECIPE`` writes them).

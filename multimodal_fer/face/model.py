@@ -7,7 +7,8 @@ A stacked ensemble (built by :mod:`training.face`):
   standardised :func:`~multimodal_fer.face.features.landmark_features` (each a list of
   estimators whose probabilities are averaged; one as trained now);
 * a small CNN (:mod:`multimodal_fer.face.cnn`) on the aligned 48 x 48 grey crop
-  (:func:`~multimodal_fer.face.crop.aligned_crop`);
+  (:func:`~multimodal_fer.face.crop.aligned_crop`): from format 3 on, the mean probabilities of
+  several copies trained with different seeds (``cnn["states"]``; format 2 holds one, ``cnn["state"]``);
 * ``meta_full``: a multinomial logistic regression on the log-probabilities of all three,
   fitted on training images held out from the CNN (with out-of-fold landmark predictions);
 * ``meta``: the landmark-only logistic regression (K-fold out-of-fold predictions), used when
@@ -34,9 +35,10 @@ from multimodal_fer.paths import FACE_ARTEFACTS
 from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, calibrate
 
 MODEL_FAMILY = "face-lmk"
-MODEL_VERSION = "0.3.0"  # semantic version of the model recipe (not of the weights)
+MODEL_VERSION = "0.4.0"  # semantic version of the model recipe (not of the weights)
 ARTEFACT_NAME = "face_model.joblib"
-ARTEFACT_FORMAT = 2  # bump when the dict layout changes
+ARTEFACT_FORMAT = 3  # bump when the dict layout changes
+READABLE_FORMATS = (2, 3)  # 2: one CNN (``cnn["state"]``, face 0.3.0); 3: several (``cnn["states"]``)
 PROBA_FLOOR = 1e-6  # base probabilities are clipped to this before the log (meta input)
 
 
@@ -68,6 +70,11 @@ def meta_inputs(probas: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.log(np.clip(p, PROBA_FLOOR, 1.0)) for p in probas], axis=1)
 
 
+def cnn_states(spec: dict) -> list[dict]:
+    """The CNN weights of an artefact's ``cnn`` entry: ``states`` (format 3) or ``[state]`` (format 2)."""
+    return list(spec["states"]) if "states" in spec else [spec["state"]]
+
+
 class FaceModel:
     """Face-expression classifier on :func:`~multimodal_fer.face.features.landmark_features`.
 
@@ -84,15 +91,15 @@ class FaceModel:
     """
 
     def __init__(self, artefact: dict, sha256: str) -> None:
-        if artefact.get("format") != ARTEFACT_FORMAT:
-            raise ValueError(f"face artefact format {artefact.get('format')!r}, expected {ARTEFACT_FORMAT}")
+        if artefact.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"face artefact format {artefact.get('format')!r}, expected one of {READABLE_FORMATS}")
         if tuple(artefact["emotions"]) != EMOTIONS:
             raise ValueError("face artefact was trained with a different emotion order")
         self._artefact = artefact
         self.feature_names: tuple[str, ...] = tuple(artefact["feature_names"])
         self.emotions: tuple[str, ...] = EMOTIONS
         self.sha256 = sha256
-        self._cnn = None  # torch network, built lazily from artefact["cnn"]
+        self._cnn: list | None = None  # torch networks, built lazily from artefact["cnn"]
         self.version = f"{MODEL_FAMILY}-{artefact['model_version']}+{sha256[:12]}"
         self.temperature = TEMPERATURE_FACE  # cross-corpus calibration (multimodal_fer.temperature); 1 = none
         self.smoothing = SMOOTHING_FACE  # share of the uniform distribution mixed in after it; 0 = none
@@ -157,7 +164,8 @@ class FaceModel:
         return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
     def cnn_proba(self, crops: np.ndarray) -> np.ndarray:
-        """CNN member alone: (N, 7) probabilities of uint8 crops (N, 48, 48)."""
+        """CNN member alone: (N, 7) probabilities of uint8 crops (N, 48, 48), the mean over the
+        artefact's CNN seeds."""
         from multimodal_fer.face import cnn
 
         if not self.has_cnn:
@@ -168,11 +176,11 @@ class FaceModel:
             if torch.get_num_threads() > 1 and os.environ.get("OMP_NUM_THREADS") == "1":
                 torch.set_num_threads(1)
             spec = self._artefact["cnn"]
-            self._cnn = cnn.from_state(spec["state"], tuple(spec["widths"]), N_EMOTIONS)
+            self._cnn = [cnn.from_state(s, tuple(spec["widths"]), N_EMOTIONS) for s in cnn_states(spec)]
         crops = np.asarray(crops)
         if crops.ndim == 2:
             crops = crops[None]
-        return cnn.predict_proba(self._cnn, crops)
+        return np.mean([cnn.predict_proba(net, crops) for net in self._cnn], axis=0)
 
     def member_probabilities(self, features: np.ndarray, crops: np.ndarray | None = None) -> dict:
         """Each ensemble member alone: ``{"hgb": (N, 7), "mlp": (N, 7)[, "cnn": (N, 7)]}``."""

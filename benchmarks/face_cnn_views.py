@@ -1,0 +1,89 @@
+"""How face 0.4.0's CNN member was chosen: one seed or two, with or without the mirror image.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_cnn_views.py [--data DIR] \
+        [--out benchmarks/results/face_cnn_views.json]
+
+The CNN member alone (argmax of its probabilities), on
+
+* the meta hold-out of ``training.face`` (2,948 training faces the CNNs never trained on; not a test split);
+* the faces with landmarks of SFEW, ExpW and AffectNet-48, which no CNN of this project trained on
+  (the leave-one-corpus-out test sets of ``benchmarks/face_loco.py``; the headline).
+
+Variants, each a mean of softmax rows: the seed-0 CNN on the crop and its mirror image (face 0.3.0's
+member), seed 1 the same way, both seeds on crop and mirror (4 passes a face: face 0.4.0), both seeds
+with one view each (seed 0 on the crop, seed 1 on the mirror: 2 passes, face 0.3.0's cost) and both on
+the crop alone (2 passes). The CNN weights come from the training cache (``python -m training.face``
+trains them when absent: ≈ 45–65 min each on 2 cores). FER2013 PublicTest is not used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
+
+LOCO = ("sfew", "expw", "affectnet48")
+COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_cnn_views.py"
+
+
+def variants(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The compared members from per-view probabilities ``p["<seed><c|m>"]`` (c: crop, m: mirror), (N, 7) each."""
+    return {"seed0_crop_mirror": (p["0c"] + p["0m"]) / 2,
+            "seed1_crop_mirror": (p["1c"] + p["1m"]) / 2,
+            "two_seeds_crop_mirror": (p["0c"] + p["0m"] + p["1c"] + p["1m"]) / 4,
+            "two_seeds_one_view_each": (p["0c"] + p["1m"]) / 2,
+            "two_seeds_crop_only": (p["0c"] + p["1c"]) / 2}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=SHARED_DATA / "faces")
+    ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_cnn_views.json")
+    args = ap.parse_args(argv)
+    from multimodal_fer.face import cnn
+    from multimodal_fer.labels import N_EMOTIONS
+    from training import face as T
+    from training import face_multicorpus as MC
+
+    t0 = time.perf_counter()
+    d = MC.load_all(args.data, log=lambda *a: None)
+    tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
+    nets = [cnn.from_state(T.fit_cnn_member(tr["x"], tr["y"], tr["ho_x"], tr["ho_y"], seed=s)[0],
+                           T.CNN_RECIPE["widths"], N_EMOTIONS) for s in T.CNN_SEEDS[:2]]
+    sets = {"meta_holdout": (tr["ho_x"], tr["ho_y"])}
+    for name in LOCO:
+        table, _, found = d["corpora"][name][:3]
+        sets[name] = (d["crops"][name][found], table["y"].to_numpy()[found])
+    results = {}
+    for key, (x, y) in sets.items():
+        p = {}
+        for i, net in enumerate(nets):
+            p[f"{i}c"] = cnn.predict_proba(net, x, mirror=False)
+            p[f"{i}m"] = cnn.predict_proba(net, np.ascontiguousarray(x[:, :, ::-1]), mirror=False)
+        results[key] = {"n": int(len(y)), **{k: round(float((v.argmax(1) == y).mean()), 4)
+                                             for k, v in variants(p).items()}}
+        print(key, results[key], flush=True)
+    names = list(variants({k: np.zeros((1, N_EMOTIONS)) for k in ("0c", "0m", "1c", "1m")}))
+    loco_mean = {v: round(float(np.mean([results[k][v] for k in LOCO])), 4) for v in names}
+    payload = {"results": results, "loco_mean": loco_mean, "passes_per_face": {
+        "seed0_crop_mirror": 2, "seed1_crop_mirror": 2, "two_seeds_crop_mirror": 4,
+        "two_seeds_one_view_each": 2, "two_seeds_crop_only": 2},
+        "python": platform.python_version(), "command": COMMAND, "seconds": round(time.perf_counter() - t0, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=1) + "\n")
+    print("LOCO mean (faces with landmarks):", loco_mean)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
