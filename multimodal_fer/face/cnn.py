@@ -4,7 +4,8 @@ Architecture (``WIDTHS = (w1, w2, w3)``): three blocks of two 3x3 conv + batch-n
 2x2 max-pool (48 -> 24 -> 12 -> 6 px), a 3x3 conv to ``w3 * 2`` channels, global average
 pooling, dropout and a linear layer to 7 logits. Every crop is standardised on its own
 (zero mean, unit standard deviation), which removes global brightness and contrast.
-Inference (:func:`predict_proba`) is float32 and averages the crop and its mirror image.
+Inference (:func:`predict_proba`) is float32 and averages the crop and its mirror image (and,
+given several networks, their probabilities).
 
 Training (augmentation, bfloat16, the optimiser) lives in :mod:`training.face_cnn`, outside the
 run-time package. Weights travel inside the face artefact as a dict of float32 numpy arrays
@@ -70,19 +71,22 @@ def from_state(state: dict, widths=WIDTHS, n_classes: int = 7):
 
 def predict_proba(net, crops: np.ndarray, *, batch: int = INFER_BATCH, mirror: bool = True) -> np.ndarray:
     """Softmax probabilities (N, n_classes) float64 of uint8 crops (N, S, S); mean of the crop
-    and its mirror image when ``mirror``."""
+    and its mirror image when ``mirror``. ``net`` is a network or a sequence of networks (copies
+    trained with different seeds), whose probabilities are averaged; each batch is standardised
+    (and mirrored) once for all of them."""
     import torch
 
+    nets = list(net) if isinstance(net, (list, tuple)) else [net]
     crops = np.asarray(crops)
-    n_out = net[-1].out_features
+    n_out = nets[0][-1].out_features
     if len(crops) == 0:
         return np.zeros((0, n_out), dtype=np.float64)
     out = []
     with torch.inference_mode():
         for s in range(0, len(crops), batch):
-            x = standardise(crops[s : s + batch])
-            p = torch.softmax(net(x), dim=1)
+            xs = [standardise(crops[s : s + batch])]
             if mirror:
-                p = (p + torch.softmax(net(torch.flip(x, dims=[3])), dim=1)) / 2
+                xs.append(torch.flip(xs[0], dims=[3]))
+            p = torch.stack([torch.softmax(m(x), dim=1) for m in nets for x in xs]).mean(dim=0)
             out.append(p.double().numpy())
     return np.concatenate(out)

@@ -180,7 +180,7 @@ class FaceModel:
         crops = np.asarray(crops)
         if crops.ndim == 2:
             crops = crops[None]
-        return np.mean([cnn.predict_proba(net, crops) for net in self._cnn], axis=0)
+        return cnn.predict_proba(self._cnn, crops)
 
     def member_probabilities(self, features: np.ndarray, crops: np.ndarray | None = None) -> dict:
         """Each ensemble member alone: ``{"hgb": (N, 7), "mlp": (N, 7)[, "cnn": (N, 7)]}``."""
