@@ -151,13 +151,14 @@ def test_weighted_draws_follow_the_weights_and_low_resolution_copies_blur():
 
 
 def test_the_committed_face_card_is_the_generators_output_with_the_loco_table():
-    """MODEL_CARD.md = training.face.model_card(metrics.json, face_loco.json, stream_calibration.json)
-    (`python -m training.face --card-only`), with the calibration in use and its held-out ECE."""
+    """MODEL_CARD.md = training.face.model_card(metrics.json, face_loco.json, stream_calibration.json,
+    face_fairness.json) (`python -m training.face --card-only`), with the calibration in use and its
+    held-out ECE, and the skin-tone audit of this artefact."""
     import json
 
     from multimodal_fer.paths import FACE_ARTEFACTS
     from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE
-    from training.face import committed_calibration, matching_loco, model_card
+    from training.face import committed_calibration, matching_fairness, matching_loco, model_card
 
     metrics = json.loads((FACE_ARTEFACTS / "metrics.json").read_text())
     loco = matching_loco(metrics)
@@ -165,8 +166,15 @@ def test_the_committed_face_card_is_the_generators_output_with_the_loco_table():
     this = loco["this"]  # the baseline rows (face 0.3.0 shipped) or a --contender's (a later model)
     assert (loco["baseline"] if this == "baseline" else loco["contenders"][this]["version"]) == metrics["model_version"]
     cal = committed_calibration()
-    card = model_card(metrics, loco, cal)
+    fairness = matching_fairness(metrics)
+    assert fairness is not None  # the skin-tone audit was measured on this artefact
+    card = model_card(metrics, loco, cal, fairness)
     assert card == (FACE_ARTEFACTS / "MODEL_CARD.md").read_text()
+    assert "## Faces by estimated skin tone" in card and "no demographic audit" not in card
+    pooled = fairness["results"]["pooled"]["bands"]["dark"]
+    assert f"{pooled['accuracy']:.3f} ({pooled['accuracy_95'][0]:.3f}" in card
+    assert "## Faces by estimated skin tone" not in model_card(metrics, loco, cal)
+    assert matching_fairness({**metrics, "artefact_sha256": "0" * 64}) is None  # another artefact's audit
     assert "## Faces never seen" in card and f"{loco['results']['sfew'][this]['accuracy']:.3f}" in card
     assert f"temperature {TEMPERATURE_FACE:.2f}, then {SMOOTHING_FACE:.0%} of the uniform" in card
     assert f"{cal['ece_before_mean']:.3f} → {cal['ece_after_loo_mean']:.3f}" in card

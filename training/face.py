@@ -815,6 +815,7 @@ def _row(name: str, r: dict, key: str = "7class") -> str:
 
 
 LOCO_JSON = REPO_DIR / "benchmarks" / "results" / "face_loco.json"  # benchmarks/face_loco.py
+FAIRNESS_JSON = REPO_DIR / "benchmarks" / "results" / "face_fairness.json"  # benchmarks/face_fairness.py
 LOCO_LABELS = {"sfew": "SFEW (1,264 film frames)", "expw": "ExpW (5,705 web photos)",
                "affectnet48": "AffectNet-48 (25,890 in-the-wild faces)"}
 
@@ -832,6 +833,45 @@ def calibration_paragraph(cal: dict) -> str:
 `benchmarks/results/stream_calibration.json`). Expected calibration error of the top label, each corpus
 held out in turn with the calibration fitted on the other two: {parts};
 mean {cal['ece_before_mean']:.3f} → {cal['ece_after_loo_mean']:.3f}.
+
+"""
+
+
+def fairness_section(f: dict) -> str:
+    """Model-card section on accuracy by estimated skin tone, from ``benchmarks/face_fairness.py``'s results."""
+    corpora = [c for c in f["results"] if c != "pooled"]
+    names = {"sfew": "SFEW", "expw": "ExpW", "affectnet48": "AffectNet-48"}
+    rows = []
+    for band, lower in f["method"]["bands"] + [["no estimate", None]]:
+        cells = []
+        for c in corpora:
+            r = f["results"][c]["bands"].get(band)
+            cells.append(f"{r['n']} / {r['accuracy']:.2f}" if r else "0")
+        r = f["results"]["pooled"]["bands"].get(band)
+        pooled = (f"{r['n']} | {r['accuracy']:.3f} ({r['accuracy_95'][0]:.3f}–{r['accuracy_95'][1]:.3f}) | "
+                  f"{r['balanced_accuracy']:.3f} | {r['median_lightness']}") if r else "0 | – | – | –"
+        ita = "–" if band == "no estimate" else (f"> {lower:g}°".replace("-", "−") if lower is not None else "≤ −30°")
+        rows.append(f"| {band} | {ita} | " + " | ".join(cells) + f" | {pooled} |")
+    spread = []
+    for c in corpora:
+        accs = [r["accuracy"] for b, r in f["results"][c]["bands"].items() if b != "no estimate" and r["n"] >= 100]
+        if accs:
+            spread.append(f"{names.get(c, c)} {min(accs):.2f}–{max(accs):.2f} over {len(accs)} bands "
+                          f"(all faces {f['results'][c]['accuracy']:.3f})")
+    return f"""## Faces by estimated skin tone
+No corpus labels sex, age or skin tone. Skin tone is *estimated* on the three colour corpora above (the
+individual typology angle, ITA, of cheek and forehead pixels; `benchmarks/face_fairness.py`,
+`benchmarks/results/face_fairness.json`, plot `docs/img/face_skin_tone.png`). An estimate, not a label:
+the light a photo was taken in moves it as much as skin does (three quarters of the light make the same
+face read ≈ 25° darker, half the light ≈ 70°), so a band mixes skin tone and lighting — SFEW's dim film frames read *brown* or *dark*
+almost throughout. Sex and age are not audited at all.
+
+| band | ITA | {' | '.join(names.get(c, c) + ' n / acc.' for c in corpora)} | pooled n | accuracy (95 %) | balanced acc. | median L* |
+|---|---|{'---|' * len(corpora)}---|---|---|---|
+{chr(10).join(rows)}
+
+Within a corpus, accuracy across the bands with at least 100 faces: {'; '.join(spread)}. The pooled column
+mixes corpora of different difficulty (the darkest bands hold most of SFEW), so read the corpora apart.
 
 """
 
@@ -869,7 +909,7 @@ Three corpora this model never saw in training (nor did `fer`), each scored whol
 
 Mean accuracy over the three: {means}. Recall per class
 on them (how evenly the model serves each expression across sources; no corpus labels sex, age or skin
-tone, so no demographic breakdown is possible):
+tone):
 
 | corpus | {' | '.join(EMOTIONS)} |
 |---|{'---|' * N_EMOTIONS}
@@ -882,9 +922,11 @@ on AffectNet-48 and *angry* on ExpW.
 {calibration_paragraph(calibration) if calibration else ""}"""
 
 
-def model_card(m: dict, loco: dict | None = None, calibration: dict | None = None) -> str:
+def model_card(m: dict, loco: dict | None = None, calibration: dict | None = None,
+               fairness: dict | None = None) -> str:
     """MODEL_CARD.md text from the metrics dict; ``loco``: ``benchmarks/face_loco.py``'s results for this
-    model (adds :func:`loco_section`), ``calibration``: the cross-corpus calibration shown with them."""
+    model (adds :func:`loco_section`), ``calibration``: the cross-corpus calibration shown with them,
+    ``fairness``: ``benchmarks/face_fairness.py``'s results for this model (adds :func:`fairness_section`)."""
     t = m["test"]
     rows = []
     for key, label in (("fer2013_publictest", "FER2013 PublicTest"),
@@ -923,6 +965,8 @@ def model_card(m: dict, loco: dict | None = None, calibration: dict | None = Non
     last_val = [h[-1].get("val_accuracy", float("nan")) for h in cnn_m.get("histories", [hist])]
     tm = m["inference_ms_per_frame_one_core"]
     sp = m["splits"]
+    audit = ("skin tone audited only as estimated from the photos, sex and age not at all: *Faces by estimated "
+             "skin tone*" if fairness else "no demographic audit has been done")
     return f"""# Face expression model — `{m['model_version']}`
 
 Predicts probabilities of the 7 canonical emotions ({', '.join(EMOTIONS)}) of one face from
@@ -940,7 +984,7 @@ inner emotional state, mood or any clinical condition, and must not be used alon
 decisions about a person. Trained on posed (CK+) and in-the-wild web photos (FER2013,
 muxspace): expect lower accuracy on subtle, spontaneous clinical expressions, on faces that
 are far from frontal, poorly lit, partly covered, or from groups under-represented in those
-corpora (no demographic audit has been done).
+corpora ({audit}).
 
 ## Model
 Stacked ensemble (scikit-learn {m['sklearn_version']}, torch CPU):
@@ -1019,7 +1063,7 @@ Per class (7 classes, an image not scored counted as a miss):
 
 Confusion matrices: `confusion.png`. All numbers: `metrics.json`.
 
-{loco_section(loco, calibration) if loco else ""}## Speed (one CPU core, one image at a time, median)
+{loco_section(loco, calibration) if loco else ""}{fairness_section(fairness) if fairness else ""}## Speed (one CPU core, one image at a time, median)
 Landmarks (48 px still image, upscaled ×4) {tm['landmarks_still_48px_x4']} ms, features
 {tm['features']} ms, crop {tm['crop']} ms, model (landmark members + CNN + meta) {tm['model_one_row']} ms
 for a single row but {tm['model_per_row_in_batch_of_500']} ms per row in a batch of 500 (the boosted
@@ -1080,9 +1124,19 @@ def committed_calibration() -> dict | None:
     return json.loads(CALIBRATION_JSON.read_text())["face"] if CALIBRATION_JSON.exists() else None
 
 
+def matching_fairness(m: dict, path: Path = FAIRNESS_JSON) -> dict | None:
+    """``benchmarks/face_fairness.py``'s results when they were measured on this artefact (else ``None``)."""
+    if not path.exists():
+        return None
+    f = json.loads(path.read_text())
+    return f if f.get("face_model", "").endswith("+" + m["artefact_sha256"][:12]) else None
+
+
 def write_card(out: Path, metrics: dict) -> None:
-    """MODEL_CARD.md in ``out``, with the LOCO table and the calibration when they are this model's."""
-    (out / "MODEL_CARD.md").write_text(model_card(metrics, matching_loco(metrics), committed_calibration()))
+    """MODEL_CARD.md in ``out``, with the LOCO table, the calibration and the skin-tone audit when they are
+    this model's."""
+    (out / "MODEL_CARD.md").write_text(model_card(metrics, matching_loco(metrics), committed_calibration(),
+                                                  matching_fairness(metrics)))
 
 
 def main(argv: list[str] | None = None) -> None:
