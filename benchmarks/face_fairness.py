@@ -95,19 +95,11 @@ def ita_band(ita: float) -> str | None:
     return next(name for name, lower in ITA_BANDS if ita > lower)
 
 
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95 % by default)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return round(centre - half, 4), round(centre + half, 4)
-
-
 def band_table(pred: np.ndarray, y: np.ndarray, bands: list[str | None], lightness: np.ndarray) -> dict:
     """Per ITA band (and faces with no estimate): n, accuracy with its interval, balanced accuracy, label
     shares and median face lightness."""
+    from multimodal_fer.evaluation import wilson_interval
+
     bands_arr = np.array([b if b is not None else "no estimate" for b in bands])
     out = {}
     for name in [b for b, _ in ITA_BANDS] + ["no estimate"]:
@@ -118,7 +110,7 @@ def band_table(pred: np.ndarray, y: np.ndarray, bands: list[str | None], lightne
         hits = int((pred[m] == y[m]).sum())
         present = [k for k in range(N_EMOTIONS) if (y[m] == k).any()]
         balanced = float(np.mean([(pred[m][y[m] == k] == k).mean() for k in present]))
-        out[name] = {"n": n, "accuracy": round(hits / n, 4), "accuracy_95": wilson(hits, n),
+        out[name] = {"n": n, "accuracy": round(hits / n, 4), "accuracy_95": wilson_interval(hits, n),
                      "balanced_accuracy": round(balanced, 4),
                      "label_share": dict(zip(EMOTIONS, np.round(np.bincount(y[m], minlength=N_EMOTIONS) / n, 3)
                                              .tolist())),

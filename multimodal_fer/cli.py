@@ -6,6 +6,7 @@
     mfer evaluate KIND LABELS.csv [--root DIR] [--out metrics.json]
                                                 KIND: face | voice | asr | text | av
                                                 (face: [--face-crops] [--group-column subject])
+                                                (face, voice: [--by COLUMN]...)
     mfer report [--db ...] [--out report] [--patient ID]
                                                 cohort overview, patient and session pages (interactive HTML)
     mfer export [--db ...] (--table T | --view V | --query SQL) --out PATH [--format csv|parquet]
@@ -98,6 +99,8 @@ def cmd_validate(args) -> int:
     return 0 if all(r.success for r in reports) else 1
 
 
+#: ``mfer evaluate KIND`` kinds whose report lists its ``files`` by path: ``--by COLUMN`` breaks them down
+BREAKDOWN_KINDS = ("face", "voice")
 #: ``mfer evaluate KIND`` → module whose ``run(labels_csv, *, root, out) -> dict`` evaluates it
 EVALUATORS = {
     "face": "multimodal_fer.face.evaluate",
@@ -127,13 +130,34 @@ def cmd_evaluate(args) -> int:
             print("mfer: --group-column applies to `mfer evaluate face` only", file=sys.stderr)
             return 2
         extra["group_column"] = args.group_column
-    module.run(
+    if args.by and args.kind not in BREAKDOWN_KINDS:
+        print(f"mfer: --by applies to `mfer evaluate {'|'.join(BREAKDOWN_KINDS)}` only", file=sys.stderr)
+        return 2
+    if args.by:  # a missing column fails before minutes of scoring
+        from multimodal_fer.evaluation import read_labels_csv
+
+        read_labels_csv(args.labels, ["path", "label", *args.by])
+    report = module.run(
         Path(args.labels),
         root=Path(args.root) if args.root else None,
         out=Path(args.out) if args.out else None,
         **extra,
     )
+    if args.by:
+        _add_breakdowns(report, args)
     return 0
+
+
+def _add_breakdowns(report: dict, args) -> None:
+    """``--by COLUMN``: the report's metrics per value of each column, printed and added to the JSON."""
+    from multimodal_fer.evaluation import breakdown, print_breakdown, read_labels_csv, write_json
+    from multimodal_fer.labels import EMOTIONS
+
+    rows = read_labels_csv(args.labels, ["path", "label"])
+    report["breakdown"] = {c: breakdown(report["files"], rows, c, EMOTIONS) for c in args.by}
+    for column, table in report["breakdown"].items():
+        print_breakdown(column, table)
+    write_json(Path(args.out) if args.out else None, report)
 
 
 def cmd_report(args) -> int:
@@ -251,6 +275,14 @@ def build_parser(commands: Commands | None = None, description: str | None = Non
         "--group-column",
         help="face: CSV column naming each image's person / session (e.g. subject); reports the plain and the "
         "per-session calibrated metrics side by side",
+    )
+    ev.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="face, voice: also report the metrics per value of this CSV column (e.g. sex, age_band, skin_tone); "
+        "repeatable",
     )
     ev.set_defaults(func=cmd_evaluate)
 

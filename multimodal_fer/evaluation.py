@@ -110,6 +110,75 @@ def print_report(title: str, metrics: dict, *, extra: dict | None = None) -> Non
         )
 
 
+MIN_GROUP_ROWS = 30  # a breakdown group with fewer rows is flagged: too few to compare with the others
+
+
+def wilson_interval(hits: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``hits / n`` (95 % for the default ``z``); NaNs for ``n = 0``."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(max(centre - half, 0.0), 4), round(min(centre + half, 1.0), 4)
+
+
+def breakdown(files: Sequence[dict], rows: Sequence[dict], column: str, classes: Sequence[str]) -> dict:
+    """Metrics per value of one column of the labels CSV (sex, age band, rated skin tone, site, device...).
+
+    Parameters
+    ----------
+    files : sequence of dict
+        An evaluation report's ``files`` (``path``, ``label``, ``prediction``).
+    rows : sequence of dict
+        The labels CSV's rows; a file takes the ``column`` value of the first row with its ``path``
+        (blank → ``"(blank)"``).
+    column : str
+    classes : sequence of str
+
+    Returns
+    -------
+    dict
+        value → ``n``, ``accuracy``, ``accuracy_95`` (Wilson interval), ``macro_f1``, ``lowest_recall``,
+        ``lowest_recall_class`` (among the classes the group holds) and ``small`` (fewer than
+        :data:`MIN_GROUP_ROWS` rows).
+    """
+    value_of: dict[str, str] = {}
+    for row in rows:
+        value_of.setdefault(row["path"], (row.get(column) or "").strip() or "(blank)")
+    groups: dict[str, list[dict]] = {}
+    for f in files:
+        groups.setdefault(value_of.get(f["path"], "(blank)"), []).append(f)
+    out = {}
+    for value, group in sorted(groups.items()):
+        m = classification_metrics([f["label"] for f in group], [f["prediction"] for f in group], classes)
+        present = [c for c in classes if m["per_class"][c]["support"] > 0]
+        low = min(present, key=lambda c: m["per_class"][c]["recall"])
+        hits = sum(f["prediction"] == f["label"] for f in group)
+        out[value] = {
+            "n": len(group),
+            "accuracy": m["accuracy"],
+            "accuracy_95": wilson_interval(hits, len(group)),
+            "macro_f1": m["macro_f1"],
+            "lowest_recall": m["per_class"][low]["recall"],
+            "lowest_recall_class": low,
+            "small": len(group) < MIN_GROUP_ROWS,
+        }
+    return out
+
+
+def print_breakdown(column: str, table: dict) -> None:
+    """A readable table of a :func:`breakdown`."""
+    print(f"by {column} ({len(table)} groups; * = fewer than {MIN_GROUP_ROWS} rows, too few to compare)")
+    print(f"  {'value':<16}{'n':>7}  {'accuracy (95 %)':<22}{'macro-F1':>9}  lowest recall")
+    for value, r in table.items():
+        lo, hi = r["accuracy_95"]
+        print(
+            f"  {value[:15] + ('*' if r['small'] else ''):<16}{r['n']:>7}  {r['accuracy']:.3f} ({lo:.3f}–{hi:.3f})"
+            f"{r['macro_f1']:>11.3f}  {r['lowest_recall']:.3f} ({r['lowest_recall_class']})"
+        )
+
+
 def write_json(path: str | Path | None, payload: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,62 @@ def test_macro_f1_ignores_absent_classes_and_unknown_labels_fail():
         classification_metrics(["z"], ["a"], ["a"])
 
 
+def test_breakdown_by_a_column_of_the_labels_csv():
+    from multimodal_fer.evaluation import MIN_GROUP_ROWS, breakdown
+
+    classes = ["a", "b"]
+    rows = [{"path": f"f{i}.png", "sex": "F" if i < 40 else ("M" if i < 50 else "")} for i in range(60)]
+    files = [{"path": f"f{i}.png", "label": "a" if i % 2 else "b",
+              "prediction": ("a" if i % 2 else "b") if i < 30 else None} for i in range(60)]
+    table = breakdown(files, rows, "sex", classes)
+    assert set(table) == {"F", "M", "(blank)"}
+    assert sum(r["n"] for r in table.values()) == 60  # every file once
+    f, m = table["F"], table["M"]
+    assert f["n"] == 40 and f["accuracy"] == 0.75 and not f["small"]  # 30 right, 10 unscored
+    assert m["n"] == 10 and m["accuracy"] == 0.0 and m["small"] and MIN_GROUP_ROWS > 10
+    lo, hi = f["accuracy_95"]
+    assert 0.0 <= lo < 0.75 < hi <= 1.0
+    assert m["accuracy_95"][0] == 0.0 and m["accuracy_95"][1] < 0.35  # 0 of 10: the interval still spans 0-0.3
+    assert f["lowest_recall_class"] in classes and 0.0 <= f["lowest_recall"] <= 1.0
+
+
+def test_wilson_interval_narrows_with_more_rows():
+    from multimodal_fer.evaluation import wilson_interval
+
+    lo, hi = wilson_interval(40, 100)
+    lo2, hi2 = wilson_interval(400, 1000)
+    assert lo < lo2 < 0.4 < hi2 < hi
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_mfer_evaluate_by_column(tmp_path, hopper, capsys):
+    """``mfer evaluate face LABELS.csv --by sex``: the table per value, in the JSON too; a missing column or
+    a stream without per-file rows is one line and exit 2."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from multimodal_fer.cli import main
+
+    rgb, _ = hopper
+    Image.fromarray(rgb).save(tmp_path / "hopper.png")
+    Image.fromarray(np.full((48, 48, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    (tmp_path / "labels.csv").write_text("path,label,sex\nhopper.png,neutral,F\ngrey.png,happiness,M\n")
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "face", str(tmp_path / "labels.csv"), "--by", "sex", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "by sex (2 groups" in printed
+    report = json.loads(out.read_text())
+    table = report["breakdown"]["sex"]
+    assert table["F"]["n"] == 1 and table["M"]["n"] == 1 and table["M"]["accuracy"] == 0.0  # no face: an error
+    assert table["F"]["accuracy"] == (1.0 if report["files"][0]["prediction"] == "neutral" else 0.0)
+    assert main(["evaluate", "face", str(tmp_path / "labels.csv"), "--by", "age_band"]) == 2
+    assert "age_band" in capsys.readouterr().err
+    assert main(["evaluate", "text", str(tmp_path / "labels.csv"), "--by", "sex"]) == 2
+    assert "--by applies to" in capsys.readouterr().err
+
+
 def _av_clip(label: str, face_label: str, voice_label: str):
     """Stream outputs of a synthetic 4 s clip: face throughout, the patient speaks 1-3 s."""
     import numpy as np

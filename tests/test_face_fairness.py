@@ -52,14 +52,6 @@ def test_a_darker_copy_of_a_real_face_reads_darker(hopper_rgb, hopper_obs):
     assert F.ita_degrees(*dark) < F.ita_degrees(*light) - 45.0
 
 
-def test_wilson_interval():
-    lo, hi = F.wilson(40, 100)
-    assert 0.0 <= lo < 0.4 < hi <= 1.0
-    lo2, hi2 = F.wilson(400, 1000)
-    assert hi2 - lo2 < hi - lo  # more faces, narrower
-    assert F.wilson(0, 10)[0] == pytest.approx(0.0, abs=1e-9) and F.wilson(10, 10)[1] == pytest.approx(1.0)
-
-
 def test_band_table_counts_every_face_once():
     rng = np.random.default_rng(0)
     y = rng.integers(0, N_EMOTIONS, 300)
