@@ -228,6 +228,34 @@ def db_arg(sp) -> None:
 Commands = Callable[[argparse._SubParsersAction], None]
 
 
+def _evaluate_parser(sub) -> None:
+    """``mfer evaluate``: a shipped model on labelled files."""
+    ev = sub.add_parser("evaluate", help="evaluate a shipped model on labelled files (prints a table, writes JSON)")
+    ev.add_argument("kind", choices=sorted(EVALUATORS))
+    ev.add_argument("labels", help="CSV: path,label (face, voice, av); path,transcript (asr); text,label (text)")
+    ev.add_argument("--root", help="folder the CSV's paths are relative to (default: the CSV's folder)")
+    ev.add_argument("--out", help="write the metrics as JSON here")
+    ev.add_argument(
+        "--face-crops",
+        action="store_true",
+        help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole",
+    )
+    ev.add_argument(
+        "--group-column",
+        help="face: CSV column naming each image's person / session (e.g. subject); reports the plain and the "
+        "per-session calibrated metrics side by side",
+    )
+    ev.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="face, voice: also report the metrics per value of this CSV column (e.g. sex, age_band, skin_tone); "
+        "repeatable",
+    )
+    ev.set_defaults(func=cmd_evaluate)
+
+
 def build_parser(commands: Commands | None = None, description: str | None = None) -> argparse.ArgumentParser:
     """``mfer``'s parser: ``commands`` (e.g. the flow commands) first, then the library commands."""
     p = argparse.ArgumentParser(
@@ -261,30 +289,7 @@ def build_parser(commands: Commands | None = None, description: str | None = Non
     db_arg(v)
     v.set_defaults(func=cmd_validate)
 
-    ev = sub.add_parser("evaluate", help="evaluate a shipped model on labelled files (prints a table, writes JSON)")
-    ev.add_argument("kind", choices=sorted(EVALUATORS))
-    ev.add_argument("labels", help="CSV: path,label (face, voice, av); path,transcript (asr); text,label (text)")
-    ev.add_argument("--root", help="folder the CSV's paths are relative to (default: the CSV's folder)")
-    ev.add_argument("--out", help="write the metrics as JSON here")
-    ev.add_argument(
-        "--face-crops",
-        action="store_true",
-        help="face: every image is a face crop (FER2013-style); score one without landmarks as a whole",
-    )
-    ev.add_argument(
-        "--group-column",
-        help="face: CSV column naming each image's person / session (e.g. subject); reports the plain and the "
-        "per-session calibrated metrics side by side",
-    )
-    ev.add_argument(
-        "--by",
-        action="append",
-        default=[],
-        metavar="COLUMN",
-        help="face, voice: also report the metrics per value of this CSV column (e.g. sex, age_band, skin_tone); "
-        "repeatable",
-    )
-    ev.set_defaults(func=cmd_evaluate)
+    _evaluate_parser(sub)
 
     rp = sub.add_parser("report", help="cohort overview, patient and session pages (interactive HTML, offline)")
     db_arg(rp)
