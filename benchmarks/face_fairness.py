@@ -16,7 +16,8 @@ band's median face lightness beside its accuracy.
 The faces with landmarks of SFEW, ExpW and AffectNet-48 (the colour corpora; FER2013, CK+48 and muxspace
 are grey) are scored by the committed face model, which never saw any of them: accuracy (Wilson 95 %
 interval), balanced accuracy (mean class recall, less sensitive to a band's label mix) and each band's
-label shares, per corpus and pooled.
+label shares, per corpus and pooled. The face model card (``python -m training.face --card-only``) shows the
+table when it was measured on the committed artefact (same sha256): re-run this after retraining.
 """
 
 from __future__ import annotations
