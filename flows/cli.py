@@ -182,12 +182,18 @@ def _serve(flow, *, name: str, schedule, parameters: dict, server) -> None:
 
     from prefect.runner import Runner
 
+    stopping: list = []  # holds the stop task while it runs
+
     class BoundedRunner(Runner):
         def handle_sigterm(self, *args, **kwargs) -> None:
+            # Prefect's own handler calls the sync ``stop()`` from inside the loop (an un-awaited coroutine:
+            # nothing stops) and then raises SystemExit through the loop; schedule ``astop()`` on it instead
             timer = threading.Timer(STOP_GRACE_S, _end_process_tree, args=(server,))
             timer.daemon = True
             timer.start()
-            super().handle_sigterm(*args, **kwargs)
+            print("SIGTERM: stopping (a flow run in flight is cancelled; safe to rerun)", flush=True)
+            loop = asyncio.get_running_loop()  # a Python signal handler runs on the main thread, the loop's
+            loop.call_soon_threadsafe(lambda: stopping.append(loop.create_task(self.astop())))  # wakes its select
 
     runner = BoundedRunner(name=name, pause_on_shutdown=True)
     runner.add_flow(flow, name=name, schedule=schedule, parameters=parameters)

@@ -202,6 +202,10 @@ def test_serve_starts_a_scheduled_run_and_stops_on_sigterm(tmp_path):
     gone, alive = psutil.wait_procs(descendants, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
     assert _table(db, "SELECT n_loaded FROM runs")[0] == (1,)
+    text = log.read_text()
+    assert "SIGTERM: stopping" in text, text[-3000:]
+    # Prefect's own SIGTERM handler left `Runner.astop` un-awaited and raised SystemExit through the loop
+    assert "never awaited" not in text and "Traceback" not in text, text[-3000:]
 
 
 @pytest.mark.slow
