@@ -101,31 +101,43 @@ def luma_plane(frame) -> np.ndarray:
     return frame.to_ndarray(format="gray")
 
 
+def every_frame(path: Path, info):
+    """Yield ``(t, frame, sampled)`` for every decoded video frame: its time in s from the recording's
+    origin (>= 0), the PyAV frame, and whether the pipeline samples it (``media.iter_frames``' rule at
+    :data:`~multimodal_fer.config.SAMPLE_FPS`)."""
+    import av
+
+    from multimodal_fer.config import SAMPLE_FPS
+
+    next_t, last_t = 0.0, -1.0
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            if frame.time is None:
+                continue
+            t = float(frame.time) - info.origin_s
+            sampled = t + 1e-6 >= next_t and t > last_t
+            if sampled:
+                last_t = t
+                next_t = (np.floor(t * SAMPLE_FPS + 1e-6) + 1) / SAMPLE_FPS
+            yield max(t, 0.0), frame, sampled
+
+
 def dense_pass(path: Path, info) -> dict:
     """Every frame's luma, and the outer-lip box from landmarks at the pipeline's 5 fps sampled frames.
 
     Returns ``t`` (n,) s, ``y`` list of (H, W) uint8 and ``box`` (n, 4) normalised x0, y0, x1, y1,
     linearly interpolated between the sampled frames with a face.
     """
-    import av
-
-    from multimodal_fer.config import SAMPLE_FPS
     from multimodal_fer.face.features import LOWER_LIP_OUTER, UPPER_LIP_OUTER
     from multimodal_fer.face.landmarks import FaceTracker
 
     lips = sorted(set(UPPER_LIP_OUTER + LOWER_LIP_OUTER))
     ts, ys, at, boxes = [], [], [], []
-    next_t, last_t = 0.0, -1.0
-    with av.open(str(path)) as container, FaceTracker() as tracker:
-        for frame in container.decode(container.streams.video[0]):
-            if frame.time is None:
-                continue
-            t = float(frame.time) - info.origin_s
-            ts.append(max(t, 0.0))
+    with FaceTracker() as tracker:
+        for t, frame, sampled in every_frame(path, info):
+            ts.append(t)
             ys.append(luma_plane(frame).copy())
-            if t + 1e-6 >= next_t and t > last_t:  # media.iter_frames' sampling rule
-                last_t = t
-                next_t = (np.floor(t * SAMPLE_FPS + 1e-6) + 1) / SAMPLE_FPS
+            if sampled:
                 obs = tracker.process(frame.to_ndarray(format="rgb24"))
                 if obs is not None:
                     p = obs.points[lips, :2]

@@ -39,6 +39,7 @@ from benchmarks.av_attribution import (  # noqa: E402
     _separation,
     best_correlation,
     dense_rule_scores,
+    every_frame,
     rule_labels,
 )
 
@@ -83,44 +84,35 @@ class MeshMouth:
 
 def mesh_track(path: Path, info) -> dict:
     """Mouth opening at every decoded frame from the mesh model on the crop placed by 5 fps landmarks,
-    and the cost per frame (ms) of each step: RGB conversion, crop, mesh model."""
-    import av
+    and the cost per frame (ms) of each step: RGB conversion, crop, mesh model.
 
+    Two passes over the clip: the pipeline's landmarks at its sampled frames, then every frame (as a
+    streaming implementation would, nothing kept but the mouth opening).
+    """
     from benchmarks.face_transfer_probes import mesh_roi
-    from multimodal_fer.config import SAMPLE_FPS
     from multimodal_fer.face.landmarks import FaceTracker
 
-    ts, rgb, at, pts = [], [], [], []
-    next_t, last_t, t_rgb = 0.0, -1.0, 0.0
-    with av.open(str(path)) as container, FaceTracker() as tracker:
-        for frame in container.decode(container.streams.video[0]):
-            if frame.time is None:
-                continue
-            t = float(frame.time) - info.origin_s
-            ts.append(max(t, 0.0))
-            t0 = time.perf_counter()
-            rgb.append(frame.to_ndarray(format="rgb24"))  # the pipeline converts only its 5 fps frames today
-            t_rgb += time.perf_counter() - t0
-            if t + 1e-6 >= next_t and t > last_t:  # media.iter_frames' sampling rule
-                last_t = t
-                next_t = (np.floor(t * SAMPLE_FPS + 1e-6) + 1) / SAMPLE_FPS
-                obs = tracker.process(rgb[-1])
-                if obs is not None:
-                    at.append(len(ts) - 1)
-                    pts.append(obs.points)
+    ts, at, pts = [], [], []
+    with FaceTracker() as tracker:
+        for t, frame, sampled in every_frame(path, info):
+            ts.append(t)
+            if sampled and (obs := tracker.process(frame.to_ndarray(format="rgb24"))) is not None:
+                at.append(len(ts) - 1)
+                pts.append(obs.points)
     t_all = np.array(ts)
     points = interpolate_points(t_all, t_all[at], np.array(pts))
     mouth = MeshMouth()
     m = np.empty(len(t_all))
-    t_crop = t_mesh = 0.0
-    for i, (image, p) in enumerate(zip(rgb, points)):
+    spent = np.zeros(3)  # s: RGB conversion, crop, mesh model
+    for i, (_, frame, _) in enumerate(every_frame(path, info)):
         t0 = time.perf_counter()
-        crop = mesh_roi(image, p)
+        image = frame.to_ndarray(format="rgb24")
         t1 = time.perf_counter()
+        crop = mesh_roi(image, points[i])
+        t2 = time.perf_counter()
         m[i] = mouth(crop)
-        t_crop, t_mesh = t_crop + t1 - t0, t_mesh + time.perf_counter() - t1
-    n = len(t_all)
-    ms = {"rgb": 1000 * t_rgb / n, "crop": 1000 * t_crop / n, "mesh": 1000 * t_mesh / n}
+        spent += (t1 - t0, t2 - t1, time.perf_counter() - t2)
+    ms = dict(zip(("rgb", "crop", "mesh"), (1000 * spent / len(t_all)).tolist()))
     return {"t": t_all, "mouth": m, "ms": ms}
 
 
