@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,7 +69,7 @@ def test_a_failing_load_leaves_nothing_half_loaded(tmp_path):
     con = store.connect(tmp_path / "w.duckdb")
     staged = stage(tmp_path, "d" * 64)
     (staged / "moments.parquet").write_bytes(b"corrupt")  # the last table to load fails
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.Error, match="moments.parquet"):
         store.load_recording(con, staged, run_id="r1")
     assert counts(con) == {"sessions": 0, "frames": 0, "emotion_windows": 0, "patients": 0}
 
@@ -93,7 +94,7 @@ def test_quarantine_is_recorded_once_per_version(tmp_path):
 def test_read_only_connection_cannot_write(tmp_path):
     store.connect(tmp_path / "w.duckdb").close()
     con = store.connect(tmp_path / "w.duckdb", read_only=True)
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.Error, match="read-only"):
         con.execute("DELETE FROM sessions")
     with pytest.raises(FileNotFoundError):
         store.connect(tmp_path / "missing.duckdb", read_only=True)

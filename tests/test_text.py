@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def test_options_are_frozen_and_hashable():
     assert (o.backend, o.model, o.compute_type, o.temperature, o.vad_filter, o.cpu_threads) == (
         "faster-whisper", "base", "int8", 0.0, True, 1)
     assert hash(o) == hash(AsrOptions())
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         o.model = "tiny.en"  # type: ignore[misc]
 
 
