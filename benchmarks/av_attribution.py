@@ -91,6 +91,7 @@ DETECTABLE_R = 0.5  # correlation the test must detect with POWER to decide "oth
 POWER = 0.8  # below it a segment is "unknown"
 BARTLETT_LAGS = 10  # autocorrelation lags (frames) in the effective number of frames
 SESSION_FRAMES = 18_000  # frames in 10 minutes at 30 fps: the cost per session
+KINDS = ("own", "dubbed_other_speaker", "dubbed_same_speaker")  # the benchmark's cases, see the module docstring
 
 
 def luma_plane(frame) -> np.ndarray:
@@ -274,7 +275,7 @@ def dense_rule_scores(tracks: dict, cases, rule5: list[list[str]], *, alpha: flo
     from multimodal_fer.voice.vad import speech_segments
 
     out: dict = {"sync_alone": {}, "combined": {}}
-    for kind in ("own", "dubbed_other_speaker", "dubbed_same_speaker"):
+    for kind in KINDS:
         alone, combined = [], []
         for (n, k, y), labels in zip(cases, rule5):
             if k != kind:
@@ -319,7 +320,7 @@ def rule_labels(frames5: dict, cases) -> list[list[str]]:
 
 def rule_scores(labels: list[list[str]], cases) -> dict:
     out: dict = {}
-    for kind in ("own", "dubbed_other_speaker", "dubbed_same_speaker"):
+    for kind in KINDS:
         flat = [s for case, lab in zip(cases, labels) if case[1] == kind for s in lab]
         out[kind] = {s: flat.count(s) for s in ("patient", "other", "unknown")}
     own, dub = out["own"], [out[k] for k in ("dubbed_other_speaker", "dubbed_same_speaker")]
@@ -357,12 +358,11 @@ def dense_report(flvs: list[Path], frames30: dict, cases, labels5: list[list[str
         "gap_or_dark": SESSION_FRAMES * (cheapest + out["ms_per_frame"]["gap+dark"]) / 1000,
         "flow+gap": SESSION_FRAMES * (cheapest + out["ms_per_frame"]["flow"] + out["ms_per_frame"]["gap+dark"]) / 1000,
     }
-    kinds = ("own", "dubbed_other_speaker", "dubbed_same_speaker")
     print("\ndense luma proxies (every decoded frame, mouth box from the 5 fps landmarks), first differences:")
     for name in ("flow", "gap", "dark", "flow+gap"):
         s = {
             k: [best_correlation(clips[n]["t"], proxies[n][name], y, diff=True) for n, kk, y in cases if kk == k]
-            for k in kinds
+            for k in KINDS
         }
         out["synchrony"][name] = row = _separation(s)
         print(
@@ -372,7 +372,7 @@ def dense_report(flvs: list[Path], frames30: dict, cases, labels5: list[list[str
     for pad in PAD_SENSITIVITY:
         prox = {n: mouth_proxies(mouth_crops(c, pad=pad))[0]["flow+gap"] for n, c in clips.items()}
         s = {
-            k: [best_correlation(clips[n]["t"], prox[n], y, diff=True) for n, kk, y in cases if kk == k] for k in kinds
+            k: [best_correlation(clips[n]["t"], prox[n], y, diff=True) for n, kk, y in cases if kk == k] for k in KINDS
         }
         out["pad_sensitivity_flow+gap"][f"{pad:g}"] = _separation(s)["dubbed_at_least_weakest_own"]
     tracks = {"landmarks_30fps": {}, "luma_flow+gap": {}}
@@ -410,7 +410,7 @@ def main() -> int:
     labels5 = rule_labels(frames[5.0], cases)
     report: dict = {
         "clips": names,
-        "n_cases": {k: sum(c[1] == k for c in cases) for k in ("own", "dubbed_other_speaker", "dubbed_same_speaker")},
+        "n_cases": {k: sum(c[1] == k for c in cases) for k in KINDS},
         "pipeline_rule_5fps": rule_scores(labels5, cases),
         "synchrony": {},
     }

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.av_attribution import (  # noqa: E402
     ALPHAS,
     CREMAD,
+    KINDS,
     RESULTS,
     SESSION_FRAMES,
     _audio,
@@ -42,10 +43,9 @@ from benchmarks.av_attribution import (  # noqa: E402
     every_frame,
     rule_labels,
 )
+from multimodal_fer.face.features import INNER_LIP_MID as INNER_LIP  # noqa: E402 - mesh indices, inner lips
 
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/av_mesh_crop.py"
-KINDS = ("own", "dubbed_other_speaker", "dubbed_same_speaker")
-INNER_LIP = (13, 14)  # mesh indices: inner upper / lower lip, mid
 EYE_CORNERS = (33, 263)  # mesh indices: outer eye corners
 
 
@@ -129,16 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     from multimodal_fer.face.stream import face_stream
 
     model = FaceModel.load()
+    info = {f.stem: media.probe(f) for f in flvs}
     audio = {f.stem: _audio(f) for f in flvs}
     audio.update({p.stem: _audio(p) for p in sorted((CREMAD / "audio_mp3").glob("*.mp3"))})
     cases = _cases([f.stem for f in flvs], audio)
-    frames = {fps: {f.stem: face_stream(f, fps=fps, model=model, info=media.probe(f)).frames for f in flvs}
+    frames = {fps: {f.stem: face_stream(f, fps=fps, model=model, info=info[f.stem]).frames for f in flvs}
               for fps in (5.0, 30.0)}
     labels5 = rule_labels(frames[5.0], cases)
     tracks: dict = {"mesh_on_crop_30fps": {}, "landmarks_30fps": {}}
     cost = []
     for f in flvs:
-        clip = mesh_track(f, media.probe(f))
+        clip = mesh_track(f, info[f.stem])
         tracks["mesh_on_crop_30fps"][f.stem] = (clip["t"], clip["mouth"])
         cost.append(clip["ms"])
         g = frames[30.0][f.stem][frames[30.0][f.stem]["face_found"]]
