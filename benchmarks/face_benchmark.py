@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from training import face as T
     from multimodal_fer.face.model import FaceModel
+    from training import face as T
 
     model = FaceModel.load()
     corpora, crops, splits, _ = T.load_corpora(args.data, log=lambda *a: None)

@@ -134,7 +134,10 @@ def selection_scores(corpora: dict, options: CAL.CalibrationOptions) -> dict:
         sim = with_offsets(p, g, rng)
         single, single_y = single_emotion_sessions(d, rng)
         single_cal = np.array([CAL.calibrate_session(s, options=options) for s in single])
-        hits = lambda q: float(np.mean(q.argmax(axis=2) == single_y[:, None]))  # noqa: E731
+
+        def hits(q: np.ndarray, single_y: np.ndarray = single_y) -> float:
+            return float(np.mean(q.argmax(axis=2) == single_y[:, None]))
+
         out[name] = {
             "plain": round(accuracy(p, y), 4),
             "calibrated": round(accuracy(calibrate_groups(p, g, options), y), 4),

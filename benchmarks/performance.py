@@ -49,13 +49,14 @@ def make_long(minutes: float, cache: Path) -> Path:
 
 def measure(path: str, profile: str) -> dict:
     """Run in a fresh process (see main): analysis, then each path alone."""
+    import tempfile
+
     import multimodal_fer_flows  # noqa: F401 - offline defaults
     from multimodal_fer import bucket, media
     from multimodal_fer.face.stream import run_face
     from multimodal_fer.pipeline import PipelineOptions, analyze_recording, load_models
     from multimodal_fer.text.asr import AsrOptions, compute_device, transcribe_wav
     from multimodal_fer.voice.stream import voice_activity_prosody
-    import tempfile
 
     p = PROFILES[profile]
     options = PipelineOptions(sample_fps=p["fps"], asr=AsrOptions(model=p["asr_model"]))
@@ -74,7 +75,7 @@ def measure(path: str, profile: str) -> dict:
             walls.append(time.perf_counter() - t0)
             if i == 0:
                 rss_pipeline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for i in range(repeats):
+        for _ in range(repeats):
             t0 = time.perf_counter()
             run_face(Path(path), fps=options.sample_fps, model=models.face)
             faces.append(time.perf_counter() - t0)

@@ -17,7 +17,6 @@ when the throughput target is missed.
 from __future__ import annotations
 
 import argparse
-
 import os
 import platform
 import sys

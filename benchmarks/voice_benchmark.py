@@ -106,7 +106,9 @@ def timings() -> dict:
     w = y[: 16000 * 5]
     speech_segments(w)
     window_prosody(frame_prosody(w), [(0.0, 5.0)], duration_s=5.0, window_s=1.0)
-    t = time.perf_counter(); segs = speech_segments(y); out["vad_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    segs = speech_segments(y)
+    out["vad_s"] = time.perf_counter() - t
     t = time.perf_counter()
     window_prosody(frame_prosody(y), segs, duration_s=dur, window_s=1.0)
     out["pipeline_prosody_s"] = time.perf_counter() - t
@@ -116,11 +118,17 @@ def timings() -> dict:
     model = VoiceModel.load()
     chunks = [y[i * 48000:(i + 1) * 48000] for i in range(2, 42)]
     model.predict_proba(chunks[:2])
-    t = time.perf_counter(); model.predict_proba(chunks); dt = time.perf_counter() - t
+    t = time.perf_counter()
+    model.predict_proba(chunks)
+    dt = time.perf_counter() - t
     out["model_ms_per_3s_chunk"] = 1000 * dt / len(chunks)
-    t = time.perf_counter(); [clip_features(c) for c in chunks[:20]]
+    t = time.perf_counter()
+    for c in chunks[:20]:
+        clip_features(c)
     out["functionals_ms_per_3s_chunk"] = 1000 * (time.perf_counter() - t) / 20
-    t = time.perf_counter(); [speech_embedding(c) for c in chunks[:20]]
+    t = time.perf_counter()
+    for c in chunks[:20]:
+        speech_embedding(c)
     out["embedding_ms_per_3s_chunk"] = 1000 * (time.perf_counter() - t) / 20
     out["model_version"] = model.version
     print(f"\nTimings on one thread ({dur / 60:.1f} min of audio: {source})")

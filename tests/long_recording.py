@@ -64,9 +64,9 @@ def make(path: Path, minutes: float) -> float:
 def main() -> int:
     minutes, work = float(sys.argv[1]), Path(sys.argv[2])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import multimodal_fer_flows  # noqa: F401 - offline defaults
     import pandas as pd
 
+    import multimodal_fer_flows  # noqa: F401 - offline defaults
     from multimodal_fer import bucket
     from multimodal_fer.pipeline import PipelineOptions, analyze_recording, load_models
     from multimodal_fer.text.asr import AsrOptions

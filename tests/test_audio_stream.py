@@ -4,8 +4,8 @@ speech recognition, and speaker attribution by a manifest-named patient channel.
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import write_video
+
 from multimodal_fer import media
 from multimodal_fer.speakers import attribute_by_channel
 from multimodal_fer.text.asr import AsrOptions, plan_chunks, transcribe, transcribe_wav
@@ -135,7 +135,7 @@ def test_chunked_recognition_matches_one_pass(talk):
     common = len(set(words_one) & set(words_chunked)) / len(set(words_one))
     assert common > 0.9, (words_one, words_chunked)
     starts = [w.start_s for w in chunked.words]
-    assert starts == sorted(starts) and 0 <= starts[0] and chunked.words[-1].end_s <= duration + 0.5
+    assert starts == sorted(starts) and starts[0] >= 0 and chunked.words[-1].end_s <= duration + 0.5
     # the first word of each sentence is heard near where the sentence was spoken
     assert abs(chunked.segments[0].start_s - segments[0][0]) < 1.0
     assert chunked.language == "en"
@@ -160,10 +160,11 @@ def _write_stereo(path, left: np.ndarray, right: np.ndarray, sr: int = SR):
 
 def test_manifest_patient_channel_decides_who_speaks(tmp_path):
     """A stereo session: the clinician on the right channel, then the patient on the left one."""
-    from multimodal_fer import bucket
-    from scripts.demo_bucket import _espeak
-    from multimodal_fer.pipeline import PipelineOptions, analyze_recording
     import pandas as pd
+
+    from multimodal_fer import bucket
+    from multimodal_fer.pipeline import PipelineOptions, analyze_recording
+    from scripts.demo_bucket import _espeak
 
     clinician = _espeak("How have you been feeling since our last visit?", ("en-us", 140, 50))
     patient = _espeak("I have been sleeping badly and I feel tired most days.", ("en-us+f3", 170, 50))

@@ -7,8 +7,8 @@ import pytest
 
 from multimodal_fer import store
 from multimodal_fer.bucket import Recording, SessionMeta
-from scripts.demo_bucket import _portrait
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
+from scripts.demo_bucket import _portrait
 from tests.conftest import write_video
 
 pytestmark = pytest.mark.slow

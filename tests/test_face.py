@@ -9,8 +9,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from multimodal_fer.face import (FEATURE_NAMES, FaceModel, FaceTracker, head_pose,
-                                 landmark_features, landmarks_from_image, mouth_opening)
+from multimodal_fer.face import (
+    FEATURE_NAMES,
+    FaceModel,
+    FaceTracker,
+    head_pose,
+    landmark_features,
+    landmarks_from_image,
+    mouth_opening,
+)
 from multimodal_fer.face import features as F
 from multimodal_fer.labels import EMOTIONS, index_of
 from multimodal_fer.paths import FACE_ARTEFACTS, SHARED_DATA
@@ -68,7 +75,7 @@ def test_mouth_opening_grows_when_lower_lip_moves_down(hopper_obs):
 def test_real_face_through_still_and_tracker(hopper_rgb, hopper_obs, model):
     assert hopper_obs.points.shape == (478, 3) and hopper_obs.points.dtype == np.float32
     assert hopper_obs.image_size == HOPPER_SIZE and hopper_obs.n_faces == 1
-    assert 0.0 <= hopper_obs.points[:, :2].min() and hopper_obs.points[:, :2].max() <= 1.0
+    assert hopper_obs.points[:, :2].min() >= 0.0 and hopper_obs.points[:, :2].max() <= 1.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         hopper_obs.n_faces = 2  # type: ignore[misc]
     with FaceTracker() as tracker:

@@ -204,4 +204,4 @@ def test_reference_is_the_one_measured_on_the_models_calibrated_output():
     from multimodal_fer.paths import REPO_DIR
 
     measured = json.loads((REPO_DIR / "benchmarks" / "results" / "face_calibration.json").read_text())["reference_clr"]
-    assert REFERENCE_CLR == pytest.approx(tuple(measured[e] for e in EMOTIONS), abs=5e-4)
+    assert pytest.approx(tuple(measured[e] for e in EMOTIONS), abs=5e-4) == REFERENCE_CLR

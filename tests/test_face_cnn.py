@@ -36,8 +36,8 @@ def _eyes(points, size):
 def test_crop_puts_eyes_level_at_fixed_positions(hopper):
     rgb, obs = hopper
     m = crop_transform(obs.points, obs.image_size)
-    r, l = _eyes(obs.points, obs.image_size)
-    r_c, l_c = m[:, :2] @ r + m[:, 2], m[:, :2] @ l + m[:, 2]
+    right, left = _eyes(obs.points, obs.image_size)
+    r_c, l_c = m[:, :2] @ right + m[:, 2], m[:, :2] @ left + m[:, 2]
     np.testing.assert_allclose(r_c, [CROP_SIZE / 2 - EYE_DISTANCE * CROP_SIZE / 2, EYE_Y * CROP_SIZE], atol=1e-6)
     np.testing.assert_allclose(l_c, [CROP_SIZE / 2 + EYE_DISTANCE * CROP_SIZE / 2, EYE_Y * CROP_SIZE], atol=1e-6)
     crop = aligned_crop(rgb, obs.points, obs.image_size)

@@ -1,10 +1,18 @@
 import numpy as np
 import pandas as pd
-
 import pytest
 
-from multimodal_fer.fusion import (CERTAINTY_WEIGHTED, FACE_COLS, FUSED_COLS, TEXT_COLS, VOICE_COLS, FusionInputs,
-                                   FusionOptions, fuse, pool)
+from multimodal_fer.fusion import (
+    CERTAINTY_WEIGHTED,
+    FACE_COLS,
+    FUSED_COLS,
+    TEXT_COLS,
+    VOICE_COLS,
+    FusionInputs,
+    FusionOptions,
+    fuse,
+    pool,
+)
 from multimodal_fer.labels import EMOTIONS
 
 HAPPY = np.eye(7)[EMOTIONS.index("happy")] * 0.7 + 0.3 / 7
@@ -104,7 +112,11 @@ def test_a_stream_equal_to_its_training_prior_has_no_influence():
     without = fuse(frames, voice, _utts([]), [(0.0, 10.0)], None, duration_s=10.0, options=opts)
     assert (with_text.w_text > 0.3).all() and (without.w_text == 0).all()
     assert (with_text.fused_label == without.fused_label).all()
-    centred = lambda df: (lambda lp: lp - lp.mean(axis=1, keepdims=True))(np.log(df[FUSED_COLS].to_numpy(float)))
+
+    def centred(df):
+        lp = np.log(df[FUSED_COLS].to_numpy(float))
+        return lp - lp.mean(axis=1, keepdims=True)
+
     np.testing.assert_allclose(centred(with_text), (1 - with_text.w_text.to_numpy()[:, None]) * centred(without), atol=1e-9)
     # while a text that is more sure of sadness than its prior does move the result
     sad_text = fuse(frames, voice, _utts([(0.0, 10.0, _peaked("sad", 0.6), "patient")]), [(0.0, 10.0)], None,
@@ -224,11 +236,11 @@ def test_stream_temperatures_are_the_fitted_ones_and_calibrate_across_corpora():
     from training.fusion_params import CALIBRATION_JSON
 
     cal = json.loads(CALIBRATION_JSON.read_text())
-    assert TEMPERATURE_FACE == pytest.approx(cal["face"]["temperature"], abs=5e-4)
-    assert SMOOTHING_FACE == pytest.approx(cal["face"]["smoothing"], abs=5e-4)
+    assert pytest.approx(cal["face"]["temperature"], abs=5e-4) == TEMPERATURE_FACE
+    assert pytest.approx(cal["face"]["smoothing"], abs=5e-4) == SMOOTHING_FACE
     assert FusionOptions().smoothing_face == SMOOTHING_FACE
-    assert TEMPERATURE_TEXT == pytest.approx(cal["text"]["temperature"], abs=5e-4)
-    assert TEMPERATURE_VOICE == pytest.approx(VoiceModel.load().temperature, abs=5e-4)
+    assert pytest.approx(cal["text"]["temperature"], abs=5e-4) == TEMPERATURE_TEXT
+    assert pytest.approx(VoiceModel.load().temperature, abs=5e-4) == TEMPERATURE_VOICE
     assert VoiceModel.load().temperature == pytest.approx(cal["voice"]["temperature"], abs=5e-4)
     for stream in ("face", "voice", "text"):
         assert cal[stream]["ece_after_loo_mean"] < 0.6 * cal[stream]["ece_before_mean"], stream
@@ -238,8 +250,8 @@ def test_stream_temperatures_are_the_fitted_ones_and_calibrate_across_corpora():
 
 @pytest.mark.shared_data
 def test_defaults_are_the_training_priors():
-    from training.fusion_params import training_priors
     from tests.conftest import needs_shared
+    from training.fusion_params import training_priors
 
     needs_shared("faces", "fer2013", "labels.csv")
     needs_shared("speech", "ravdess", "labels.csv")
@@ -251,7 +263,9 @@ def test_defaults_are_the_training_priors():
 
 
 def test_smoothing_stays_within_runs_of_signal():
-    probs = lambda t: SAD if 4 <= t < 5 else HAPPY
+    def probs(t):
+        return SAD if 4 <= t < 5 else HAPPY
+
     frames = _frames(face=lambda t: not (6 <= t < 7), probs=probs)
     raw = fuse(frames, _stream([], VOICE_COLS), _utts([]), [], None, duration_s=10.0, options=FusionOptions(smooth_windows=1))
     sm = fuse(frames, _stream([], VOICE_COLS), _utts([]), [], None, duration_s=10.0, options=FusionOptions(smooth_windows=3))

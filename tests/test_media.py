@@ -98,8 +98,9 @@ def test_display_rotation_is_applied(tmp_path):
 
 
 def test_variable_frame_rate_is_sampled_by_time(tmp_path):
-    import av
     from fractions import Fraction
+
+    import av
 
     path = tmp_path / "vfr.mkv"
     times = np.cumsum(np.r_[0.0, np.tile([0.02, 0.13, 0.05], 30)])  # irregular gaps, ~4.6 s

@@ -194,8 +194,8 @@ def test_real_models_give_the_reference_rows(tmp_path):
     import json
     import os
 
-    from scripts.demo_bucket import SESSIONS, make_recording
     from multimodal_fer.pipeline import load_models
+    from scripts.demo_bucket import SESSIONS, make_recording
 
     path = tmp_path / "P001" / "S01.mp4"
     make_recording(path, SESSIONS[0])

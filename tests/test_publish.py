@@ -125,10 +125,9 @@ def test_the_published_file_keeps_its_permissions(tmp_path, staged):
 
 def test_an_exception_still_publishes_the_committed_recordings(tmp_path, staged):
     db = tmp_path / "w.duckdb"
-    with pytest.raises(RuntimeError, match="the batch broke"):
-        with store.publishing(db, timeout_s=5) as work:
-            _load(work, staged["a"], "r1")
-            raise RuntimeError("the batch broke")
+    with pytest.raises(RuntimeError, match="the batch broke"), store.publishing(db, timeout_s=5) as work:
+        _load(work, staged["a"], "r1")
+        raise RuntimeError("the batch broke")
     assert _state(db) == (1, 0, 0)
     _only_published(db)
 
@@ -138,9 +137,8 @@ def test_a_broken_working_copy_is_not_published(tmp_path, staged):
     with store.publishing(db, timeout_s=5) as work:
         _load(work, staged["a"], "r1")
     published = db.read_bytes()
-    with pytest.raises(duckdb.Error):
-        with store.publishing(db, timeout_s=5) as work:
-            work.write_bytes(b"\0" * 10_000)
+    with pytest.raises(duckdb.Error), store.publishing(db, timeout_s=5) as work:
+        work.write_bytes(b"\0" * 10_000)
     assert db.read_bytes() == published and _state(db) == (1, 0, 0)
 
 

@@ -1,8 +1,8 @@
 import re
 
-import pytest
 import numpy as np
 import pandas as pd
+import pytest
 
 from multimodal_fer import quality
 from multimodal_fer.labels import EMOTIONS

@@ -109,8 +109,8 @@ def _table(db, sql):
 
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(tmp_path):
-    from multimodal_fer_flows.process_bucket import process_bucket
     from multimodal_fer_flows.cli import dask_runner
+    from multimodal_fer_flows.process_bucket import process_bucket
 
     bucket = make_demo_bucket(tmp_path / "bucket", sessions=SESSIONS[:3], progress=lambda m: None)
     ref, dask_db = tmp_path / "ref.duckdb", tmp_path / "dask.duckdb"
@@ -146,10 +146,12 @@ def test_two_runs_at_once_never_double_process(tmp_path):
 
 
 def test_prefect_yaml_deployments_match_the_flow():
-    from multimodal_fer_flows.process_bucket import process_bucket
     from prefect.schedules import Cron
 
-    spec = yaml.safe_load(open(os.path.join(REPO, "prefect.yaml")))
+    from multimodal_fer_flows.process_bucket import process_bucket
+
+    with open(os.path.join(REPO, "prefect.yaml")) as f:
+        spec = yaml.safe_load(f)
     params = set(inspect.signature(process_bucket.fn).parameters)
     assert {d["name"] for d in spec["deployments"]} == {"nightly", "hourly-fast"}
     for d in spec["deployments"]:

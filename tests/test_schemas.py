@@ -25,7 +25,7 @@ def test_ddl_matches_schema(con, name):
     t = TABLES[name]
     rows = con.execute(f"DESCRIBE {name}").fetchall()
     assert [r[0] for r in rows] == list(t.column_names)
-    for (col, typ, null, key, *_), c in zip(rows, t.columns):
+    for (col, typ, null, _key, *_), c in zip(rows, t.columns):
         assert typ == c.type, col
         assert (null == "YES") == c.nullable or col in t.primary_key, col
     pk = {r[0] for r in rows if r[3] == "PRI"}

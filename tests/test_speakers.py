@@ -8,7 +8,9 @@ from tests.test_fusion import _frames
 
 def test_attribution_uses_lip_motion():
     # lips move during 2-4 s (patient speaks), are still during 6-8 s (someone else speaks)
-    mouth = lambda t: 0.2 * abs(np.sin(7 * t)) if 2 <= t < 4 else 0.01
+    def mouth(t):
+        return 0.2 * abs(np.sin(7 * t)) if 2 <= t < 4 else 0.01
+
     frames = _frames(mouth=mouth)
     a = attribute_segments(frames, [(2.0, 4.0), (6.0, 8.0)])
     assert [x.speaker for x in a] == ["patient", "other"]

@@ -25,7 +25,7 @@ def tiny_ft(tmp_path_factory):
     torch.manual_seed(0)
     m = FineTunedClassifier(default_encoder_dir(), train_layers=1, use_context=True, max_len=32, context_tokens=8)
     with torch.no_grad():
-        for name, p in m.named_parameters():
+        for p in m.parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.02)
     path = tmp_path_factory.mktemp("ft") / "finetuned.safetensors"

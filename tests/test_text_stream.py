@@ -7,8 +7,7 @@ import pytest
 
 from multimodal_fer.speakers import Attribution
 from multimodal_fer.text.asr import Segment, Transcript, Word
-from multimodal_fer.text.stream import (TEXT_COLS, TEXT_CONTEXT_UTTERANCES, UTTERANCE_COLUMNS, WORD_COLUMNS,
-                                        text_stream)
+from multimodal_fer.text.stream import TEXT_COLS, TEXT_CONTEXT_UTTERANCES, UTTERANCE_COLUMNS, WORD_COLUMNS, text_stream
 
 
 class StubText:

@@ -41,8 +41,14 @@ from PIL import Image
 from multimodal_fer.face import crop as C
 from multimodal_fer.face import features as F
 from multimodal_fer.face.landmarks import N_LANDMARKS, landmarks_from_image
-from multimodal_fer.face.model import (ARTEFACT_FORMAT, ARTEFACT_NAME, MODEL_VERSION, FaceModel,
-                                       base_probabilities, meta_inputs)
+from multimodal_fer.face.model import (
+    ARTEFACT_FORMAT,
+    ARTEFACT_NAME,
+    MODEL_VERSION,
+    FaceModel,
+    base_probabilities,
+    meta_inputs,
+)
 from multimodal_fer.labels import EMOTIONS, EMOTIONS_5, N_EMOTIONS, to_canonical
 from multimodal_fer.paths import FACE_ARTEFACTS, REPO_DIR, SHARED_DATA
 

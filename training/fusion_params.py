@@ -92,10 +92,9 @@ def _balanced_voice_prior() -> np.ndarray:
 
 def training_priors(data: Path = SHARED_DATA) -> dict[str, np.ndarray]:
     """Label distribution each model was trained on (see the FusionOptions comments)."""
+    from multimodal_fer.paths import FACE_ARTEFACTS
     from training.face import subject_split
     from training.text import selection_sets
-
-    from multimodal_fer.paths import FACE_ARTEFACTS
 
     face_report = json.loads((FACE_ARTEFACTS / "metrics.json").read_text()).get("recipe_report", {})
     if "meta_full_prior" in face_report:  # a multi-corpus model: the class weights its meta-model was fitted with

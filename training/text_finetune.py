@@ -78,8 +78,8 @@ def finetune(train_sets: list, val, cfg: FinetuneConfig, *, encoder_dir: str | N
     import torch
 
     from multimodal_fer.text.emotion import _resolve_encoder, clean
-    from training.text_finetuned import FineTunedClassifier
     from training.text import scores
+    from training.text_finetuned import FineTunedClassifier
 
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)

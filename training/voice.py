@@ -38,8 +38,18 @@ from multimodal_fer.evaluation import classification_metrics as shared_metrics
 from multimodal_fer.labels import AROUSAL, EMOTIONS, VALENCE, valence_arousal
 from multimodal_fer.paths import REPO_DIR, VOICE_ARTEFACTS
 from multimodal_fer.voice.model import (
-    ARTEFACT_FILE, EMBED_NAMES, EMBED_VERSION, FEATURE_NAMES, FUNCTIONAL_NAMES, FUNCTIONAL_VERSION,
-    RAVDESS_CLASSES, VoiceModel, _Head, clip_features, fold_to_canonical, speech_embedding,
+    ARTEFACT_FILE,
+    EMBED_NAMES,
+    EMBED_VERSION,
+    FEATURE_NAMES,
+    FUNCTIONAL_NAMES,
+    FUNCTIONAL_VERSION,
+    RAVDESS_CLASSES,
+    VoiceModel,
+    _Head,
+    clip_features,
+    fold_to_canonical,
+    speech_embedding,
 )
 
 CACHE_DIR = REPO_DIR / ".cache" / "voice"

@@ -13,11 +13,15 @@ from multimodal_fer.labels import EMOTIONS
 from multimodal_fer.paths import REPO_DIR
 from multimodal_fer.temperature import apply_temperature
 from multimodal_fer.voice.model import (
-    ARTEFACT_FILE, FEATURE_NAMES, FEATURE_VERSION, VoiceModel, fold_to_canonical,
+    ARTEFACT_FILE,
+    FEATURE_NAMES,
+    FEATURE_VERSION,
+    VoiceModel,
+    fold_to_canonical,
 )
 from training.calibration import leave_one_group_out_ece
-from training.voice import HYPER, fitter, plot_confusion, ravdess_actor_cv
 from training.fusion_params import cohen_kappa
+from training.voice import HYPER, fitter, plot_confusion, ravdess_actor_cv
 from training.voice_corpora import CORPORA, corpus_metrics, leave_one_corpus_out, restricted_predictions
 
 BENCHMARK_JSON = REPO_DIR / "benchmarks" / "results" / "voice_loco.json"
