@@ -253,7 +253,7 @@ def _analyse(
         for rec, sha in todo
     ]
     staged, quarantines = [], []
-    for i, ((rec, _), future) in enumerate(zip(todo, futures), start=1):
+    for i, ((rec, _), future) in enumerate(zip(todo, futures, strict=True), start=1):
         outcome = future.result()
         if isinstance(outcome, Staged):
             staged.append(outcome)

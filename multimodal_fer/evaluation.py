@@ -44,7 +44,7 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
     n = len(y_true)
     k = len(classes)
     cm = np.zeros((k, k + 1), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
+    for t, p in zip(y_true, y_pred, strict=True):
         cm[index[t], index.get(p, k) if p is not None else k] += 1
     per_class, f1s, supports = {}, [], []
     for i, c in enumerate(classes):

@@ -278,7 +278,7 @@ def _window_row(a: _Arrays, w0: float, w1: float, options: FusionOptions) -> dic
         "rms_mean_db": float(pros.at[w0, "rms_mean_db"]) if pros is not None and w0 in pros.index else np.nan,
     }
     for cols, p in ((FACE_COLS, p_face), (VOICE_COLS, p_voice), (TEXT_COLS, p_text)):
-        row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols))))
+        row.update(dict(zip(cols, p if p is not None else [np.nan] * len(cols), strict=True)))
     row.update(_fused(p_face, p_voice, p_text, face_present, patient_share, speaking, options))
     return row
 
@@ -310,7 +310,7 @@ def _fused(
     total = raw_face + raw_voice + raw_text
     if not total > 0:
         return {
-            **dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS))),
+            **dict(zip(FUSED_COLS, [np.nan] * len(FUSED_COLS), strict=True)),
             "w_face": 0.0,
             "w_voice": 0.0,
             "w_text": 0.0,
@@ -328,7 +328,7 @@ def _fused(
     signal = "face+speech" if has_face and has_speech else ("face" if has_face else "speech")
     best = int(np.argmax(fused))
     return {
-        **dict(zip(FUSED_COLS, fused)),
+        **dict(zip(FUSED_COLS, fused, strict=True)),
         "w_face": wf,
         "w_voice": wv,
         "w_text": wt,

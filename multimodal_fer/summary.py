@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
@@ -63,7 +65,7 @@ def summarize(
     speech = float(sum(e - s for s, e in speech_segments))
     row["speech_time_s"] = speech
     row["n_turns"] = int(len(patient))
-    gaps = [b[0] - a[1] for a, b in zip(speech_segments, speech_segments[1:]) if b[0] - a[1] >= PAUSE_MIN_S]
+    gaps = [b[0] - a[1] for a, b in pairwise(speech_segments) if b[0] - a[1] >= PAUSE_MIN_S]
     row["pause_count"] = len(gaps)
     row["pause_mean_s"] = float(np.mean(gaps)) if gaps else np.nan
     patient_time = float((patient["end_s"] - patient["start_s"]).sum()) if len(patient) else 0.0

@@ -203,7 +203,7 @@ def _add_calibration(
         "min_frames": options.min_frames,
         **_side_by_side(labels, preds, cal_preds),
     }
-    for row, pred in zip(report["files"], cal_preds):
+    for row, pred in zip(report["files"], cal_preds, strict=True):
         row["calibrated_prediction"] = pred
 
 
@@ -238,7 +238,7 @@ def _five_class(labels: list[str], proba: np.ndarray, scored: np.ndarray) -> dic
 def _predictions(proba: np.ndarray, sources: list) -> tuple[np.ndarray, list[str | None]]:
     """Which images were scored (a crop source), and the argmax class of each (``None``: not scored)."""
     scored = np.array([s is not None for s in sources], dtype=bool)
-    return scored, [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored)]
+    return scored, [EMOTIONS[int(np.argmax(p))] if f else None for p, f in zip(proba, scored, strict=True)]
 
 
 def _rate(flags: np.ndarray) -> float:
@@ -277,9 +277,9 @@ def _file_rows(kept: list, labels: list, preds: list, proba: np.ndarray, sources
             "label": lab,
             "prediction": pred,
             "source": src,
-            **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr)}} if src else {}),
+            **({"proba": {e: round(float(v), 4) for e, v in zip(EMOTIONS, pr, strict=True)}} if src else {}),
         }
-        for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources)
+        for p, lab, pred, pr, src in zip(kept, labels, preds, proba, sources, strict=True)
     ]
 
 

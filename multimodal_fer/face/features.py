@@ -299,7 +299,7 @@ def _eye_features(a: np.ndarray) -> list[float]:
     """Eye opening (mean of sides, left minus right), opening over width, and eye width."""
 
     def eye_open(upper, lower, corners) -> tuple[float, float]:
-        vert = np.mean([_dist(a[up], a[low]) for up, low in zip(upper, lower)])
+        vert = np.mean([_dist(a[up], a[low]) for up, low in zip(upper, lower, strict=True)])
         width = _dist(a[corners[0]], a[corners[1]])
         return float(vert), float(vert / (width + 1e-12))
 

@@ -190,7 +190,7 @@ class FaceModel:
             probas = [np.zeros((0, N_EMOTIONS)) for _ in names]
         else:
             probas = base_probabilities(self._artefact["bases"], x)
-        out = dict(zip(names, probas))
+        out = dict(zip(names, probas, strict=True))
         if crops is not None and self.has_cnn:
             crops = np.asarray(crops)
             if len(crops) != len(x):

@@ -45,15 +45,15 @@ def frames_table(observations: list, features: list, model, crops: list | None =
         probs = model.predict_proba(x, c) if c is not None else model.predict_proba(x)
     else:
         probs = np.empty((0, len(EMOTIONS)))
-    prob_of = dict(zip(found, probs))
+    prob_of = dict(zip(found, probs, strict=True))
     for i, (t, obs) in enumerate(observations):
         row = {"t_s": t, "face_found": obs is not None, "n_faces": 0 if obs is None else int(obs.n_faces)}
         if obs is not None:
             p = prob_of[i]
             yaw, pitch, roll = head_pose(obs.points, obs.image_size)
             best = int(np.argmax(p))
-            row.update(dict(zip(FACE_COLS, p)))
-            row.update(dict(zip(FACE_RAW_COLS, p)))
+            row.update(dict(zip(FACE_COLS, p, strict=True)))
+            row.update(dict(zip(FACE_RAW_COLS, p, strict=True)))
             row.update(
                 face_label=EMOTIONS[best],
                 face_confidence=float(p[best]),

@@ -151,7 +151,7 @@ def speaking_bands(start: np.ndarray, end: np.ndarray, speaking: np.ndarray) -> 
         return []
     edges = np.diff(np.concatenate([[0], s.astype(int), [0]]))
     firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    return [[round(float(start[a]), 2), round(float(end[b]), 2)] for a, b in zip(firsts, lasts)]
+    return [[round(float(start[a]), 2), round(float(end[b]), 2)] for a, b in zip(firsts, lasts, strict=True)]
 
 
 def _none_if_nan(values) -> list:

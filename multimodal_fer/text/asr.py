@@ -127,7 +127,7 @@ def _base_is_valid(model_bin: Path) -> bool:
 
 def _join_base(target: Path) -> None:
     """Join the two packaged parts into ``target/model.bin`` (temp file, then atomic rename)."""
-    parts = [_package_dir(pkg) / "data" / part for pkg, part in zip(BASE_PART_PACKAGES, BASE_PARTS)]
+    parts = [_package_dir(pkg) / "data" / part for pkg, part in zip(BASE_PART_PACKAGES, BASE_PARTS, strict=True)]
     target.mkdir(parents=True, exist_ok=True)
     tmp = target / f"model.bin.tmp-{os.getpid()}"
     h = hashlib.sha256()

@@ -144,7 +144,7 @@ class FineTunedClassifier(torch.nn.Module):
                 ctx_ids.append(ids[-self.context_tokens :])
             batch_ids, batch_types = [], []
             a_max = self.max_len - 3
-            for t, cid in zip(texts, ctx_ids):
+            for t, cid in zip(texts, ctx_ids, strict=True):
                 a = tok(t, add_special_tokens=False)["input_ids"][:a_max]
                 b = cid[: max(0, self.max_len - 3 - len(a))]
                 ids = [tok.cls_token_id, *a, tok.sep_token_id] + ([*b, tok.sep_token_id] if b else [])
@@ -154,7 +154,7 @@ class FineTunedClassifier(torch.nn.Module):
             input_ids = torch.full((len(texts), n), tok.pad_token_id, dtype=torch.long)
             types = torch.zeros((len(texts), n), dtype=torch.long)
             mask = torch.zeros((len(texts), n), dtype=torch.long)
-            for i, (ids, ty) in enumerate(zip(batch_ids, batch_types)):
+            for i, (ids, ty) in enumerate(zip(batch_ids, batch_types, strict=True)):
                 input_ids[i, : len(ids)] = torch.tensor(ids)
                 types[i, : len(ty)] = torch.tensor(ty)
                 mask[i, : len(ids)] = 1

@@ -371,7 +371,7 @@ def redact_transcript(transcript, **kinds):
         spans = pii_spans(joined, **kinds)
         words = tuple(
             replace(w, text=next((tag for a, b, tag in spans if a < e and s < b), w.text))
-            for w, (s, e) in zip(seg.words, offsets)
+            for w, (s, e) in zip(seg.words, offsets, strict=True)
         )
         segments.append(replace(seg, text=redact(seg.text, **kinds), words=words))
     return replace(transcript, segments=tuple(segments))

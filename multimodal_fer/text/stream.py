@@ -95,7 +95,7 @@ def utterance_row(
         "speaker": speaker,
         "speaker_confidence": speaker_confidence,
         "avg_logprob": min(seg.avg_logprob, 0.0),
-        **dict(zip(TEXT_COLS, proba)),
+        **dict(zip(TEXT_COLS, proba, strict=True)),
         "text_label": EMOTIONS[int(np.nanargmax(proba))] if ok else None,
         "vader_valence": vader,
     }
@@ -153,7 +153,7 @@ def text_stream(
         stored_segs = redact_transcript(replace(transcript, segments=segs)).segments
     utt_rows: list[dict] = []
     word_rows: list[dict] = []
-    for i, (seg, stored_seg, (_, speaker, conf)) in enumerate(zip(segs, stored_segs, turns)):
+    for i, (seg, stored_seg, (_, speaker, conf)) in enumerate(zip(segs, stored_segs, turns, strict=True)):
         utt_rows.append(
             utterance_row(
                 idx=i,

@@ -103,7 +103,7 @@ def file_record(*, path: str, label: str, proba: np.ndarray | None, duration_s: 
         v, a = valence_arousal(proba)
         rec.update(
             {
-                "proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba)},
+                "proba": {e: round(float(p), 4) for e, p in zip(EMOTIONS, proba, strict=True)},
                 "valence": round(float(v), 4),
                 "arousal": round(float(a), 4),
             }

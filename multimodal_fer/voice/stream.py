@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def speech_chunks(segments: Sequence[tuple[float, float]]) -> list[tuple[float, 
     for s, e in segments:
         n = max(1, int(np.floor((e - s) / VOICE_CHUNK_S)))
         edges = np.linspace(s, e, n + 1) if (e - s) > VOICE_CHUNK_S else np.array([s, e])
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in pairwise(edges):
             if b - a >= VOICE_MIN_CHUNK_S or not out:
                 out.append((float(a), float(b)))
             else:
