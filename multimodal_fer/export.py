@@ -72,6 +72,14 @@ def _fmt(out: Path, fmt: str | None) -> str:
     return fmt
 
 
+def _check_not_the_warehouse(out: Path, db: Path) -> None:
+    """Refuse the warehouse itself and its own files (``<db>.wal``, ``<db>.lock``, ...), even with --force."""
+    db = db.resolve()
+    target = out.resolve()
+    if target == db or (target.parent == db.parent and target.name.startswith(db.name + ".")):
+        raise ExportError(f"{out} is the warehouse or one of its files: not writing there, even with --force")
+
+
 def _check_target(out: Path, *, force: bool) -> None:
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent} is not a folder: create it first")
@@ -145,6 +153,7 @@ def export(
 
     out = Path(out).absolute()
     fmt = _fmt(out, fmt)
+    _check_not_the_warehouse(out, Path(db))
     _check_target(out, force=force)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp_dir:
         tmp = Path(tmp_dir) / "export"

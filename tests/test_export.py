@@ -67,6 +67,17 @@ def test_refuses_to_overwrite_without_force(db, tmp_path, capsys):
     assert len(_audit(db)) == 1
 
 
+@pytest.mark.parametrize("suffix", ["", ".wal", ".lock", ".csv"])
+def test_never_writes_over_the_warehouse_or_its_files_even_with_force(db, capsys, suffix):
+    target = db.with_name(db.name + suffix)
+    before = db.read_bytes()
+    assert main(["export", "--db", str(db), "--table", "sessions", "--out", str(target), "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "warehouse" in err
+    assert db.read_bytes() == before and (suffix == "" or not target.exists())
+    assert _audit(db).empty
+
+
 def test_per_patient_writes_one_file_each_and_refuses_a_folder_it_did_not_write(db, tmp_path, capsys):
     folder = tmp_path / "windows"
     args = ["export", "--db", str(db), "--view", "v_emotion_windows", "--out", str(folder), "--per-patient",
