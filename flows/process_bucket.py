@@ -45,7 +45,13 @@ def discover_recordings(bucket: str, pseudonyms: Pseudonyms) -> dict:
         manifest = {(pseudonyms.patient(p), pseudonyms.session(p, s)): meta for (p, s), meta in raw.items()}
     except bucket_lib.BucketError as exc:
         manifest_error = str(exc)
-    return {"recordings": recordings, "invalid": invalid, "manifest": manifest, "manifest_error": manifest_error}
+    return {
+        "recordings": recordings,
+        "invalid": invalid,
+        "manifest": manifest,
+        "manifest_error": manifest_error,
+        "manifest_uri": bucket_lib.manifest_uri(bucket),
+    }
 
 
 def _retry_io_error(task, task_run, state) -> bool:
@@ -136,16 +142,20 @@ def load_warehouse(
     results: list[Staged],
     quarantines: list[Quarantined],
     rehomes: list[planning.Rehome],
+    skipped: list[tuple[bucket_lib.Recording, str]],
     objects: list[dict],
     manifest: dict,
+    resolved: list[str],
     run_id: str,
     version: str,
     model_versions: str,
 ) -> dict:
-    """The single writer: re-home moved recordings, load each staged recording in its own transaction,
-    record quarantines, the hashes read and the audit events; staged files are removed once loaded."""
+    """The single writer: re-home moved recordings, give skipped sessions their corrected manifest metadata,
+    load each staged recording in its own transaction, clear the quarantine entries of ``resolved`` URIs (a
+    manifest that is valid again), record quarantines, the hashes read and the audit events; staged files
+    are removed once loaded."""
     con = store.connect(db)
-    loaded = 0
+    loaded = updated = 0
     quarantines = list(quarantines)
     stamp = {"run_id": run_id, "pipeline_version": version, "model_versions": model_versions}
     try:
@@ -163,6 +173,20 @@ def load_warehouse(
                 clinician_id=meta.clinician_id,
             )
             store.audit(con, action="rehomed", source_uri=r.recording.stored_uri, recording_sha256=r.sha256, **stamp)
+        for rec, sha in skipped:  # a corrected manifest row: no re-analysis, the new metadata only
+            meta = manifest.get((rec.patient_id, rec.session_id))
+            if meta is not None and store.update_metadata(
+                con,
+                sha,
+                recorded_at=meta.recorded_at,
+                site=meta.site,
+                trial_arm=meta.trial_arm,
+                clinician_id=meta.clinician_id,
+            ):
+                updated += 1
+                store.audit(con, action="updated", source_uri=rec.stored_uri, recording_sha256=sha, **stamp)
+        for uri in resolved:
+            store.clear_quarantine(con, uri)
         for r in results:
             failed = _load_one(con, r, stamp)
             loaded += failed is None
@@ -176,7 +200,7 @@ def load_warehouse(
         store.remember_objects(con, objects, run_id=run_id)
     finally:
         con.close()
-    return {"loaded": loaded, "quarantined": len(quarantines), "rehomed": len(rehomes)}
+    return {"loaded": loaded, "quarantined": len(quarantines), "rehomed": len(rehomes), "updated": updated}
 
 
 def _load_one(con, staged: Staged, stamp: dict) -> Quarantined | None:
@@ -225,7 +249,7 @@ def record_run(db: str, row: dict) -> None:
         con.close()
 
 
-def _discovery_quarantines(found: dict, bucket: str) -> list[Quarantined]:
+def _discovery_quarantines(found: dict) -> list[Quarantined]:
     out = [
         Quarantined(i.uri, "discover", i.reason, "BucketError", None, i.patient_id, i.session_id)
         for i in found["invalid"]
@@ -233,7 +257,7 @@ def _discovery_quarantines(found: dict, bucket: str) -> list[Quarantined]:
     if found["manifest_error"]:
         out.append(
             Quarantined(
-                f"{bucket.rstrip('/')}/manifest",
+                found["manifest_uri"],
                 "discover",
                 f"manifest ignored: {found['manifest_error']}",
                 "BucketError",
@@ -330,9 +354,14 @@ def process_bucket(
             version=version,
             retry_quarantined=retry_quarantined,
         )
-        quarantines = _discovery_quarantines(found, bucket) + unreadable + plan.duplicates
-        if not retry_quarantined:  # already on record for this version: nothing new to say
-            quarantines = [q for q in quarantines if (q.source_uri, q.recording_sha256) not in state["quarantined"]]
+        quarantines = _discovery_quarantines(found) + unreadable + plan.duplicates
+        if not retry_quarantined:  # on record for this version with the same reason: nothing new to say
+            on_record = state["quarantined"]
+            quarantines = [
+                q
+                for q in quarantines
+                if on_record.get((q.source_uri, q.recording_sha256)) != q.reason[: store.MAX_REASON]
+            ]
         progress(
             f"{run_id}: {len(found['recordings'])} recording(s) in {bucket}, {len(plan.todo)} to process, "
             f"{len(plan.skipped)} already done, {len(plan.rehome)} moved, {len(plan.duplicates)} duplicate(s), "
@@ -347,8 +376,10 @@ def process_bucket(
                 results,
                 quarantines + failed,
                 plan.rehome,
+                plan.skipped,
                 fresh,
                 found["manifest"],
+                [] if found["manifest_error"] else [found["manifest_uri"]],
                 run_id,
                 version,
                 model_versions,
@@ -368,12 +399,14 @@ def process_bucket(
         record_run(work, summary)
     progress(
         f"{run_id}: loaded {counts['loaded']}, quarantined {counts['quarantined']}, skipped {len(plan.skipped)}, "
-        f"re-homed {counts['rehomed']}; data quality {'ok' if not failures else 'FAILED'}"
+        f"re-homed {counts['rehomed']}, metadata updated {counts['updated']}; "
+        f"data quality {'ok' if not failures else 'FAILED'}"
     )
     return {
         **summary,
         "quality_failures": failures,
         "n_rehomed": counts["rehomed"],
+        "n_updated": counts["updated"],
         "n_hashed": len(fresh),
         "stage_seconds": [r.stage_seconds for r in results],
     }

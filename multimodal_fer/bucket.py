@@ -65,6 +65,8 @@ def _fs(bucket: str):
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(str(bucket))
+    if _is_local(fs):  # one spelling per folder: `b`, `./b/` and `../x/b` name the same recordings
+        return fs, os.path.normpath(root).rstrip("/")
     return fs, root.rstrip("/")
 
 
@@ -164,6 +166,18 @@ def stamp_of(uri: str) -> tuple[int, str]:
     return int(detail.get("size") or 0), _stamp(detail)
 
 
+def printable(text: str) -> str:
+    """``text`` as valid Unicode text: the bytes of a file name that are not UTF-8 (which Python reads as
+    lone surrogates, ``'\\udce9'``) written as ``\\xe9`` escapes, so the name can be stored and printed."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+NOT_UTF8 = "the file name is not UTF-8 text (its odd bytes are shown as \\xNN): rename it"
+
+
 def discover(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> tuple[list[Recording], list[Invalid]]:
     """List the recordings of a bucket.
 
@@ -179,11 +193,14 @@ def discover(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> tuple[list[R
     recordings : list of Recording
         Valid ``<patient_id>/<session_id>.<ext>`` regular files, sorted by key.
     invalid : list of Invalid
-        Entries that break the convention (wrong depth, bad ids, a session id twice with two
-        extensions, links, named pipes and other special files, unlistable folders), each with a
-        reason for the quarantine. Nothing here opens a file, so a pipe cannot block the listing.
+        Entries that break the convention (wrong depth, bad ids, a name that is not UTF-8, a
+        session id twice with two extensions, links, named pipes and other special files,
+        unlistable folders), each with a reason for the quarantine. Nothing here opens a file, so
+        a pipe cannot block the listing.
     """
     fs, root = _fs(bucket)
+    if printable(root) != root:
+        raise BucketError(f"bucket path {printable(root)!r} is not UTF-8 text: rename the folder")
     if not fs.exists(root):
         raise BucketError(f"bucket not found: {bucket}")
     if _is_local(fs) and not os.path.isdir(root):
@@ -197,27 +214,28 @@ def discover(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> tuple[list[R
         name = e.rel.rstrip("/").rsplit("/", 1)[-1]
         if e.rel in MANIFEST_NAMES or name.startswith((".", "_")):
             continue
-        public = _join_uri(bucket, fs, f"{root}/{pseudonyms.relative(e.rel)}")
-        ext = Path(name).suffix.lower()
-        parts = e.rel.split("/")
-        if e.kind == "error":
-            invalid.append(Invalid(public, e.error))
-        elif ext not in RECORDING_EXTENSIONS:
-            invalid.append(
-                Invalid(
-                    public,
-                    f"not a recording: extension {ext or '(none)'!r} is not one of {', '.join(RECORDING_EXTENSIONS)}",
-                )
-            )
-        elif len(parts) != 2:
-            invalid.append(
-                Invalid(public, f"key {pseudonyms.relative(e.rel)!r} does not follow <patient_id>/<session_id>{ext}")
-            )
-        else:
-            rec = _recording(bucket, fs, root, e, pseudonyms, seen, invalid)
-            if rec is not None:
-                recordings.append(rec)
+        problem = _entry_problem(e, pseudonyms)
+        if problem is not None:  # the key below may hold a name that is not UTF-8: store its printable form
+            invalid.append(Invalid(_join_uri(bucket, fs, f"{root}/{pseudonyms.relative(printable(e.rel))}"), problem))
+            continue
+        rec = _recording(bucket, fs, root, e, pseudonyms, seen, invalid)
+        if rec is not None:
+            recordings.append(rec)
     return recordings, invalid
+
+
+def _entry_problem(e: _Entry, pseudonyms: Pseudonyms) -> str | None:
+    """Why a bucket entry cannot be a recording, before its ids are read; ``None`` if it may be one."""
+    if printable(e.rel) != e.rel:  # checked first: nothing may store, print or hash an unencodable name
+        return NOT_UTF8 + (f"; {e.error}" if e.error else "")
+    if e.kind == "error":
+        return e.error
+    ext = Path(e.rel.rstrip("/")).suffix.lower()
+    if ext not in RECORDING_EXTENSIONS:
+        return f"not a recording: extension {ext or '(none)'!r} is not one of {', '.join(RECORDING_EXTENSIONS)}"
+    if len(e.rel.split("/")) != 2:
+        return f"key {pseudonyms.relative(e.rel)!r} does not follow <patient_id>/<session_id>{ext}"
+    return None
 
 
 def _recording(bucket, fs, root, e: _Entry, pseudonyms: Pseudonyms, seen: dict, invalid: list) -> Recording | None:
@@ -314,6 +332,13 @@ def fetch_local(uri: str, dest_dir: Path) -> Path:
         for chunk in iter(lambda: src.read(HASH_CHUNK), b""):
             dst.write(chunk)
     return dest
+
+
+def manifest_uri(bucket: str) -> str:
+    """The ``source_uri`` under which an invalid manifest of this bucket is quarantined (``<bucket root>/manifest``,
+    the same however the bucket was written: relative or absolute, with or without a trailing slash)."""
+    fs, root = _fs(bucket)
+    return _join_uri(bucket, fs, f"{root}/manifest")
 
 
 def read_manifest(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> dict[tuple[str, str], SessionMeta]:

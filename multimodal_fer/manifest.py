@@ -18,6 +18,7 @@ from multimodal_fer.pseudonyms import Pseudonyms
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 MANIFEST_COLUMNS = ("patient_id", "session_id", "recorded_at", "site", "trial_arm", "clinician_id", "patient_channel")
 MAX_AUDIO_CHANNEL = 63  # highest channel index a manifest may name
+CHANNEL_PATTERN = re.compile(r"[0-9]{1,3}")  # ASCII digits only
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MISSING = {"", "nan", "null", "none", "n/a", "na"}  # manifest cells that mean "not given" (any case)
 MAX_FUTURE_S = 86_400.0  # 1 day: a recorded_at further ahead than this (clock skew allowed) is an error
@@ -69,8 +70,11 @@ def _parse_time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise BucketError(f"recorded_at {value!r} is not an ISO date/time") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    try:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:00-05:00: UTC is outside years 1-9999
+        raise BucketError(f"recorded_at {value!r} is outside the years 1-9999 in UTC") from None
     if (parsed - datetime.now(UTC).replace(tzinfo=None)).total_seconds() > MAX_FUTURE_S:
         raise BucketError(f"recorded_at {value!r} is in the future")
     return parsed
@@ -79,7 +83,7 @@ def _parse_time(value: str | None) -> datetime | None:
 def _parse_channel(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or int(value) > MAX_AUDIO_CHANNEL:
+    if not CHANNEL_PATTERN.fullmatch(value) or int(value) > MAX_AUDIO_CHANNEL:  # not str.isdigit: '²' is a digit
         raise BucketError(f"patient_channel {value!r} is not a channel index 0-{MAX_AUDIO_CHANNEL}")
     return int(value)
 
@@ -109,6 +113,8 @@ def parse_manifest(name: str, data: bytes, pseudonyms: Pseudonyms) -> dict[tuple
             key, meta = _manifest_row(row, out, pseudonyms)
         except BucketError as exc:
             raise BucketError(f"{name} row {i}: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # a case no rule foresaw: still one line, no value
+            raise BucketError(f"{name} row {i}: cannot be read ({type(exc).__name__})") from None
         out[key] = meta
     return out
 

@@ -15,6 +15,7 @@ and session). From the two:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from multimodal_fer.bucket import Recording
@@ -94,7 +95,7 @@ def plan(
     hashed: list[tuple[Recording, str]],
     *,
     loaded: dict[str, Location],
-    quarantined: set[tuple[str, str | None]],
+    quarantined: Collection[tuple[str, str | None]],
     version: str,
     retry_quarantined: bool = False,
 ) -> Plan:
@@ -106,7 +107,7 @@ def plan(
         The bucket's recordings with the SHA-256 of their bytes, in key order.
     loaded : dict
         ``{sha256: Location}`` of the sessions in the warehouse.
-    quarantined : set of (str, str or None)
+    quarantined : collection of (str, str or None)
         ``(source_uri, sha256)`` already quarantined by this pipeline version.
     version : str
         This run's pipeline version.

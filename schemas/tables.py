@@ -354,9 +354,10 @@ AUDIT = Table(
             "action",
             "VARCHAR",
             "What happened: a recording was loaded, quarantined or rehomed (moved to another "
-            "patient or session folder: its rows now carry the new ids), or rows were exported (`mfer export`)",
+            "patient or session folder: its rows now carry the new ids), a loaded session took the "
+            "corrected metadata of its manifest row (updated), or rows were exported (`mfer export`)",
             nullable=False,
-            allowed=("loaded", "quarantined", "rehomed", "exported"),
+            allowed=("loaded", "quarantined", "rehomed", "updated", "exported"),
         ),
         Column("recording_sha256", "VARCHAR", "SHA-256 of the recording (NULL when unreadable, and for exports)"),
         Column(

@@ -93,6 +93,10 @@ def test_manifest_names_the_patient_audio_channel(tmp_path):
     ("patient_id,session_id,patient_channel\nP1,S1,left\n", "patient_channel 'left' is not a channel index"),
     ("patient_id,session_id,patient_channel\nP1,S1,-1\n", "is not a channel index"),
     ("patient_id,session_id,recorded_at\nP1,S1,2999-01-01\n", "in the future"),
+    ("patient_id,session_id,recorded_at\nP1,S1,0001-01-01T00:00:00+01:00\n", "outside the years 1-9999"),
+    ("patient_id,session_id,recorded_at\nP1,S1,9999-12-31T23:00:00-05:00\n", "outside the years 1-9999"),
+    ("patient_id,session_id,patient_channel\nP1,S1,\u00b2\n", "is not a channel index"),  # superscript two
+    ("patient_id,session_id,patient_channel\nP1,S1,\u0663\n", "is not a channel index"),  # Arabic-Indic three
 ])
 def test_malformed_manifest_names_the_problem(tmp_path, text, message):
     (tmp_path / "manifest.csv").write_text(text)
@@ -201,3 +205,37 @@ def test_hostile_manifests_are_one_bucket_error(tmp_path, name, data):
     with pytest.raises(bucket.BucketError) as err:
         bucket.read_manifest(str(tmp_path))
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("key", [None, "k"])
+def test_a_name_that_is_not_utf8_is_quarantined_not_fatal(tmp_path, key):
+    (tmp_path / "P1").mkdir()
+    (tmp_path / "P1" / "S1.mp4").write_bytes(b"real")
+    (tmp_path / "P1" / os.fsdecode(b"S\xe9.mp4")).write_bytes(b"latin-1 name")
+    (tmp_path / os.fsdecode(b"P\xff")).mkdir()
+    (tmp_path / os.fsdecode(b"P\xff") / "S1.mp4").write_bytes(b"in a folder with a latin-1 name")
+    recs, invalid = bucket.discover(str(tmp_path), Pseudonyms(key))
+    assert [r.session_id for r in recs] == [Pseudonyms(key).session("P1", "S1")]
+    assert len(invalid) == 2 and all("not UTF-8" in i.reason for i in invalid)
+    for i in invalid:
+        i.uri.encode("utf-8")  # storable: no lone surrogate left
+        assert ("\\xe9" in i.uri or "\\xff" in i.uri) != bool(key)  # shown escaped, or only as an alias
+
+
+def test_a_bucket_path_that_is_not_utf8_is_one_clear_error(tmp_path):
+    root = tmp_path / os.fsdecode(b"b\xe9")
+    root.mkdir()
+    with pytest.raises(bucket.BucketError, match=r"not UTF-8 text") as err:
+        bucket.discover(str(root))
+    assert "\\xe9" in str(err.value)
+
+
+def test_every_spelling_of_a_folder_gives_the_same_uris(tmp_path, monkeypatch):
+    (tmp_path / "b" / "P1").mkdir(parents=True)
+    (tmp_path / "b" / "P1" / "S1.mp4").write_bytes(b"x")
+    (tmp_path / "b" / "P1" / "bad name.mp4").write_bytes(b"y")
+    monkeypatch.chdir(tmp_path / "b" / "P1")
+    spellings = [str(tmp_path / "b"), "..", "../", f"../../../{tmp_path.name}/b", str(tmp_path / "b") + "//"]
+    listings = [bucket.discover(s) for s in spellings]
+    assert len({(tuple(r.uri for r in recs), tuple(i.uri for i in bad)) for recs, bad in listings}) == 1
+    assert len({bucket.manifest_uri(s) for s in spellings}) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -45,6 +46,7 @@ def hostile(tmp_path_factory):
     (bucket / "P1" / "S2.mp4").symlink_to(root / "gone.mp4")  # dangling link
     os.mkfifo(bucket / "P1" / "S3.mp4")  # a pipe with a video extension
     (bucket / "manifest.csv").write_bytes("patient_id,session_id,site\nP1,S1,Zürich\n".encode("latin-1"))
+    (bucket / "P1" / os.fsdecode(b"S\xe9.mp4")).write_bytes(b"a Latin-1 file name")  # not UTF-8
     db = root / "w.duckdb"
     first = _run(bucket, db)
     return {"root": root, "bucket": bucket, "db": db, "first": first}
@@ -57,6 +59,7 @@ def test_bad_entries_are_quarantined_and_the_batch_goes_on(hostile):
     assert "symbolic link" in reasons["P1/S2.mp4"]
     assert "named pipe" in reasons["P1/S3.mp4"]
     assert "not UTF-8" in reasons["bucket/manifest"]
+    assert "file name is not UTF-8" in reasons["P1/S\\xe9.mp4"]  # stored with the odd byte escaped
 
 
 def test_the_same_bytes_twice_are_one_session_and_a_reported_duplicate(hostile):
@@ -65,7 +68,7 @@ def test_the_same_bytes_twice_are_one_session_and_a_reported_duplicate(hostile):
     (row,) = _rows(db, "SELECT patient_id, session_id, reason, recording_sha256 FROM quarantine WHERE stage = 'plan'")
     assert row[:2] == ("P2", "S7") and "the same bytes as P1/S1" in row[2]
     assert row[3] == _rows(db, "SELECT recording_sha256 FROM sessions")[0][0]
-    assert ("quarantined", 4) in _rows(db, "SELECT action, count(*) FROM audit GROUP BY 1")
+    assert ("quarantined", 5) in _rows(db, "SELECT action, count(*) FROM audit GROUP BY 1")
 
 
 def test_rerun_of_an_unchanged_bucket_reads_no_recording_bytes(hostile, monkeypatch):
@@ -83,6 +86,24 @@ def test_rerun_of_an_unchanged_bucket_reads_no_recording_bytes(hostile, monkeypa
     again = _run(bucket, db)
     assert [u for u in reads if not u.endswith("manifest.csv")] == [] and again["n_hashed"] == 0
     assert again["n_loaded"] == 0 and again["n_quarantined"] == 0 and again["n_skipped"] == 1
+
+
+def test_a_corrected_manifest_clears_its_quarantine_and_reaches_the_loaded_session(hostile):
+    bucket, db = hostile["bucket"], hostile["db"]
+    (bucket / "manifest.csv").write_text("patient_id,session_id,colour\nP1,S1,red\n")  # wrong in another way
+    assert _run(bucket, db)["n_quarantined"] == 1  # a new reason is news: the row says what is wrong now
+    (reason,) = [r for u, r in _rows(db, "SELECT source_uri, reason FROM quarantine") if u.endswith("/manifest")]
+    assert "unknown columns ['colour']" in reason
+    (bucket / "manifest.csv").write_text(
+        "patient_id,session_id,site,recorded_at\nP1,S1,Zürich,2026-03-04T10:00:00+01:00\n", encoding="utf-8"
+    )
+    fixed = _run(os.path.relpath(bucket) + "/", db)  # the bucket written another way: the same manifest entry
+    assert fixed["n_updated"] == 1 and fixed["n_loaded"] == 0 and fixed["n_quarantined"] == 0
+    assert _rows(db, "SELECT site, recorded_at FROM sessions") == [("Zürich", datetime(2026, 3, 4, 9, 0))]
+    assert _rows(db, "SELECT site FROM patients WHERE patient_id = 'P1'") == [("Zürich",)]
+    assert [u for (u,) in _rows(db, "SELECT source_uri FROM quarantine") if u.endswith("/manifest")] == []
+    assert ("updated", 1) in _rows(db, "SELECT action, count(*) FROM audit GROUP BY 1")
+    assert _run(bucket, db)["n_updated"] == 0  # applied once
 
 
 def test_a_moved_recording_is_rehomed_without_reanalysis(hostile):

@@ -87,8 +87,8 @@ def test_quarantine_is_recorded_once_per_version(tmp_path):
         store.quarantine(con, source_uri="/b/P1/S1.mp4", stage="split", reason="empty file (0 bytes)",
                          error_type="MediaError", pipeline_version="v1", run_id="r", recording_sha256="e" * 64)
     assert con.execute("SELECT count(*) FROM v_quarantine").fetchone()[0] == 1
-    assert store.quarantined_keys(con, "v1") == {("/b/P1/S1.mp4", "e" * 64)}
-    assert store.quarantined_keys(con, "v2") == set()
+    assert store.quarantined_keys(con, "v1") == {("/b/P1/S1.mp4", "e" * 64): "empty file (0 bytes)"}
+    assert store.quarantined_keys(con, "v2") == {}
 
 
 def test_read_only_connection_cannot_write(tmp_path):
@@ -136,6 +136,32 @@ def test_rehome_moves_a_session_without_touching_its_rows(tmp_path):
     assert con.execute("SELECT count(*) FROM frames WHERE recording_sha256 = ?", ["b" * 64]).fetchone()[0] == 0
     with pytest.raises(KeyError):
         store.rehome(con, "c" * 64, patient_id="P3", session_id="S1", source_uri="/b/P3/S1.mp4")
+
+
+def test_update_metadata_changes_only_what_a_manifest_row_gives(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    store.load_recording(con, stage(tmp_path, "a" * 64), run_id="r1")
+    frames = counts(con)
+    when = datetime(2026, 3, 4, 9, 0)
+    assert store.update_metadata(con, "a" * 64, recorded_at=when, site="site-a", clinician_id="C1")
+    assert con.execute("SELECT recorded_at, site, trial_arm, clinician_id FROM sessions").fetchall() == [
+        (when, "site-a", None, "C1")]
+    assert con.execute("SELECT site FROM patients").fetchall() == [("site-a",)]
+    assert not store.update_metadata(con, "a" * 64, site="site-a")  # nothing new: no change reported
+    assert not store.update_metadata(con, "a" * 64)  # empty cells keep the stored values
+    assert store.update_metadata(con, "a" * 64, trial_arm="arm-b")
+    assert con.execute("SELECT site, trial_arm FROM sessions").fetchall() == [("site-a", "arm-b")]
+    assert not store.update_metadata(con, "f" * 64, site="x")  # not loaded: nothing to update
+    assert counts(con) == frames  # the analysis is untouched
+
+
+def test_clear_quarantine_removes_only_that_source(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    for uri in ("/b/manifest", "/b/P1/S9.mp4"):
+        store.quarantine(con, source_uri=uri, stage="discover", reason="r", error_type="BucketError",
+                         pipeline_version="v1", run_id="r1")
+    assert store.clear_quarantine(con, "/b/manifest") == 1 and store.clear_quarantine(con, "/b/manifest") == 0
+    assert con.execute("SELECT source_uri FROM quarantine").fetchall() == [("/b/P1/S9.mp4",)]
 
 
 def test_a_warehouse_keeps_to_one_pseudonym_key(tmp_path):

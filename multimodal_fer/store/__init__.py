@@ -12,6 +12,7 @@ so ``from multimodal_fer import store; store.connect(...)`` is the interface.
 """
 
 from multimodal_fer.store.loader import (
+    MAX_REASON,
     _sql_text,
     _upsert_patient,
     audit,
@@ -33,10 +34,12 @@ from multimodal_fer.store.objects import (
     SettingsMismatch,
     agree_pseudonyms,
     check_pseudonyms,
+    clear_quarantine,
     known_objects,
     loaded_locations,
     rehome,
     remember_objects,
+    update_metadata,
 )
 from multimodal_fer.store.publish import publishing, run_lock, working_path
 from multimodal_fer.store.warehouse import (
@@ -53,6 +56,7 @@ from multimodal_fer.store.warehouse import (
 )
 
 __all__ = [
+    "MAX_REASON",
     "ALIAS_PATTERN",
     "PSEUDONYM_SETTING",
     "QUERY_STATEMENT_TYPES",
@@ -67,6 +71,7 @@ __all__ = [
     "agree_pseudonyms",
     "audit",
     "check_pseudonyms",
+    "clear_quarantine",
     "conform",
     "connect",
     "connect_readonly",
@@ -86,6 +91,7 @@ __all__ = [
     "rehome",
     "remember_objects",
     "run_lock",
+    "update_metadata",
     "view_sql",
     "working_path",
     "write_staged",

@@ -72,12 +72,15 @@ def loaded_versions(con) -> dict[str, str]:
     return dict(con.execute("SELECT recording_sha256, pipeline_version FROM sessions").fetchall())
 
 
-def quarantined_keys(con, pipeline_version: str) -> set[tuple[str, str | None]]:
-    """``(source_uri, recording_sha256)`` already quarantined by this pipeline version."""
+MAX_REASON = 2000  # characters of a quarantine reason that are stored
+
+
+def quarantined_keys(con, pipeline_version: str) -> dict[tuple[str, str | None], str]:
+    """``{(source_uri, recording_sha256): reason}`` of what this pipeline version already quarantined."""
     rows = con.execute(
-        "SELECT source_uri, recording_sha256 FROM quarantine WHERE pipeline_version = ?", [pipeline_version]
+        "SELECT source_uri, recording_sha256, reason FROM quarantine WHERE pipeline_version = ?", [pipeline_version]
     ).fetchall()
-    return {(u, s) for u, s in rows}
+    return {(u, s): r for u, s, r in rows}
 
 
 def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
@@ -172,7 +175,7 @@ def quarantine(
                 "patient_id": patient_id,
                 "session_id": session_id,
                 "stage": stage,
-                "reason": reason[:2000],
+                "reason": reason[:MAX_REASON],
                 "error_type": error_type,
                 "pipeline_version": pipeline_version,
                 "quarantined_at": datetime.now(),

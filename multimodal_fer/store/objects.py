@@ -80,23 +80,56 @@ def rehome(
         )
         delete_recordings(con, stale)
         con.execute(
-            """UPDATE sessions SET patient_id = ?, session_id = ?, source_uri = ?,
-                         recorded_at = COALESCE(?, recorded_at), site = COALESCE(?, site),
-                         trial_arm = COALESCE(?, trial_arm), clinician_id = COALESCE(?, clinician_id)
-                       WHERE recording_sha256 = ?""",
-            [patient_id, session_id, source_uri, recorded_at, site, trial_arm, clinician_id, sha],
+            "UPDATE sessions SET patient_id = ?, session_id = ?, source_uri = ? WHERE recording_sha256 = ?",
+            [patient_id, session_id, source_uri, sha],
         )
-        _upsert_patient(
-            con,
-            "SELECT ?::VARCHAR AS patient_id, ?::VARCHAR AS site, ?::VARCHAR AS trial_arm",
-            [patient_id, site, trial_arm],
-        )
+        _set_metadata(con, sha, [recorded_at, site, trial_arm, clinician_id])
+        _upsert_patient(con, _PATIENT_SQL, [patient_id, site, trial_arm])
         con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     return Location(*old)
+
+
+METADATA = ("recorded_at", "site", "trial_arm", "clinician_id")  # the manifest's columns a sessions row holds
+_PATIENT_SQL = "SELECT ?::VARCHAR AS patient_id, ?::VARCHAR AS site, ?::VARCHAR AS trial_arm"
+
+
+def _set_metadata(con, sha: str, values: list) -> int:
+    """Set a session's :data:`METADATA` (``None`` keeps the stored value); the number of rows that changed."""
+    given = ", ".join(f"{c} = COALESCE(?, {c})" for c in METADATA)
+    differs = " OR ".join(f"{c} IS DISTINCT FROM COALESCE(?, {c})" for c in METADATA)
+    (n,) = con.execute(
+        f"UPDATE sessions SET {given} WHERE recording_sha256 = ? AND ({differs})", [*values, sha, *values]
+    ).fetchone()
+    return int(n)
+
+
+def update_metadata(con, sha: str, *, recorded_at=None, site=None, trial_arm=None, clinician_id=None) -> bool:
+    """Give a loaded session the metadata of its (corrected) manifest row, without analysing it again.
+
+    A value not given (``None``: an empty cell) keeps the stored one; the patient's site and arm
+    follow. Returns whether anything changed.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        changed = _set_metadata(con, sha, [recorded_at, site, trial_arm, clinician_id]) > 0
+        if changed:
+            (patient_id,) = con.execute("SELECT patient_id FROM sessions WHERE recording_sha256 = ?", [sha]).fetchone()
+            _upsert_patient(con, _PATIENT_SQL, [patient_id, site, trial_arm])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return changed
+
+
+def clear_quarantine(con, source_uri: str) -> int:
+    """Remove the quarantine entries of ``source_uri`` (its problem is gone); how many there were."""
+    (n,) = con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri]).fetchone()
+    return int(n)
 
 
 class SettingsMismatch(ValueError):
