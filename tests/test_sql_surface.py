@@ -111,6 +111,14 @@ def _no_side_effect(w) -> None:
     assert sorted(p.name for p in w["tmp"].iterdir()) == ["other.duckdb", "w.duckdb"]
 
 
+@pytest.mark.parametrize("sql, named", [("INSTALL httpfs", "not INSTALL (a LOAD statement)"),
+                                        ("PRAGMA memory_limit = '1GB'", "not PRAGMA (a SET statement)"),
+                                        ("SET memory_limit = '1GB'", "not SET"), ("DELETE FROM sessions", "not DELETE")])
+def test_a_refusal_names_the_statement_as_written(warehouse, capsys, sql, named):
+    assert cli.main(["sql", sql, "--db", str(warehouse["db"])]) == 2
+    assert capsys.readouterr().err.rstrip().endswith(named)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_mfer_sql_refuses_hostile_sql_in_one_line(warehouse, capsys, case):
     rc = cli.main(["sql", _hostile(warehouse)[case], "--db", str(warehouse["db"])])

@@ -84,6 +84,14 @@ def connect_readonly(db_path: str | Path):
     return con
 
 
+def _statement_name(text: str, kind: str) -> str:
+    """How a refusal names a statement: its first keyword, with DuckDB's type where that differs
+    (``INSTALL`` is a ``LOAD`` statement to DuckDB, ``PRAGMA memory_limit = …`` a ``SET``)."""
+    words = text.split(None, 1)
+    first = words[0].upper() if words and words[0].isalpha() else ""
+    return kind if first in ("", kind) else f"{first} (a {kind} statement)"
+
+
 def _setting(con, name: str):
     """The current value of one DuckDB setting."""
     row = con.execute(f"SELECT current_setting('{name}')").fetchone()
@@ -120,14 +128,16 @@ def query(
     con = connect_readonly(db_path)
     timer = None
     try:
-        kinds = [s.type.name for s in con.extract_statements(sql)]
+        statements = con.extract_statements(sql)
+        kinds = [s.type.name for s in statements]
         if len(kinds) != 1:
             raise QueryRefused(
                 f"expected exactly one query, got {len(kinds)} statements" + (f" ({', '.join(kinds)})" if kinds else "")
             )
         if kinds[0] not in QUERY_STATEMENT_TYPES:
             raise QueryRefused(
-                f"only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, not {kinds[0]}"
+                "only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, "
+                f"not {_statement_name(statements[0].query, kinds[0])}"
             )
         timed_out = threading.Event()
         if timeout_s is not None:
