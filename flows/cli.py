@@ -88,7 +88,7 @@ def check_run(args: argparse.Namespace) -> None:
     from multimodal_fer.pseudonyms import Pseudonyms
 
     pipeline_options(args)
-    store.check_pseudonyms(args.db, Pseudonyms(Settings.from_env().pseudonym_key).fingerprint())
+    store.check_pseudonyms(args.db, Pseudonyms(Settings.from_env().checked_pseudonym_key()).fingerprint())
 
 
 def _not_a_failure_record(record) -> bool:

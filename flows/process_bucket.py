@@ -338,7 +338,7 @@ def process_bucket(
     flow's process (``Settings.from_env()``), never passed as a parameter: Prefect stores parameters.
     """
     run_id = f"run-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    pseudonyms = Pseudonyms(Settings.from_env().pseudonym_key)
+    pseudonyms = Pseudonyms(Settings.from_env().checked_pseudonym_key())
     with store.publishing(db, timeout_s=lock_timeout_s) as work:  # readers keep the last published state
         started = datetime.now()
         versions = artefact_versions(options.asr)  # from the artefact files: the models load on the workers

@@ -42,12 +42,35 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``environ`` (default ``os.environ``); unset or empty variables take the defaults."""
+        """Settings from ``environ`` (default ``os.environ``); unset or empty variables take the defaults, except
+        the pseudonym key, kept as given (an empty key is an error of :meth:`checked_pseudonym_key`, not "no key")."""
         env = os.environ if environ is None else environ
         default = cls()
         return cls(
             db=env.get(DB_ENV) or default.db,
-            pseudonym_key=env.get(PSEUDONYM_KEY_ENV) or None,
+            pseudonym_key=env.get(PSEUDONYM_KEY_ENV),
             cache=Path(env.get(CACHE_ENV) or default.cache),
             shared_data=Path(env.get(SHARED_DATA_ENV) or default.shared_data),
         )
+
+    def checked_pseudonym_key(self) -> str | None:
+        """The pseudonym key, or ``None`` when ``MFER_PSEUDONYM_KEY`` is unset.
+
+        Raises
+        ------
+        ValueError
+            If the variable is set but empty or blank (a secret that failed to reach the deployment:
+            running on would store raw ids), or is not UTF-8 text.
+        """
+        key = self.pseudonym_key
+        if key is None:
+            return None
+        if not key.strip():
+            raise ValueError(
+                f"{PSEUDONYM_KEY_ENV} is set but empty: set the key, or unset the variable to keep ids as given"
+            )
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{PSEUDONYM_KEY_ENV} is not UTF-8 text: give the key as UTF-8") from None
+        return key

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,19 +81,49 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
 
 
 def read_labels_csv(path: str | Path, required: Sequence[str]) -> list[dict]:
-    """Rows of a labels CSV, checking its header names ``required`` columns."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(required)}")
-        return list(reader)
+    """Rows of a labels CSV, checking its header names ``required`` columns.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file: required columns missing, no rows, not UTF-8, not parseable as CSV.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(required)}")
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: cannot be parsed as CSV ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path}: no rows below the header")
+    return rows
 
 
 def resolve(path: str, root: str | Path | None, labels_csv: str | Path) -> Path:
-    """A CSV path entry: absolute as is, else relative to ``root`` (default: the CSV's folder)."""
+    """A CSV path entry: absolute as is, else relative to ``root`` (default: the CSV's folder).
+
+    Raises
+    ------
+    ValueError
+        If it is not an existing regular file (a link to one is fine): a folder, a named pipe or a
+        device would fail later or block the reader.
+    """
     p = Path(path)
-    return p if p.is_absolute() else Path(root or Path(labels_csv).parent) / p
+    full = p if p.is_absolute() else Path(root or Path(labels_csv).parent) / p
+    try:
+        mode = full.stat().st_mode
+    except FileNotFoundError:
+        raise ValueError(f"{labels_csv}: {path}: file not found") from None
+    except OSError as exc:
+        raise ValueError(f"{labels_csv}: {path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{labels_csv}: {path}: not a regular file (a folder, pipe or device)")
+    return full
 
 
 def print_report(title: str, metrics: dict, *, extra: dict | None = None) -> None:
@@ -111,6 +142,35 @@ def print_report(title: str, metrics: dict, *, extra: dict | None = None) -> Non
 
 
 MIN_GROUP_ROWS = 30  # a breakdown group with fewer rows is flagged: too few to compare with the others
+
+
+PROGRESS_EVERY_S = 10.0  # s between two progress lines of a long evaluation
+
+
+class Progress:
+    """``  scored 1200/100000 files (41/s, about 40 min left)`` on stderr, at most every :data:`PROGRESS_EVERY_S`
+    (nothing for an evaluation that ends sooner); call it with the number of files done."""
+
+    def __init__(self, total: int, *, every_s: float = PROGRESS_EVERY_S, stream=None, clock=None) -> None:
+        import sys
+        import time
+
+        self.total, self.every_s, self.stream = total, every_s, stream or sys.stderr
+        self.clock = clock or time.monotonic
+        self.start = self.last = self.clock()
+
+    def __call__(self, done: int) -> None:
+        now = self.clock()
+        if now - self.last < self.every_s or not 0 < done < self.total:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        left_min = (self.total - done) / rate / 60
+        print(
+            f"  scored {done}/{self.total} files ({rate:.0f}/s, about {left_min:.0f} min left)",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def wilson_interval(hits: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
@@ -179,10 +239,23 @@ def print_breakdown(column: str, table: dict) -> None:
         )
 
 
+def _strict(value):
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(path: str | Path | None, payload: dict) -> None:
+    """Write ``payload`` as strict JSON (numpy numbers as numbers, NaN as ``null``: readable by ``jq`` and browsers)."""
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=float))
+        plain = json.loads(json.dumps(payload, default=float))  # numpy scalars and arrays' items as floats
+        Path(path).write_text(json.dumps(_strict(plain), indent=2, allow_nan=False))
 
 
 def cli_main(

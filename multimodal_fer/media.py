@@ -69,6 +69,8 @@ def probe(path: str | Path) -> MediaInfo:
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise MediaError("no video and no audio stream")
+        if container.format.name.endswith("_pipe") or container.format.name == "image2":
+            raise MediaError(f"a still image ({container.format.name}), not a recording")
         starts = [_start(s) for s in (video, audio) if s is not None]
         origin = min(starts) if starts else 0.0
         duration = None
@@ -257,7 +259,7 @@ def _decode_into(
     flushing it whenever ``flush_rows`` rows are buffered."""
     for frame in container.decode(stream):
         for rframe in resampler.resample(frame):
-            data = _as_rows(rframe, patient_channel)
+            data = _finite(_as_rows(rframe, patient_channel))
             if to_drop:
                 cut = min(to_drop, len(data))
                 data, to_drop = data[cut:], to_drop - cut
@@ -265,7 +267,15 @@ def _decode_into(
             if sink.buffered >= flush_rows:
                 sink.flush()
     for rframe in resampler.resample(None):
-        sink.add(_as_rows(rframe, patient_channel))
+        sink.add(_finite(_as_rows(rframe, patient_channel)))
+
+
+def _finite(rows: np.ndarray) -> np.ndarray:
+    """``rows``, if every sample is a number: a float track holding NaN or infinity is corrupt (it would
+    reach the models as noise or silence)."""
+    if not np.isfinite(rows).all():
+        raise MediaError("the audio holds samples that are not numbers (NaN or infinity): a corrupt float track")
+    return rows
 
 
 def _audio_resampler(info: MediaInfo, sr: int, patient_channel: int | None, channels_path):
@@ -277,9 +287,10 @@ def _audio_resampler(info: MediaInfo, sr: int, patient_channel: int | None, chan
         return av.AudioResampler(format="flt", layout="mono", rate=sr)
     n_ch = int(info.audio_channels or 1)
     if not 0 <= int(patient_channel) < n_ch or n_ch < 2 or channels_path is None:
+        hint = "a separate patient channel needs a track with at least 2" if n_ch < 2 else f"they are 0-{n_ch - 1}"
         raise MediaError(
-            f"the manifest names patient audio channel {patient_channel}, but the audio track has "
-            f"{n_ch} channel(s); a separate patient channel needs a track with at least 2"
+            f"the manifest names patient audio channel {patient_channel}, but the audio track has {n_ch} channel(s); "
+            + hint
         )
     return av.AudioResampler(format="fltp", rate=sr)  # keep the channels apart
 

@@ -134,6 +134,15 @@ class Streams:
         )
 
 
+def _video_span(times_s, declared_s: float, fps: float) -> float:
+    """Seconds of video decoded: the last sampled frame plus one sampling interval, never past the duration
+    the container declares (a 0.2 s clip sampled at 1 fps lasts 0.2 s, not 1 s); 0 without frames."""
+    if not len(times_s):
+        return 0.0
+    last = float(max(times_s))
+    return min(last + 1.0 / fps, declared_s) if declared_s > last else last + 1.0 / fps
+
+
 def _probe(local_path: Path) -> media.MediaInfo:
     """The recording's streams; a :class:`StageError` at ``split`` when it has none or cannot be read."""
     try:
@@ -261,7 +270,7 @@ def extract_streams(
     say(f"face ({info.duration_s:.1f} s at {options.sample_fps:g} fps) and voice, concurrently")
     face, voice, transcript, audio_s = _face_and_audio(local_path, info, meta, options, models, clock, say)
     frames = face.frames
-    decoded = max(audio_s, float(frames["t_s"].max()) + 1.0 / options.sample_fps if len(frames) else 0.0)
+    decoded = max(audio_s, _video_span(frames["t_s"], info.duration_s, options.sample_fps))
     if decoded <= 0:
         raise StageError("split", "the recording has no frames and no audio samples (empty streams)")
     check_decoded_duration(decoded, info.duration_s)

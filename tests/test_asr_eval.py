@@ -72,6 +72,17 @@ def test_run_aggregates_corpus_wer(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "asr.json").read_text())["wer"] == report["wer"]
 
 
+@pytest.mark.parametrize("rows", [[("a.wav",)], [("a.wav", "")], [("a.wav", "one"), ("a.wav", "  ")]])
+def test_a_row_without_a_transcript_is_refused_not_scored(tmp_path, rows):
+    from multimodal_fer.text.evaluate_asr import run
+
+    (tmp_path / "a.wav").write_bytes(b"never read")
+    with open(tmp_path / "t.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([("path", "transcript"), *rows])
+    with pytest.raises(ValueError, match="no transcript on line"):
+        run(tmp_path / "t.csv", quiet=True)
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_asr_on_two_ravdess_clips(tmp_path):

@@ -7,6 +7,7 @@ import inspect
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from multimodal_fer.config import AUDIO_SR, SAMPLE_FPS, Settings
@@ -23,7 +24,7 @@ def test_settings_from_env_reads_every_mfer_variable_and_hides_the_key():
     )
     assert (s.db, s.pseudonym_key, str(s.cache), str(s.shared_data)) == ("w.duckdb", "secret", "/c", "/d")
     assert "secret" not in repr(s)
-    assert Settings.from_env({}) == Settings() and Settings.from_env({"MFER_PSEUDONYM_KEY": ""}).pseudonym_key is None
+    assert Settings.from_env({}) == Settings() and Settings.from_env({}).checked_pseudonym_key() is None
 
 
 def test_defaults_are_defined_once():
@@ -73,3 +74,12 @@ def test_deployments_give_the_options_as_a_mapping():
     nightly = next(d for d in spec["deployments"] if d["name"] == "nightly")
     validated = process_bucket.validate_parameters({**nightly["parameters"], "bucket": "b", "db": "w.duckdb"})
     assert validated["options"] == PipelineOptions()
+
+
+@pytest.mark.parametrize("value, message", [("", "set but empty"), ("  ", "set but empty"),
+                                            ("k\udcff\udcfe", "not UTF-8 text")])
+def test_an_empty_or_unreadable_pseudonym_key_is_an_error_not_no_key(value, message):
+    with pytest.raises(ValueError, match=message) as err:
+        Settings.from_env({"MFER_PSEUDONYM_KEY": value}).checked_pseudonym_key()
+    assert "\n" not in str(err.value)
+    assert Settings.from_env({"MFER_PSEUDONYM_KEY": " k "}).checked_pseudonym_key() == " k "  # a key as given

@@ -121,3 +121,59 @@ def test_av_ablation_scores_every_variant_and_the_cache_round_trips(tmp_path):
     assert report["variants"]["voice"]["speaking_windows"]["window_accuracy"] == 1.0
     assert report["variants"]["text"]["speaking_windows"]["window_accuracy"] == 0.0
     assert report["variants"]["fused"]["speaking_windows"]["predictions"][0] == "angry"
+
+
+def test_a_labels_path_must_be_a_regular_file_and_a_pipe_never_blocks(tmp_path):
+    import os
+
+    from multimodal_fer.evaluation import resolve
+
+    labels = tmp_path / "labels.csv"
+    (tmp_path / "ok.jpg").write_bytes(b"x")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "ok.jpg")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert resolve("ok.jpg", None, labels) == tmp_path / "ok.jpg" and resolve("link.jpg", None, labels).is_file()
+    for name, message in (("nope.jpg", "file not found"), ("folder", "not a regular file"),
+                          ("pipe.jpg", "not a regular file"), ("/dev/zero", "not a regular file")):
+        with pytest.raises(ValueError, match=message) as err:
+            resolve(name, None, labels)
+        assert name in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("data, message", [(b"path,label\n", "no rows"),
+                                           ("path,label\nS\u00e9.jpg,happy\n".encode("latin-1"), "not UTF-8 text"),
+                                           (b"path,label\n" + b"a" * 200_000 + b",happy\n", "cannot be parsed")])
+def test_a_bad_labels_csv_is_one_line_naming_the_file(tmp_path, data, message):
+    from multimodal_fer.evaluation import read_labels_csv
+
+    (tmp_path / "l.csv").write_bytes(data)
+    with pytest.raises(ValueError, match=message) as err:
+        read_labels_csv(tmp_path / "l.csv", ["path", "label"])
+    assert "l.csv" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_metrics_json_is_strict_json(tmp_path):
+    import json
+
+    import numpy as np
+
+    from multimodal_fer.evaluation import write_json
+
+    write_json(tmp_path / "m.json", {"a": float("nan"), "b": [np.float32(0.5), float("inf")], "c": {"d": np.int64(3)}})
+    loaded = json.loads((tmp_path / "m.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert loaded == {"a": None, "b": [0.5, None], "c": {"d": 3.0}}
+
+
+def test_progress_speaks_only_for_long_evaluations():
+    import io
+
+    from multimodal_fer.evaluation import Progress
+
+    clock = iter([0.0, 1.0, 12.0, 13.0, 30.0, 31.0])
+    out = io.StringIO()
+    progress = Progress(1000, every_s=10.0, stream=out, clock=lambda: next(clock))
+    for done in (100, 400, 450, 900, 1000):  # at 1, 12, 13, 30 and 31 s
+        progress(done)
+    lines = out.getvalue().splitlines()
+    assert lines == ["  scored 400/1000 files (33/s, about 0 min left)", "  scored 900/1000 files (30/s, about 0 min left)"]

@@ -128,3 +128,25 @@ def test_8khz_audio_is_resampled(tmp_path):
     audio = media.load_wav(tmp_path / "a.wav")
     assert abs(seconds - 2.0) < 0.15
     assert abs(np.argmax(np.abs(np.fft.rfft(audio[:16000]))) - 200) < 5
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_float_track_with_samples_that_are_not_numbers_is_corrupt(tmp_path, bad):
+    import soundfile as sf
+
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(32_000) / 16_000)).astype(np.float32)
+    sf.write(tmp_path / "ok.wav", tone, 16_000, subtype="FLOAT")
+    assert media.extract_audio(tmp_path / "ok.wav", tmp_path / "ok16.wav") == pytest.approx(2.0, abs=0.01)
+    tone[::100] = bad
+    sf.write(tmp_path / "bad.wav", tone, 16_000, subtype="FLOAT")
+    with pytest.raises(media.MediaError, match="not numbers"):
+        media.extract_audio(tmp_path / "bad.wav", tmp_path / "bad16.wav")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP"])
+def test_a_still_image_named_like_a_video_is_not_a_recording(tmp_path, fmt):
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 100, 50)).save(tmp_path / "S1.mp4", format=fmt)
+    with pytest.raises(media.MediaError, match="a still image"):
+        media.probe(tmp_path / "S1.mp4")

@@ -228,3 +228,16 @@ def test_real_models_give_the_reference_rows(tmp_path):
             else:
                 assert mine == value, (name, col)
     assert held >= 50  # 57 now: the frames (23 columns), the windows' face, prosody and timing (16), the session (18)
+
+
+@pytest.mark.parametrize("times, declared, fps", [([0.0], 0.2, 1.0), ([0.0, 1.0], 1.6, 1.0), ([0.0, 0.2, 0.4], 10.0, 5.0),
+                                                  ([0.0, 2.0], 0.0, 1.0), ([], 5.0, 5.0)])
+def test_video_span_ends_one_interval_after_the_last_frame_but_never_past_the_declared_end(times, declared, fps):
+    from multimodal_fer.pipeline import _video_span
+
+    span = _video_span(pd.Series(times, dtype=float), declared, fps)
+    if not times:
+        assert span == 0.0
+        return
+    assert max(times) <= span <= max(times) + 1.0 / fps
+    assert span <= declared or declared <= max(times)  # past the declared end only when the container under-declares

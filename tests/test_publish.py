@@ -137,7 +137,7 @@ def test_a_broken_working_copy_is_not_published(tmp_path, staged):
     with store.publishing(db, timeout_s=5) as work:
         _load(work, staged["a"], "r1")
     published = db.read_bytes()
-    with pytest.raises(duckdb.Error), store.publishing(db, timeout_s=5) as work:
+    with pytest.raises((duckdb.Error, ValueError)), store.publishing(db, timeout_s=5) as work:
         work.write_bytes(b"\0" * 10_000)
     assert db.read_bytes() == published and _state(db) == (1, 0, 0)
 

@@ -234,3 +234,16 @@ def test_a_failed_run_is_one_line_too(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 2
     assert out.stderr == f"mfer: error: bucket not found: {tmp_path / 'no-bucket'}\n", out.stderr
+
+
+@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["status"], ["validate"]])
+def test_a_file_that_is_not_duckdb_is_refused_before_duckdb_reads_it(tmp_path, capsys, command):
+    import sqlite3
+
+    path = tmp_path / "w.duckdb"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()  # DuckDB would look for sqlite_scanner
+    before = path.read_bytes()
+    assert cli.main([*command, "--db", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a DuckDB database" in err and "extension" not in err.lower(), err
+    assert path.read_bytes() == before

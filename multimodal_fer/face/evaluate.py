@@ -37,7 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fer.evaluation import classification_metrics, print_report, read_labels_csv, resolve, write_json
+from multimodal_fer.evaluation import (
+    Progress,
+    classification_metrics,
+    print_report,
+    read_labels_csv,
+    resolve,
+    write_json,
+)
 from multimodal_fer.face.calibration import DEFAULT_CALIBRATION, CalibrationOptions, calibrate_session
 from multimodal_fer.face.crop import FROM_DETECTOR, FROM_IMAGE
 from multimodal_fer.labels import EMOTIONS, EMOTIONS_5, to_canonical
@@ -59,7 +66,7 @@ FROM_LANDMARKS = "landmarks"
 
 
 def score_images(
-    model, paths: list[Path], *, fallback: bool = True, face_crops: bool = False
+    model, paths: list[Path], *, fallback: bool = True, face_crops: bool = False, progress=lambda done: None
 ) -> tuple[np.ndarray, np.ndarray, list]:
     """Score still images.
 
@@ -68,10 +75,11 @@ def score_images(
     model : FaceModel
     paths : list of Path
     fallback : bool
-        Score images without landmarks by the CNN member on a detector (or, with
-        ``face_crops``, whole-image) crop; needs a model with a CNN.
+        Score images without landmarks by the CNN on a detector (``face_crops``: whole-image) crop.
     face_crops : bool
         Every image is a face crop (see :func:`~multimodal_fer.face.crop.fallback_crop`).
+    progress : callable
+        Called with the number of images done before each image (:class:`~multimodal_fer.evaluation.Progress`).
 
     Returns
     -------
@@ -92,6 +100,7 @@ def score_images(
     fb_crops: list[np.ndarray] = []
     sources: list[str | None] = [None] * len(paths)
     for i, p in enumerate(paths):
+        progress(i)
         rgb = load_image(p)
         if rgb is None:
             continue
@@ -256,7 +265,7 @@ def _committed_model():
 def _timed_scores(model, paths: list[Path], face_crops: bool) -> tuple[np.ndarray, np.ndarray, list, float]:
     """:func:`score_images` and the seconds it took."""
     t0 = time.perf_counter()
-    proba, found, sources = score_images(model, paths, face_crops=face_crops)
+    proba, found, sources = score_images(model, paths, face_crops=face_crops, progress=Progress(len(paths)))
     return proba, found, sources, time.perf_counter() - t0
 
 

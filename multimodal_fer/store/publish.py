@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from multimodal_fer.store.warehouse import connect
+from multimodal_fer.store.warehouse import connect, open_duckdb
 
 
 @contextlib.contextmanager
@@ -115,10 +115,8 @@ def _fold_wal(db_path: Path) -> None:
     This one-time step opens the published file read-write, so it fails (DuckDB's lock error) while
     a reader holds it open; the next run tries again.
     """
-    import duckdb
-
     if Path(f"{db_path}.wal").exists():
-        con = duckdb.connect(str(db_path))  # DuckDB replays the WAL; the checkpoint writes it into the file
+        con = open_duckdb(db_path)  # DuckDB replays the WAL; the checkpoint writes it into the file
         try:
             con.execute("CHECKPOINT")
         finally:
@@ -135,11 +133,9 @@ def _fsync(path: Path) -> None:
 
 def _publish(work: Path, db_path: Path) -> None:
     """Checkpoint the working copy, make it durable and rename it over the published file."""
-    import duckdb
-
     if not work.exists():
         raise FileNotFoundError(f"the working copy {work} is gone; {db_path} is unchanged")
-    con = duckdb.connect(str(work))  # a connection left open in this process would be shared, not blocked
+    con = open_duckdb(work)  # a connection left open in this process would be shared, not blocked
     try:
         con.execute("CHECKPOINT")
     finally:

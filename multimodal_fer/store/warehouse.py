@@ -14,15 +14,41 @@ from multimodal_fer_schemas import TABLES, create_table_sql
 VIEWS_PACKAGE = "multimodal_fer_warehouse"
 
 
-def connect(db_path: str | Path, *, read_only: bool = False):
-    """Open the warehouse: read-write (creating tables and views), or read-only through :func:`connect_readonly`."""
+#: Given when a file is opened, before DuckDB reads it: a file of another kind (SQLite, ...) must not make DuckDB
+#: download or load the extension that would read it (``READ_ONLY_SETTINGS`` only apply once it is open).
+OPEN_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+DUCKDB_MAGIC = (8, b"DUCK")  # (offset, bytes) of the magic in the header of every DuckDB database file
+
+
+def open_duckdb(db_path: str | Path, *, read_only: bool = False):
+    """``duckdb.connect`` with :data:`OPEN_CONFIG`: the one way this package opens a DuckDB file.
+
+    Raises
+    ------
+    ValueError
+        If ``db_path`` holds something other than a DuckDB database (a SQLite file, a CSV, ...):
+        DuckDB would otherwise look for an extension to read it.
+    """
     import duckdb
 
+    path = Path(db_path)
+    if path.is_file() and path.stat().st_size > 0:
+        offset, magic = DUCKDB_MAGIC
+        with open(path, "rb") as fh:
+            if fh.read(offset + len(magic))[offset:] != magic:
+                raise ValueError(f"{path} is not a DuckDB database: give the warehouse file (or a new path) as --db")
+    return duckdb.connect(str(path), read_only=read_only, config=dict(OPEN_CONFIG))
+
+
+def connect(db_path: str | Path, *, read_only: bool = False):
+    """Open the warehouse: read-write (creating tables and views), or read-only through :func:`connect_readonly`."""
     if read_only:
         return connect_readonly(db_path)
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path))
+    con = open_duckdb(db_path)
     init_db(con)
     return con
 
@@ -63,14 +89,14 @@ def connect_readonly(db_path: str | Path):
     FileNotFoundError
         If there is no warehouse at ``db_path``.
     duckdb.Error
-        If DuckDB cannot open it (not a DuckDB file, a writer holds it, ...).
+        If DuckDB cannot open it (a writer holds it, ...).
+    ValueError
+        If the file is not a DuckDB database.
     """
-    import duckdb
-
     db_path = Path(db_path)
     if not db_path.exists():
         raise FileNotFoundError(f"no warehouse at {db_path}: run `mfer run BUCKET --db {db_path}` first")
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = open_duckdb(db_path, read_only=True)
     try:
         if _setting(con, "lock_configuration"):  # already open and locked here
             if _setting(con, "enable_external_access"):

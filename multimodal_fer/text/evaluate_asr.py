@@ -31,7 +31,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from multimodal_fer.evaluation import read_labels_csv, resolve, write_json
+from multimodal_fer.evaluation import Progress, read_labels_csv, resolve, write_json
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -133,7 +133,9 @@ def transcribe_rows(
     files = []
     totals = {"substitutions": 0, "deletions": 0, "insertions": 0, "ref_words": 0}
     audio_s = busy_s = 0.0
+    progress = Progress(len(rows))
     for i, row in enumerate(rows):
+        progress(i)
         audio = load_audio(resolve(row["path"], root, labels_csv))
         if i == 0 and warm_up:  # one-off initialisation (VAD model, first decode) is not timed
             transcribe(audio, options)
@@ -198,6 +200,14 @@ def print_asr_report(report: dict, *, options, labels_csv: str | Path, audio_s: 
             print(f"  {f['wer']:.3f}  {f['path']}: {f['reference']!r} -> {f['hypothesis']!r}")
 
 
+def _with_transcripts(rows: list[dict], labels_csv) -> list[dict]:
+    """``rows``, if each has a reference transcript (a word error rate needs reference words)."""
+    blank = [i for i, row in enumerate(rows, start=2) if not (row.get("transcript") or "").strip()]
+    if blank:
+        raise ValueError(f"{labels_csv}: no transcript on line(s) {', '.join(map(str, blank[:10]))}")
+    return rows
+
+
 def run(
     labels_csv: str | Path,
     *,
@@ -237,7 +247,7 @@ def run(
     from multimodal_fer.text.asr import AsrOptions, load_asr_model
 
     options = options or AsrOptions()
-    rows = read_labels_csv(labels_csv, ["path", "transcript"])
+    rows = _with_transcripts(read_labels_csv(labels_csv, ["path", "transcript"]), labels_csv)
     t0 = time.perf_counter()
     load_asr_model(options)
     load_s = time.perf_counter() - t0

@@ -29,7 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fer.evaluation import classification_metrics, print_report, read_labels_csv, resolve, write_json
+from multimodal_fer.evaluation import (
+    Progress,
+    classification_metrics,
+    print_report,
+    read_labels_csv,
+    resolve,
+    write_json,
+)
 from multimodal_fer.labels import EMOTIONS, to_canonical, valence_arousal
 
 WHOLE_CLIP_MAX_S = 8.0  # s, files up to this long are scored as one utterance
@@ -130,7 +137,9 @@ def score_rows(rows: list[dict], *, model, root: str | Path | None, labels_csv: 
         Rows whose label has no canonical class.
     """
     files, skipped = [], 0
-    for row in rows:
+    progress = Progress(len(rows))
+    for i, row in enumerate(rows):
+        progress(i)
         label = to_canonical(row["label"])
         if label is None:
             skipped += 1
