@@ -10,6 +10,8 @@ import csv
 import json
 import math
 import stat
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -152,9 +154,6 @@ class Progress:
     (nothing for an evaluation that ends sooner); call it with the number of files done."""
 
     def __init__(self, total: int, *, every_s: float = PROGRESS_EVERY_S, stream=None, clock=None) -> None:
-        import sys
-        import time
-
         self.total, self.every_s, self.stream = total, every_s, stream or sys.stderr
         self.clock = clock or time.monotonic
         self.start = self.last = self.clock()

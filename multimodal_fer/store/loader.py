@@ -115,7 +115,7 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
                 con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM read_parquet(?)", [str(path)])
         staged_sessions = _sql_text(staged_dir / "sessions.parquet")
         _upsert_patient(con, f"SELECT patient_id, site, trial_arm FROM read_parquet('{staged_sessions}')")
-        con.execute("DELETE FROM quarantine WHERE source_uri = ?", [s["source_uri"]])
+        clear_quarantine(con, s["source_uri"])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -189,6 +189,12 @@ def quarantine(
         con.execute("INSERT OR REPLACE INTO quarantine SELECT * FROM _q")
     finally:
         con.unregister("_q")
+
+
+def clear_quarantine(con, source_uri: str) -> int:
+    """Remove the quarantine entries of ``source_uri`` (its problem is gone); how many there were."""
+    (n,) = con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri]).fetchone()
+    return int(n)
 
 
 def audit(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multimodal_fer.store.loader import _upsert_patient, conform, delete_recordings, recordings_where
+from multimodal_fer.store.loader import _upsert_patient, clear_quarantine, conform, delete_recordings, recordings_where
 from multimodal_fer.store.warehouse import connect
 
 
@@ -85,7 +85,7 @@ def rehome(
         )
         _set_metadata(con, sha, [recorded_at, site, trial_arm, clinician_id])
         _upsert_patient(con, _PATIENT_SQL, [patient_id, site, trial_arm])
-        con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri])
+        clear_quarantine(con, source_uri)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -124,12 +124,6 @@ def update_metadata(con, sha: str, *, recorded_at=None, site=None, trial_arm=Non
         con.execute("ROLLBACK")
         raise
     return changed
-
-
-def clear_quarantine(con, source_uri: str) -> int:
-    """Remove the quarantine entries of ``source_uri`` (its problem is gone); how many there were."""
-    (n,) = con.execute("DELETE FROM quarantine WHERE source_uri = ?", [source_uri]).fetchone()
-    return int(n)
 
 
 class SettingsMismatch(ValueError):
