@@ -177,3 +177,25 @@ def test_a_warehouse_keeps_to_one_pseudonym_key(tmp_path):
         store.agree_pseudonyms(legacy, "k_1")
     store.agree_pseudonyms(legacy, "none")
     assert legacy.execute("SELECT value FROM settings").fetchall() == [("none",)]
+
+
+def _quarantine(con, uri: str, reason: str) -> None:
+    store.quarantine(
+        con, source_uri=uri, stage="split", reason=reason, error_type="MediaError", pipeline_version="v1", run_id="r1"
+    )
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_transaction_keeps_all_of_its_changes_or_none(tmp_path, error):
+    from multimodal_fer.store.warehouse import transaction
+
+    con = store.connect(tmp_path / "w.duckdb")
+    with transaction(con):
+        _quarantine(con, "b/P1/S1.mp4", "kept")
+    with pytest.raises(error), transaction(con):
+        _quarantine(con, "b/P1/S2.mp4", "rolled back")
+        raise error
+    assert [r[0] for r in con.execute("SELECT reason FROM quarantine").fetchall()] == ["kept"]
+    with transaction(con):  # the connection is usable again
+        con.execute("DELETE FROM quarantine")
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)

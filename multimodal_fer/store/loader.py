@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from multimodal_fer.store.publish import publishing
-from multimodal_fer.store.warehouse import connect
+from multimodal_fer.store.warehouse import connect, transaction
 from multimodal_fer_schemas import TABLES, arrow_schema
 from multimodal_fer_schemas.tables import PER_RECORDING
 
@@ -95,8 +95,7 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
         raise ValueError(f"{staged_dir}: sessions.parquet must hold exactly one row, has {len(session)}")
     s = session.iloc[0]
     sha, patient, session_id = s["recording_sha256"], s["patient_id"], s["session_id"]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         old = recordings_where(
             con, "recording_sha256 = ? OR (patient_id = ? AND session_id = ?)", [sha, patient, session_id]
         )
@@ -116,10 +115,6 @@ def load_recording(con, staged_dir: Path, *, run_id: str) -> str:
         staged_sessions = _sql_text(staged_dir / "sessions.parquet")
         _upsert_patient(con, f"SELECT patient_id, site, trial_arm FROM read_parquet('{staged_sessions}')")
         clear_quarantine(con, s["source_uri"])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return str(sha)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from multimodal_fer.store.loader import _upsert_patient, clear_quarantine, conform, delete_recordings, recordings_where
-from multimodal_fer.store.warehouse import connect
+from multimodal_fer.store.warehouse import connect, transaction
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,7 @@ def rehome(
     replaced, as a new recording there would replace it; the new place's quarantine entries are
     cleared. Returns where it was.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         old = con.execute(
             "SELECT patient_id, session_id, source_uri, pipeline_version FROM sessions WHERE recording_sha256 = ?",
             [sha],
@@ -86,10 +85,6 @@ def rehome(
         _set_metadata(con, sha, [recorded_at, site, trial_arm, clinician_id])
         _upsert_patient(con, _PATIENT_SQL, [patient_id, site, trial_arm])
         clear_quarantine(con, source_uri)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return Location(*old)
 
 
@@ -113,16 +108,11 @@ def update_metadata(con, sha: str, *, recorded_at=None, site=None, trial_arm=Non
     A value not given (``None``: an empty cell) keeps the stored one; the patient's site and arm
     follow. Returns whether anything changed.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         changed = _set_metadata(con, sha, [recorded_at, site, trial_arm, clinician_id]) > 0
         if changed:
             (patient_id,) = con.execute("SELECT patient_id FROM sessions WHERE recording_sha256 = ?", [sha]).fetchone()
             _upsert_patient(con, _PATIENT_SQL, [patient_id, site, trial_arm])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return changed
 
 

@@ -3,6 +3,8 @@ or read-only for the SQL surface (``mfer sql``, ``status``, ``report``), where o
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +42,19 @@ def open_duckdb(db_path: str | Path, *, read_only: bool = False):
             if fh.read(offset + len(magic))[offset:] != magic:
                 raise ValueError(f"{path} is not a DuckDB database: give the warehouse file (or a new path) as --db")
     return duckdb.connect(str(path), read_only=read_only, config=dict(OPEN_CONFIG))
+
+
+@contextlib.contextmanager
+def transaction(con) -> Iterator[None]:
+    """The block's statements as one transaction: ``COMMIT`` at its end, ``ROLLBACK`` (and the error
+    again) if anything in it raises, so that either every change lands or none does."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def connect(db_path: str | Path, *, read_only: bool = False):
