@@ -88,7 +88,40 @@ def check_run(args: argparse.Namespace) -> None:
     from multimodal_fer.pseudonyms import Pseudonyms
 
     pipeline_options(args)
+    check_locations(args.db, args.staging)
     store.check_pseudonyms(args.db, Pseudonyms(Settings.from_env().checked_pseudonym_key()).fingerprint())
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and remove a file in ``folder``: an ``OSError`` if this process cannot write there."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".mfer-probe-"):
+        pass
+
+
+def check_locations(db: str, staging: str | None) -> None:
+    """The run's files can be written where the options say, or one line naming the option.
+
+    A ``--db`` in a folder that does not exist is refused rather than created: a mistyped path would
+    otherwise start a new, empty warehouse and analyse every recording again. ``--staging`` is created
+    if missing (as the run would) and must take a file.
+    """
+    folder = Path(db).absolute().parent
+    if not folder.is_dir():
+        raise ValueError(
+            f"--db {db}: the folder {folder} does not exist (create it for a new warehouse, or check the path)"
+        )
+    try:
+        _probe_writable(folder)
+    except OSError as exc:
+        raise ValueError(f"--db {db}: cannot write in {folder} ({exc.strerror or exc})") from None
+    if staging:
+        try:
+            Path(staging).mkdir(parents=True, exist_ok=True)
+            _probe_writable(Path(staging))
+        except OSError as exc:
+            raise ValueError(f"--staging {staging}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _not_a_failure_record(record) -> bool:
@@ -204,6 +237,7 @@ def _serve(flow, *, name: str, schedule, parameters: dict, server) -> None:
 
 
 def cmd_serve(args) -> int:
+    check_run(args)  # refused now, not at the first scheduled run
     server = None
     if not os.environ.get("PREFECT_API_URL"):  # Prefect's own setting, not an MFER_* one
         print("no PREFECT_API_URL: starting a local Prefect server for the scheduler ...")

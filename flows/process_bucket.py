@@ -313,7 +313,7 @@ def process_bucket(
     bucket : str
         Folder or fsspec URL laid out as ``<patient_id>/<session_id>.<ext>``.
     db : str
-        DuckDB file (created if missing).
+        DuckDB file (created if missing; ``mfer run`` refuses one in a folder that does not exist).
     staging : str, optional
         Where workers write Parquet, in a folder ``mfer-<run id>`` of its own (default: this process's
         scratch folder). Each recording's staged files are removed once it is loaded, the run's folder at

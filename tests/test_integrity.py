@@ -140,3 +140,26 @@ def test_an_impossible_frame_rate_is_refused_before_the_run(tmp_path, capsys, fp
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "sample_fps must be above 0" in err
     assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize("where", ["db", "staging"])
+def test_a_run_that_could_not_write_where_it_is_told_is_refused_naming_the_option(tmp_path, capsys, where):
+    from multimodal_fer_flows.cli import main
+
+    (tmp_path / "bucket" / "P1").mkdir(parents=True)
+    (tmp_path / "a-file").write_text("not a folder")
+    db = tmp_path / ("no-such-folder" if where == "db" else ".") / "w.duckdb"
+    staging = tmp_path / "a-file" / "staging" if where == "staging" else tmp_path / "staging"
+    assert main(["run", str(tmp_path / "bucket"), "--db", str(db), "--staging", str(staging)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"mfer: error: --{where} "), err
+    assert ("does not exist" if where == "db" else "cannot write there") in err
+    assert not list(tmp_path.rglob("*.duckdb")) and not (tmp_path / "no-such-folder").exists()
+
+
+def test_serve_refuses_what_run_refuses_before_serving(tmp_path, capsys):
+    from multimodal_fer_flows.cli import main
+
+    (tmp_path / "bucket").mkdir()
+    assert main(["serve", str(tmp_path / "bucket"), "--db", str(tmp_path / "typo" / "w.duckdb")]) == 2
+    assert "does not exist" in capsys.readouterr().err
