@@ -270,11 +270,21 @@ def _decode_into(
         sink.add(_finite(_as_rows(rframe, patient_channel)))
 
 
+MAX_LEVEL = 8.0  # |sample| at full scale 1.0: codecs overshoot 1 a little (+18 dB is far beyond that)
+
+
 def _finite(rows: np.ndarray) -> np.ndarray:
-    """``rows``, if every sample is a number: a float track holding NaN or infinity is corrupt (it would
-    reach the models as noise or silence)."""
+    """``rows``, if every sample is a number on the ±1 scale: a float track holding NaN or infinity is
+    corrupt, one far beyond full scale was written on another scale (e.g. 16-bit values stored as float);
+    either would reach the models as noise, clipping or silence."""
     if not np.isfinite(rows).all():
         raise MediaError("the audio holds samples that are not numbers (NaN or infinity): a corrupt float track")
+    peak = float(np.abs(rows).max()) if rows.size else 0.0
+    if peak > MAX_LEVEL:
+        raise MediaError(
+            f"the audio's samples reach {peak:.0f} times full scale: a float track written on another scale "
+            "(e.g. 16-bit values stored as float); rescale it to ±1"
+        )
     return rows
 
 

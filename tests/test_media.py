@@ -143,6 +143,17 @@ def test_a_float_track_with_samples_that_are_not_numbers_is_corrupt(tmp_path, ba
         media.extract_audio(tmp_path / "bad.wav", tmp_path / "bad16.wav")
 
 
+def test_a_float_track_far_beyond_full_scale_is_refused_and_a_small_overshoot_is_not(tmp_path):
+    import soundfile as sf
+
+    tone = (np.sin(2 * np.pi * 220 * np.arange(32_000) / 16_000)).astype(np.float32)
+    sf.write(tmp_path / "over.wav", 1.5 * tone, 16_000, subtype="FLOAT")  # a decoder's overshoot: kept
+    assert media.extract_audio(tmp_path / "over.wav", tmp_path / "over16.wav") == pytest.approx(2.0, abs=0.01)
+    sf.write(tmp_path / "int-scale.wav", 12_000 * tone, 16_000, subtype="FLOAT")  # 16-bit values as float
+    with pytest.raises(media.MediaError, match="times full scale.*rescale it"):
+        media.extract_audio(tmp_path / "int-scale.wav", tmp_path / "bad16.wav")
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP"])
 def test_a_still_image_named_like_a_video_is_not_a_recording(tmp_path, fmt):
     from PIL import Image
