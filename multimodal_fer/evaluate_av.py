@@ -258,6 +258,7 @@ def print_clips(rows: list[dict]) -> None:
 def run(labels_csv: Path, *, root: Path | None = None, out: Path | None = None, cache_dir: Path | None = None) -> dict:
     """Evaluate the whole pipeline on labelled clips (see module docstring)."""
     rows = evaluation.read_labels_csv(labels_csv, ("path", "label"))
+    evaluation.check_rows(rows, root=root, labels_csv=labels_csv)  # before the models load
     clips = analyze_clips(rows, root=root, labels_csv=labels_csv, cache_dir=cache_dir)
     report = ablation(clips)
     print_ablation(report)

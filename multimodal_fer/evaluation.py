@@ -106,8 +106,32 @@ def read_labels_csv(path: str | Path, required: Sequence[str]) -> list[dict]:
     return rows
 
 
-def resolve(path: str, root: str | Path | None, labels_csv: str | Path) -> Path:
-    """A CSV path entry: absolute as is, else relative to ``root`` (default: the CSV's folder).
+def check_rows(rows: Sequence[dict], *, root: str | Path | None, labels_csv: str | Path, label: str | None = "label"):
+    """``rows``, once every label (column ``label``; ``None``: no labels) is a known name and every row to
+    be scored names a regular file: checked before a model loads, so that a bad row near the end never
+    stops an evaluation after hours of work. Rows whose label has no canonical class are not scored and
+    their paths not checked.
+
+    Raises
+    ------
+    ValueError
+        One line naming the CSV, the line and what is wrong (see :func:`resolve`).
+    """
+    from multimodal_fer.labels import to_canonical
+
+    for line, row in enumerate(rows, 2):  # line 1 is the header
+        try:
+            scored = label is None or to_canonical(row[label]) is not None
+        except KeyError as exc:
+            raise ValueError(f"{labels_csv}: line {line}: {exc.args[0]}") from None
+        if scored:
+            resolve(row["path"], root, labels_csv, line=line)
+    return rows
+
+
+def resolve(path: str, root: str | Path | None, labels_csv: str | Path, *, line: int | None = None) -> Path:
+    """A CSV path entry: absolute as is, else relative to ``root`` (default: the CSV's folder). An error
+    names the CSV, its ``line`` (when given) and the entry.
 
     Raises
     ------
@@ -117,14 +141,15 @@ def resolve(path: str, root: str | Path | None, labels_csv: str | Path) -> Path:
     """
     p = Path(path)
     full = p if p.is_absolute() else Path(root or Path(labels_csv).parent) / p
+    where = f"{labels_csv}: " + (f"line {line}: " if line else "") + f"{path}"  # the CSV line, where known
     try:
         mode = full.stat().st_mode
     except FileNotFoundError:
-        raise ValueError(f"{labels_csv}: {path}: file not found") from None
+        raise ValueError(f"{where}: file not found") from None
     except OSError as exc:
-        raise ValueError(f"{labels_csv}: {path}: cannot be read ({exc.strerror})") from None
+        raise ValueError(f"{where}: cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{labels_csv}: {path}: not a regular file (a folder, pipe or device)")
+        raise ValueError(f"{where}: not a regular file (a folder, pipe or device)")
     return full
 
 

@@ -177,3 +177,39 @@ def test_progress_speaks_only_for_long_evaluations():
         progress(done)
     lines = out.getvalue().splitlines()
     assert lines == ["  scored 400/1000 files (33/s, about 0 min left)", "  scored 900/1000 files (30/s, about 0 min left)"]
+
+
+@pytest.mark.parametrize("kind", ["face", "voice", "av", "asr"])
+def test_every_row_is_checked_before_a_model_loads(tmp_path, monkeypatch, capsys, kind):
+    from multimodal_fer import cli, pipeline
+    from multimodal_fer.face import evaluate as face_evaluate
+    from multimodal_fer.text import asr
+    from multimodal_fer.voice import model as voice_model
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the rows were checked")
+
+    monkeypatch.setattr(face_evaluate, "_committed_model", no_model)
+    monkeypatch.setattr(voice_model.VoiceModel, "load", no_model)
+    monkeypatch.setattr(pipeline, "load_models", no_model)
+    monkeypatch.setattr(asr, "load_asr_model", no_model)
+    (tmp_path / "a.wav").write_bytes(b"x")
+    column = "transcript" if kind == "asr" else "label"
+    last = "missing.wav,hello" if kind == "asr" else "a.wav,bored"  # line 4: a path that is not there, a label
+    (tmp_path / "l.csv").write_text(f"path,{column}\na.wav,happy\nnot-scored.wav,contempt\n{last}\n")
+    if kind == "asr":
+        (tmp_path / "l.csv").write_text(f"path,{column}\na.wav,hello\n{last}\n")
+    assert cli.main(["evaluate", kind, str(tmp_path / "l.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "l.csv" in err, err
+    assert ("line 3: missing.wav: file not found" if kind == "asr" else "line 4: unknown emotion label 'bored'") in err
+
+
+def test_check_rows_skips_the_paths_of_rows_that_are_not_scored(tmp_path):
+    from multimodal_fer.evaluation import check_rows
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    rows = [{"path": "a.jpg", "label": "Happy"}, {"path": "gone.jpg", "label": "contempt"}]
+    assert check_rows(rows, root=None, labels_csv=tmp_path / "l.csv") == rows
+    with pytest.raises(ValueError, match="line 4: gone.jpg: file not found"):
+        check_rows([*rows, {"path": "gone.jpg", "label": "sad"}], root=None, labels_csv=tmp_path / "l.csv")

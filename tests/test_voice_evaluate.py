@@ -61,7 +61,7 @@ def test_evaluate_voice_rejects_unknown_labels_and_missing_columns(tmp_path):
     from multimodal_fer.voice.evaluate import run
 
     _wav(tmp_path / "a.wav", 180.0)
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="l.csv: line 2: unknown emotion label 'bored'"):
         run(_write_csv(tmp_path / "l.csv", [("a.wav", "bored")]), quiet=True)
     with pytest.raises(ValueError):
         run(_write_csv(tmp_path / "m.csv", [("a.wav", "sad")], header=("file", "label")),

@@ -39,6 +39,7 @@ import numpy as np
 
 from multimodal_fer.evaluation import (
     Progress,
+    check_rows,
     classification_metrics,
     print_report,
     read_labels_csv,
@@ -125,6 +126,12 @@ def score_images(
     if fb_rows:
         proba[fb_rows] = model.cnn_proba(np.stack(fb_crops))
     return proba, found, sources
+
+
+def _checked_rows(labels_csv: Path, root: Path | None, group_column: str | None) -> list[dict]:
+    """The labels CSV's rows (with ``group_column`` when given), each checked by ``evaluation.check_rows``."""
+    columns = ["path", "label", *([group_column] if group_column else [])]
+    return check_rows(read_labels_csv(labels_csv, columns), root=root, labels_csv=labels_csv)
 
 
 def _canonical_rows(rows: list[dict]) -> tuple[list[str], list[str], int, list[dict]]:
@@ -339,10 +346,10 @@ def run(
         ``evaluation.classification_metrics`` over ``EMOTIONS``; not scored = no prediction = error),
         ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns), ``face_found_rate``
         (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
-        ``seconds_per_image``, ``labels_csv``, ``files`` (path, label, prediction, proba) and, with ``group_column``,
-        ``calibration`` (:func:`_add_calibration`).
+        ``seconds_per_image``, ``labels_csv``, ``files`` (path, label, prediction, proba), ``calibration`` (with
+        ``group_column``, :func:`_add_calibration`).
     """
-    rows = read_labels_csv(labels_csv, ["path", "label"] + ([group_column] if group_column else []))
+    rows = _checked_rows(labels_csv, root, group_column)  # before the model loads
     model = model or _committed_model()
     kept, labels, skipped, kept_rows = _canonical_rows(rows)
     proba, found, sources, seconds = _timed_scores(model, [resolve(p, root, labels_csv) for p in kept], face_crops)

@@ -31,7 +31,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from multimodal_fer.evaluation import Progress, read_labels_csv, resolve, write_json
+from multimodal_fer.evaluation import Progress, check_rows, read_labels_csv, resolve, write_json
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -248,6 +248,7 @@ def run(
 
     options = options or AsrOptions()
     rows = _with_transcripts(read_labels_csv(labels_csv, ["path", "transcript"]), labels_csv)
+    check_rows(rows, root=root, labels_csv=labels_csv, label=None)
     t0 = time.perf_counter()
     load_asr_model(options)
     load_s = time.perf_counter() - t0

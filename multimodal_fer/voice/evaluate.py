@@ -31,6 +31,7 @@ import numpy as np
 
 from multimodal_fer.evaluation import (
     Progress,
+    check_rows,
     classification_metrics,
     print_report,
     read_labels_csv,
@@ -184,7 +185,7 @@ def run(
     """
     from multimodal_fer.voice.model import VoiceModel
 
-    rows = read_labels_csv(labels_csv, ["path", "label"])
+    rows = check_rows(read_labels_csv(labels_csv, ["path", "label"]), root=root, labels_csv=labels_csv)
     model = model or VoiceModel.load()
     t0 = time.perf_counter()
     files, skipped = score_rows(rows, model=model, root=root, labels_csv=labels_csv)
