@@ -39,7 +39,7 @@ def test_bias_fit_recovers_a_class_shift_from_other_corpora():
     sets = [_shifted_corpus(shift, seed=s) for s in (0, 1)]
     fit = P.fit_bias_calibration(sets, balanced=False)
     bias = np.asarray(fit["bias"])
-    assert abs(bias.sum()) < 1e-6
+    assert abs(bias.sum()) <= len(bias) * 0.5e-4 + 1e-9  # mean 0, up to the rounding to 4 decimals of each value
     assert np.corrcoef(bias, shift - shift.mean())[0, 1] > 0.9
     assert 0.7 < fit["temperature"] < 1.4
     # on a third corpus with the same shift the correction undoes the bias: the under-predicted class is found
