@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from multimodal_fer.face.cnn import WIDTHS, build, predict_proba, standardise
+from multimodal_fer.labels import N_EMOTIONS
 
 AUG_ROT_DEG = 15.0  # degrees, ±
 AUG_SCALE = 0.12  # zoom, ± fraction
@@ -42,13 +43,13 @@ def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, scale: float = AUG_SCALE, s
     import torch
     import torch.nn.functional as tf
 
-    n = x.shape[0]
-    u = lambda: torch.rand(n, generator=gen) * 2 - 1  # noqa: E731  uniform in [-1, 1]
+    n, dev = x.shape[0], x.device  # every random draw on the batch's device, from ``gen`` (on that device too)
+    u = lambda: torch.rand(n, generator=gen, device=dev) * 2 - 1  # noqa: E731  uniform in [-1, 1]
     angle = u() * math.radians(rot_deg)
     zoom = 1 + u() * scale
-    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 1] = cos * flip, -sin
     theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
     theta[:, 0, 2], theta[:, 1, 2] = u() * 2 * shift, u() * 2 * shift
@@ -60,26 +61,38 @@ def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, scale: float = AUG_SCALE, s
     if erase_p > 0:  # one random rectangle per chosen crop set to noise
         size = x.shape[-1]
         lo, hi = erase_area
-        area = (lo + torch.rand(n, generator=gen) * (hi - lo)) * size * size
-        aspect = torch.exp((torch.rand(n, generator=gen) * 2 - 1) * math.log(2.0))
+        area = (lo + torch.rand(n, generator=gen, device=dev) * (hi - lo)) * size * size
+        aspect = torch.exp((torch.rand(n, generator=gen, device=dev) * 2 - 1) * math.log(2.0))
         eh = (area * aspect).sqrt().clamp(1, size).long()
         ew = (area / aspect).sqrt().clamp(1, size).long()
-        y0 = (torch.rand(n, generator=gen) * (size - eh + 1)).long()
-        x0 = (torch.rand(n, generator=gen) * (size - ew + 1)).long()
-        rows = torch.arange(size).view(1, size, 1)
-        cols = torch.arange(size).view(1, 1, size)
+        y0 = (torch.rand(n, generator=gen, device=dev) * (size - eh + 1)).long()
+        x0 = (torch.rand(n, generator=gen, device=dev) * (size - ew + 1)).long()
+        rows = torch.arange(size, device=dev).view(1, size, 1)
+        cols = torch.arange(size, device=dev).view(1, 1, size)
         box = ((rows >= y0.view(n, 1, 1)) & (rows < (y0 + eh).view(n, 1, 1))
                & (cols >= x0.view(n, 1, 1)) & (cols < (x0 + ew).view(n, 1, 1)))
-        box &= (torch.rand(n, generator=gen) < erase_p).view(n, 1, 1)
-        noise = torch.randn(out.shape, generator=gen)
+        box &= (torch.rand(n, generator=gen, device=dev) < erase_p).view(n, 1, 1)
+        noise = torch.randn(out.shape, generator=gen, device=dev)
         out = torch.where(box.unsqueeze(1), noise, out)
     if lowres_p > 0:
-        side = int(torch.randint(lowres_side[0], lowres_side[1] + 1, (1,), generator=gen))
+        side = int(torch.randint(lowres_side[0], lowres_side[1] + 1, (1,), generator=gen, device=dev))
         small = tf.interpolate(out, size=(side, side), mode="area")
         back = tf.interpolate(small, size=tuple(out.shape[-2:]), mode="bilinear", align_corners=False)
-        pick = (torch.rand(n, generator=gen) < lowres_p).view(n, 1, 1, 1)
+        pick = (torch.rand(n, generator=gen, device=dev) < lowres_p).view(n, 1, 1, 1)
         out = torch.where(pick, back, out)
     return out
+
+
+def balance_weights(y: np.ndarray, corpus: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Row weights: corpus ``c`` scaled by ``n_c ** -alpha`` (1: every corpus the same total
+    weight), then class ``k`` by ``W_k ** -beta`` (``W_k``: the class's total weight after the
+    corpus step; 1: every class the same total). Mean weight 1."""
+    w = np.ones(len(y))
+    for c in np.unique(corpus):
+        w[corpus == c] = float((corpus == c).sum()) ** -alpha
+    totals = np.bincount(y, weights=w, minlength=N_EMOTIONS)
+    w = w * np.where(totals[y] > 0, totals[y], 1.0) ** -beta
+    return w / w.mean()
 
 
 def bf16_supported() -> bool:

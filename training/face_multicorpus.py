@@ -53,6 +53,7 @@ import numpy as np
 
 from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 from training import face as T
+from training.face_cnn import balance_weights
 
 OLD_CORPORA = T.CORPORA  # the CNN member trained on these (training split minus meta hold-out)
 NEW_CORPORA = ("sfew", "expw", "affectnet48")
@@ -335,18 +336,6 @@ def meta_set(d: dict, new: tuple[str, ...], members: dict, cnn_proba: CNNProba |
         ys.append(table["y"].to_numpy()[rows])
         corpus += [name] * int(rows.sum())
     return {"probas": [np.concatenate(p) for p in probas], "y": np.concatenate(ys), "corpus": np.array(corpus)}
-
-
-def balance_weights(y: np.ndarray, corpus: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    """Row weights: corpus ``c`` scaled by ``n_c ** -alpha`` (1: every corpus the same total
-    weight), then class ``k`` by ``W_k ** -beta`` (``W_k``: the class's total weight after the
-    corpus step; 1: every class the same total). Mean weight 1."""
-    w = np.ones(len(y))
-    for c in np.unique(corpus):
-        w[corpus == c] = float((corpus == c).sum()) ** -alpha
-    totals = np.bincount(y, weights=w, minlength=N_EMOTIONS)
-    w = w * np.where(totals[y] > 0, totals[y], 1.0) ** -beta
-    return w / w.mean()
 
 
 def fit_meta(z: np.ndarray, y: np.ndarray, corpus: np.ndarray, alpha: float, beta: float, c: float):
