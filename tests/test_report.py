@@ -136,6 +136,22 @@ def test_sessions_without_manifest_metadata_still_report(tmp_path):
     assert len(list(out.glob("sessions/*/*.html"))) == 6
 
 
+def test_a_cohort_where_only_some_patients_have_a_site_reports(tmp_path):
+    """A manifest that covers part of the bucket: some sites and arms NULL, others text."""
+    from scripts.synthetic_warehouse import build as build_warehouse
+
+    db = build_warehouse(tmp_path / "w.duckdb", n_patients=3, n_sessions=2, minutes=1.0)
+    con = duckdb.connect(str(db))
+    first = con.execute("SELECT min(patient_id) FROM patients").fetchone()[0]
+    for table in ("sessions", "patients"):
+        con.execute(f"UPDATE {table} SET site = NULL, trial_arm = NULL WHERE patient_id <> ?", [first])
+    con.close()
+    out = tmp_path / "report"
+    assert main(["report", "--db", str(db), "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    assert len(browser.rows(index, "cohort", "patient")) == 3 and ">nan<" not in index and "'nan'" not in index
+
+
 @pytest.mark.slow
 def test_pages_render_in_chromium_without_errors(report, tmp_path):
     out, con = report

@@ -87,6 +87,8 @@ def concern_order(cohort: pd.DataFrame) -> pd.DataFrame:
 def cohort(con, patient_id: str | None = None) -> pd.DataFrame:
     """One row per patient (or the one), ordered by concern."""
     df = con.execute(COHORT_SQL).df()
+    for col in ("site", "trial_arm"):  # NULL as None, never NaN (which sorts against text and reads as 'nan')
+        df[col] = pd.Series([text_or_none(v) for v in df[col]], index=df.index, dtype=object)  # not pandas' str
     if patient_id is not None:
         df = df[df["patient_id"] == patient_id]
     return concern_order(df)
