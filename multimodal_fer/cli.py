@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None, *, commands: Commands | None = None, des
     except Exception as exc:  # noqa: BLE001 - every error is one readable line unless --debug
         if args.debug:
             raise
+        if type(exc).__name__ == "InterruptException":  # DuckDB's, for Ctrl-C during a query
+            print("mfer: interrupted", file=sys.stderr)
+            return 130
         if isinstance(exc, _expected_errors()):
             print(f"mfer: error: {_one_line(exc)}", file=sys.stderr)
             return 2

@@ -6,15 +6,17 @@
 Rows are read through a read-only connection and written from Python (pyarrow), never with
 DuckDB's ``COPY``. Table and view names are checked against the warehouse's catalog; a query must
 be one SELECT statement. The output goes only where the user points: an existing file or folder is
-replaced only with ``--force`` (a folder only when it holds nothing but exported files). Each export
-is recorded in the ``audit`` table (action ``exported``) with what was exported, where and how many rows.
+replaced only with ``--force`` (a folder only by a ``--per-patient`` export and when it holds nothing but
+exported files; never a pipe, device or socket). Each export is recorded in the ``audit`` table (action
+``exported``) with what was exported, where and how many rows, before the finished file is moved into place
+from a hidden ``.mfer-export-*`` folder beside it (one left by a killed export is removed by the next).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 FORMATS = ("csv", "parquet")
 BATCH_ROWS = 100_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+EXPORT_PREFIX = ".mfer-export-"  # the hidden folder an export is written in, beside its --out
 
 
 class ExportError(ValueError):
@@ -50,7 +53,7 @@ def source_sql(con, *, table: str | None = None, view: str | None = None, query:
         statements = duckdb.extract_statements(query)
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             raise ExportError("--query must be exactly one SELECT statement")
-        return f"query:{query.strip()}", query.strip().rstrip(";")
+        return f"query:{query.strip()}", query.strip().rstrip(";") + "\n"  # a trailing -- comment stays inside
     kind, name = ("table", table) if table is not None else ("view", view)
     catalog = dict(
         con.execute(
@@ -73,21 +76,33 @@ def _fmt(out: Path, fmt: str | None) -> str:
 
 
 def _check_not_the_warehouse(out: Path, db: Path) -> None:
-    """Refuse the warehouse itself and its own files (``<db>.wal``, ``<db>.lock``, ...), even with --force."""
-    db = db.resolve()
+    """Refuse the warehouse itself and its own files (``<db>.wal``, ``<db>.lock``, ...), even with --force,
+    by the name given as ``--db`` and by the file it links to."""
     target = out.resolve()
-    if target == db or (target.parent == db.parent and target.name.startswith(db.name + ".")):
-        raise ExportError(f"{out} is the warehouse or one of its files: not writing there, even with --force")
+    for base in {db.absolute(), db.resolve()}:
+        if target == base or (target.parent == base.parent and target.name.startswith(base.name + ".")):
+            raise ExportError(f"{out} is the warehouse or one of its files: not writing there, even with --force")
 
 
-def _check_target(out: Path, *, force: bool) -> None:
+def _check_target(out: Path, *, force: bool, per_patient: bool) -> None:
+    """An existing ``out`` is replaced only with ``force``, and never when it is a folder a single file would
+    replace, a folder holding anything but exports, or a pipe, device or socket."""
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent} is not a folder: create it first")
-    if out.exists() or out.is_symlink():
-        if not force:
-            raise ExportError(f"{out} exists: pass --force to replace it")
-        if out.is_dir() and any(p.suffix not in (".csv", ".parquet") or p.is_dir() for p in out.iterdir()):
-            raise ExportError(f"{out} holds files that are not exports: not replacing it, even with --force")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not force:
+        raise ExportError(f"{out} exists: pass --force to replace it")
+    if out.is_symlink():
+        return  # the link is replaced, never what it points to
+    if out.is_dir() and not per_patient:
+        raise ExportError(f"{out} is a folder: a one-file export never replaces a folder, even with --force")
+    if out.is_dir() and any(p.suffix not in (".csv", ".parquet") or p.is_dir() for p in out.iterdir()):
+        raise ExportError(f"{out} holds files that are not exports: not replacing it, even with --force")
+    if not out.is_dir() and not out.is_file():
+        raise ExportError(
+            f"{out} is not a regular file (a pipe, device or socket): not replacing it, even with --force"
+        )
 
 
 def _write(reader: pa.RecordBatchReader, path: Path, fmt: str) -> int:
@@ -149,13 +164,14 @@ def export(
     force: bool = False,
 ) -> Export:
     """Export a table, view or query; returns what was written. Raises :class:`ExportError` on a refusal."""
-    from multimodal_fer import store
+    from multimodal_fer import store, workspace
 
     out = Path(out).absolute()
     fmt = _fmt(out, fmt)
     _check_not_the_warehouse(out, Path(db))
-    _check_target(out, force=force)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp_dir:
+    _check_target(out, force=force, per_patient=per_patient)
+    # written beside ``out`` first; a folder left by a killed export is removed by the next export there
+    with workspace.owned_dir(out.parent, f"{EXPORT_PREFIX}{uuid.uuid4().hex[:12]}", prefix=EXPORT_PREFIX) as tmp_dir:
         tmp = Path(tmp_dir) / "export"
         con = store.connect(db, read_only=True)
         try:

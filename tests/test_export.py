@@ -124,3 +124,53 @@ def test_query_to_csv_and_per_patient_needs_patient_id(db, tmp_path, capsys):
     assert "patient_id" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
     assert main(["export", "--db", str(db), "--table", "runs", "--out", str(tmp_path / "no" / "runs.csv")]) == 2
+
+
+def test_force_never_replaces_a_folder_with_one_file_nor_a_pipe(db, tmp_path, capsys):
+    import os
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "P001.csv").write_text("a\n1\n")  # only exports inside: a --per-patient export may replace it
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(folder), "--force"]) == 2
+    assert "never replaces a folder" in capsys.readouterr().err and (folder / "P001.csv").exists()
+    os.mkfifo(tmp_path / "pipe.csv")
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "pipe.csv"), "--force"]) == 2
+    assert "not a regular file" in capsys.readouterr().err and (tmp_path / "pipe.csv").is_fifo()
+    assert _audit(db).empty
+
+
+def test_a_query_ending_in_a_comment_exports_per_patient(db, tmp_path):
+    sql = "SELECT patient_id, count(*) AS n FROM v_emotion_windows GROUP BY 1 -- every patient"
+    assert main(["export", "--db", str(db), "--query", sql, "--out", str(tmp_path / "per"), "--per-patient"]) == 0
+    assert len(list((tmp_path / "per").glob("*.csv"))) > 1
+
+
+def test_a_killed_exports_hidden_copy_is_removed_by_the_next_export(db, tmp_path):
+    from multimodal_fer.export import EXPORT_PREFIX
+
+    left = tmp_path / f"{EXPORT_PREFIX}dead0000"  # what a SIGKILL leaves: no process holds its lock
+    left.mkdir()
+    (left / "export").write_text("patient_id,transcript\nP001,private words\n")
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "p.csv")]) == 0
+    assert not left.exists() and (tmp_path / "p.csv").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_files_of_a_linked_warehouse_are_refused_by_both_names(db, tmp_path, capsys):
+    link = tmp_path / "current.duckdb"
+    link.symlink_to(db)
+    for out in (link.with_name("current.duckdb.lock"), db.with_name(db.name + ".next")):
+        assert main(["export", "--db", str(link), "--table", "patients", "--out", str(out), "--force"]) == 2
+        assert "is the warehouse or one of its files" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_an_export_query_says_interrupted(db, tmp_path, monkeypatch, capsys):
+    from multimodal_fer import export
+
+    def interrupted(*args, **kwargs):
+        raise duckdb.InterruptException("INTERRUPT Error: Query interrupted")  # what DuckDB raises on SIGINT
+
+    monkeypatch.setattr(export, "export", interrupted)
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "p.csv")]) == 130
+    assert capsys.readouterr().err.strip() == "mfer: interrupted"

@@ -123,6 +123,22 @@ def test_the_published_file_keeps_its_permissions(tmp_path, staged):
     assert db.stat().st_mode & 0o777 == 0o640 and _state(db) == (2, 0, 0)
 
 
+def test_a_link_to_the_warehouse_publishes_the_file_it_points_to(tmp_path, staged):
+    real = tmp_path / "data" / "w.duckdb"
+    real.parent.mkdir()
+    with store.publishing(real, timeout_s=5) as work:
+        _load(work, staged["a"], "r1")
+    link = tmp_path / "current.duckdb"
+    link.symlink_to(real)
+    with store.publishing(link, timeout_s=5) as work:  # a run given the link
+        assert work == store.working_path(real)  # one working copy (and one lock) for the link and its target
+        _load(work, staged["b"], "r2")
+    assert link.is_symlink() and link.resolve() == real  # the link stays a link
+    assert _state(real) == (2, 0, 0) and _state(link) == (2, 0, 0)
+    _only_published(real)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.duckdb", "data"]
+
+
 def test_an_exception_still_publishes_the_committed_recordings(tmp_path, staged):
     db = tmp_path / "w.duckdb"
     with pytest.raises(RuntimeError, match="the batch broke"), store.publishing(db, timeout_s=5) as work:

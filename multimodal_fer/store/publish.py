@@ -28,7 +28,7 @@ def run_lock(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float = 
     """
     import fcntl
 
-    lock_path = Path(f"{db_path}.lock")
+    lock_path = Path(f"{published_path(db_path)}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as fh:
         deadline = time.monotonic() + timeout_s
@@ -50,9 +50,15 @@ def run_lock(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float = 
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def published_path(db_path: str | Path) -> Path:
+    """The file a ``--db`` path names: through symbolic links, so that a link and its target share one lock,
+    one working copy and one published file (replacing the link itself would fork the warehouse)."""
+    return Path(os.path.realpath(db_path))
+
+
 def working_path(db_path: str | Path) -> Path:
     """The private working copy a run writes (``<db>.next``), published over ``db_path`` at its end."""
-    return Path(f"{db_path}.next")
+    return Path(f"{published_path(db_path)}.next")
 
 
 @contextlib.contextmanager
@@ -85,7 +91,7 @@ def publishing(db_path: str | Path, *, timeout_s: float = 3600.0, poll_s: float 
         If the published file is not a readable warehouse, or the working copy cannot be checkpointed;
         nothing is published then, and ``db_path`` is unchanged.
     """
-    db_path = Path(db_path)
+    db_path = published_path(db_path)
     work = working_path(db_path)
     with run_lock(db_path, timeout_s=timeout_s, poll_s=poll_s):
         _discard(work)
