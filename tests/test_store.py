@@ -199,3 +199,17 @@ def test_a_transaction_keeps_all_of_its_changes_or_none(tmp_path, error):
     with transaction(con):  # the connection is usable again
         con.execute("DELETE FROM quarantine")
     assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
+def test_a_removed_staging_folder_is_never_brought_back_by_a_late_worker(tmp_path):
+    run_folder = tmp_path / "mfer-run-1"
+    run_folder.mkdir()
+    staged = stage(run_folder, "e" * 64)  # a worker staged a recording in the run's folder
+    assert (staged / "sessions.parquet").exists()
+    import shutil
+
+    shutil.rmtree(run_folder)  # the run stopped (Ctrl-C) and removed its folder; the worker is still writing
+    rows = store.conform("moments", pd.DataFrame(columns=["recording_sha256"]).assign(recording_sha256=[]))
+    with pytest.raises(FileNotFoundError):
+        store.write_staged(staged, "moments", rows)
+    assert not run_folder.exists()

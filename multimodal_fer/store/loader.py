@@ -54,8 +54,12 @@ def conform(table_name: str, df: pd.DataFrame) -> pa.Table:
 
 
 def write_staged(staged_dir: Path, table_name: str, rows: pd.DataFrame | pa.Table) -> Path:
-    """Write one table's rows of one recording as Parquet (``<staged_dir>/<table>.parquet``)."""
-    staged_dir.mkdir(parents=True, exist_ok=True)
+    """Write one table's rows of one recording as Parquet (``<staged_dir>/<table>.parquet``).
+
+    ``staged_dir`` is created, its parent (the run's staging folder) never: once a stopped run has removed
+    that folder, a worker still finishing a recording cannot bring its rows (ids, transcripts) back to disk.
+    """
+    staged_dir.mkdir(exist_ok=True)
     path = staged_dir / f"{table_name}.parquet"
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(rows if isinstance(rows, pa.Table) else conform(table_name, rows), tmp)
