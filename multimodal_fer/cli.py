@@ -33,6 +33,8 @@ from pathlib import Path
 from multimodal_fer.config import DEFAULT_DB, Settings
 
 SQL_TIMEOUT_S = 300.0  # seconds: mfer sql stops a query that runs longer (--timeout)
+SQL_MAX_TIMEOUT_S = 86_400.0  # seconds: the longest --timeout (a day)
+SQL_MAX_ROWS = 10_000_000  # --max-rows at most: a terminal shows far fewer; mfer export writes any number
 
 __all__ = ["DEFAULT_DB", "DISCLAIMER", "build_parser", "db_arg", "main"]
 DISCLAIMER = (
@@ -52,9 +54,14 @@ def _print_df(df, *, max_rows: int = 40) -> None:
 def cmd_sql(args) -> int:
     from multimodal_fer import store
 
-    if args.max_rows < 1 or args.timeout < 0:
-        raise ValueError("--max-rows must be at least 1 and --timeout at least 0 (0: no time limit)")
-    df = store.query(args.db, args.query, max_rows=args.max_rows, timeout_s=args.timeout or None)
+    if not 1 <= args.max_rows <= SQL_MAX_ROWS:
+        raise ValueError(f"--max-rows must be 1 to {SQL_MAX_ROWS:,} (more rows: mfer export)")
+    if not 0 <= args.timeout <= SQL_MAX_TIMEOUT_S:  # False for NaN too
+        raise ValueError(f"--timeout must be 0 (no time limit) to {SQL_MAX_TIMEOUT_S:g} seconds")
+    if args.timeout:
+        df = store.query_bounded(args.db, args.query, max_rows=args.max_rows, timeout_s=args.timeout)
+    else:
+        df = store.query(args.db, args.query, max_rows=args.max_rows)
     _print_df(df.head(args.max_rows), max_rows=args.max_rows)
     if len(df) > args.max_rows:
         print(f"(first {args.max_rows} rows shown; the query has more: --max-rows N, or mfer export for all of them)")

@@ -31,6 +31,7 @@ def stage(tmp_path, sha, patient="P1", session="S1", seconds=4.0):
         "moments": notable_moments(windows, pd.DataFrame()),
     }
     out = tmp_path / sha
+    tmp_path.mkdir(parents=True, exist_ok=True)  # the run's staging folder (write_staged creates only out)
     for name in PER_RECORDING:
         df = tables[name].copy()
         df["recording_sha256"] = sha

@@ -52,6 +52,7 @@ from multimodal_fer.store.warehouse import (
     connect_readonly,
     init_db,
     query,
+    query_bounded,
     view_sql,
 )
 
@@ -83,6 +84,7 @@ __all__ = [
     "model_versions_json",
     "publishing",
     "query",
+    "query_bounded",
     "quarantine",
     "quarantined_keys",
     "read_staged",

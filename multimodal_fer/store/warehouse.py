@@ -202,6 +202,58 @@ def query(
         con.close()
 
 
+HARD_STOP_S = 5.0  # seconds past the time limit after which a query DuckDB's interrupt has not stopped is killed
+
+
+def query_bounded(db_path: str | Path, sql: str, *, max_rows: int | None = None, timeout_s: float) -> pd.DataFrame:
+    """:func:`query` in a child process, so that ``timeout_s`` holds for any query.
+
+    DuckDB's interrupt stops a query between chunks of rows; one inside a single long computation (a
+    string function over a huge value) runs on past it. The child is killed :data:`HARD_STOP_S` seconds
+    after the limit (also on Ctrl-C here), and its memory goes with it.
+
+    Raises
+    ------
+    QueryTimeout
+        If the query ran longer than ``timeout_s`` (stopped by DuckDB, or killed).
+    QueryRefused, duckdb.Error
+        As :func:`query`, raised again here.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")  # nothing to re-import; the parent holds no connection to share
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_query_child, args=(send, str(db_path), sql, max_rows, timeout_s), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not recv.poll(timeout_s + HARD_STOP_S):
+            raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped")
+        ok, value = recv.recv()
+    except EOFError:
+        raise MemoryError("the query's process ended without an answer (out of memory?)") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if ok:
+        return value
+    raise value
+
+
+def _query_child(send, db_path: str, sql: str, max_rows: int | None, timeout_s: float) -> None:
+    """:func:`query_bounded`'s child: the result, or the error, sent back once."""
+    try:
+        answer = (True, query(db_path, sql, max_rows=max_rows, timeout_s=timeout_s))
+    except Exception as exc:  # noqa: BLE001 - every error goes back to the parent, which raises it
+        answer = (False, exc)
+    try:
+        send.send(answer)
+    except Exception as exc:  # noqa: BLE001 - an error that cannot be pickled goes back as its text
+        send.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}" if not answer[0] else str(exc))))
+    send.close()
+
+
 def view_sql() -> dict[str, str]:
     """``{view name: SELECT …}`` from ``warehouse/v_*.sql`` (one object per file), read as package data."""
     files = resources.files(VIEWS_PACKAGE)
