@@ -15,10 +15,15 @@ from pathlib import Path
 import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import workspace
+from multimodal_fer.digest import file_sha256
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
 from multimodal_fer.planning import Quarantined, Staged
 from multimodal_fer.pseudonyms import scrub
 
+CHANGED_WHILE_READ = (
+    "the file changed while the run read it (still being written, or replaced): the next run analyses what it "
+    "holds then"
+)
 FETCH_ATTEMPTS = 3  # tries to read a recording from its bucket
 FETCH_BACKOFF_S = 2.0  # seconds, doubled after each failed try
 
@@ -92,4 +97,7 @@ def analyze_one(
         except StageError as exc:
             shutil.rmtree(staged_dir, ignore_errors=True)
             return quarantined(exc.stage, public_text(str(exc), recording, local), type(exc.__cause__ or exc).__name__)
+        if file_sha256(local) != sha256:  # what was analysed is not what was hashed: never store it under that hash
+            shutil.rmtree(staged_dir, ignore_errors=True)
+            return quarantined("split", CHANGED_WHILE_READ, "ChangedWhileRead")
     return Staged(recording, sha256, result["staged_dir"], result["stage_seconds"], result["pipeline_version"])
