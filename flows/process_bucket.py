@@ -353,6 +353,9 @@ def process_bucket(
             quarantined=state["quarantined"],
             version=version,
             retry_quarantined=retry_quarantined,
+            in_manifest=[
+                (r.patient_id, r.session_id) for r, _ in hashed if (r.patient_id, r.session_id) in found["manifest"]
+            ],
         )
         quarantines = _discovery_quarantines(found) + unreadable + plan.duplicates
         if not retry_quarantined:  # on record for this version with the same reason: nothing new to say

@@ -7,9 +7,10 @@ and session). From the two:
   object's size and modification stamp are those recorded in ``objects``);
 - same bytes loaded under another place that is no longer in the bucket: the file was **moved**
   (a misfiled recording put right): its rows are **re-homed** to the new place, no re-analysis;
-- same bytes in two places of the bucket at once: the place already loaded (else the first in key
-  order) is the recording; every other place is **quarantined as a duplicate**, naming the
-  original, so it is visible and queryable, never silently dropped;
+- same bytes in two places of the bucket at once: the place already loaded (else the first the
+  manifest describes, else the first in key order) is the recording; every other place is
+  **quarantined as a duplicate**, naming the original, so it is visible and queryable, never
+  silently dropped;
 - anything else new or made by another pipeline version: **process**.
 """
 
@@ -79,15 +80,18 @@ class Plan:
     duplicates: list[Quarantined] = field(default_factory=list)
 
 
-def _canonical(hashed: list[tuple[Recording, str]], loaded: dict[str, Location]) -> dict[str, Recording]:
+def _canonical(
+    hashed: list[tuple[Recording, str]], loaded: dict[str, Location], in_manifest: Collection[tuple[str, str]]
+) -> dict[str, Recording]:
     """For each content hash, the place that holds the recording: the loaded place if it is still
-    in the bucket, else the first place in key order."""
+    in the bucket, else the first place the manifest describes, else the first place in key order."""
     out: dict[str, Recording] = {}
+    rank: dict[str, int] = {}
     for rec, sha in hashed:
-        at = loaded.get(sha)
-        here = at is not None and (at.patient_id, at.session_id) == (rec.patient_id, rec.session_id)
-        if sha not in out or here:
-            out[sha] = rec
+        at, key = loaded.get(sha), (rec.patient_id, rec.session_id)
+        r = 2 if at is not None and (at.patient_id, at.session_id) == key else 1 if key in in_manifest else 0
+        if sha not in out or r > rank[sha]:
+            out[sha], rank[sha] = rec, r
     return out
 
 
@@ -98,6 +102,7 @@ def plan(
     quarantined: Collection[tuple[str, str | None]],
     version: str,
     retry_quarantined: bool = False,
+    in_manifest: Collection[tuple[str, str]] = (),
 ) -> Plan:
     """Decide, for each ``(recording, sha256)`` of the bucket (ids as stored), what the run does.
 
@@ -113,8 +118,11 @@ def plan(
         This run's pipeline version.
     retry_quarantined : bool
         Process again what this version already quarantined.
+    in_manifest : collection of (str, str)
+        ``(patient_id, session_id)`` of the recordings the manifest describes: of two copies of the same
+        bytes, the described one is the recording (unless the other is already loaded).
     """
-    canonical = _canonical(hashed, loaded)
+    canonical = _canonical(hashed, loaded, frozenset(in_manifest))
     out = Plan()
     for rec, sha in hashed:
         first = canonical[sha]

@@ -163,3 +163,22 @@ def test_serve_refuses_what_run_refuses_before_serving(tmp_path, capsys):
     (tmp_path / "bucket").mkdir()
     assert main(["serve", str(tmp_path / "bucket"), "--db", str(tmp_path / "typo" / "w.duckdb")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", [None, "a-pseudonym-key-for-the-test"])
+def test_of_two_copies_the_one_the_manifest_describes_is_loaded(tmp_path, monkeypatch, key):
+    if key:
+        monkeypatch.setenv("MFER_PSEUDONYM_KEY", key)
+    else:
+        monkeypatch.delenv("MFER_PSEUDONYM_KEY", raising=False)
+    bucket = tmp_path / "bucket"
+    video = write_video(tmp_path / "v.mp4", seconds=2.0, fps=5, size=32)
+    for rel in ("P1/S1.mp4", "P9/S9.mp4"):  # P1/S1 sorts first; the manifest describes only P9/S9
+        (bucket / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(video, bucket / rel)
+    (bucket / "manifest.csv").write_text("patient_id,session_id,site\nP9,S9,Basel\n")
+    result = _run(bucket, tmp_path / "w.duckdb")
+    assert result["n_loaded"] == 1
+    assert _rows(tmp_path / "w.duckdb", "SELECT site FROM sessions") == [("Basel",)]
+    (reason,) = _rows(tmp_path / "w.duckdb", "SELECT reason FROM quarantine WHERE stage = 'plan'")[0]
+    assert "the same bytes as" in reason and ("P9/S9" in reason) == (key is None)

@@ -37,6 +37,15 @@ def test_two_new_copies_process_one_and_report_the_other():
     assert [r.session_id for r, _ in p.todo] == ["S1"] and [d.session_id for d in p.duplicates] == ["S2"]
 
 
+def test_of_two_new_copies_the_one_the_manifest_describes_is_the_recording():
+    hashed = [(rec("P1", "S1"), "a"), (rec("P1", "S2"), "a")]
+    p = plan(hashed, loaded={}, quarantined=set(), version=V, in_manifest=[("P1", "S2")])
+    assert [r.session_id for r, _ in p.todo] == ["S2"] and [d.session_id for d in p.duplicates] == ["S1"]
+    loaded = {"a": Location("P1", "S1", "/b/P1/S1.mp4", V)}  # but a loaded copy stays the recording
+    p = plan(hashed, loaded=loaded, quarantined=set(), version=V, in_manifest=[("P1", "S2")])
+    assert [r.session_id for r, _ in p.skipped] == ["S1"] and [d.session_id for d in p.duplicates] == ["S2"]
+
+
 def test_a_moved_recording_is_rehomed():
     loaded = {"a": Location("P1", "S1", "/b/P1/S1.mp4", V)}
     p = plan([(rec("P9", "S1"), "a")], loaded=loaded, quarantined=set(), version=V)
