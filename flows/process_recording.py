@@ -15,7 +15,6 @@ from pathlib import Path
 import multimodal_fer_flows  # noqa: F401 - environment defaults
 from multimodal_fer import bucket as bucket_lib
 from multimodal_fer import workspace
-from multimodal_fer.digest import file_sha256
 from multimodal_fer.pipeline import PipelineOptions, StageError, analyze_recording, load_models
 from multimodal_fer.planning import Quarantined, Staged
 from multimodal_fer.pseudonyms import scrub
@@ -97,7 +96,7 @@ def analyze_one(
         except StageError as exc:
             shutil.rmtree(staged_dir, ignore_errors=True)
             return quarantined(exc.stage, public_text(str(exc), recording, local), type(exc.__cause__ or exc).__name__)
-        if file_sha256(local) != sha256:  # what was analysed is not what was hashed: never store it under that hash
+        if bucket_lib.sha256_of(str(local)) != sha256:  # not the bytes that were hashed: never stored under that hash
             shutil.rmtree(staged_dir, ignore_errors=True)
             return quarantined("split", CHANGED_WHILE_READ, "ChangedWhileRead")
     return Staged(recording, sha256, result["staged_dir"], result["stage_seconds"], result["pipeline_version"])
