@@ -88,6 +88,9 @@ def _parse_channel(value: str | None) -> int | None:
     return int(value)
 
 
+NO_HEADER = "no patient_id and session_id columns: the first line must be the header, e.g. patient_id,session_id,site"
+
+
 def _manifest_rows(name: str, data: bytes) -> list[dict]:
     try:
         raw = data.decode("utf-8-sig")
@@ -95,7 +98,10 @@ def _manifest_rows(name: str, data: bytes) -> list[dict]:
         raise BucketError(f"{name}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     try:
         if name.endswith(".csv"):
-            return list(csv.DictReader(io.StringIO(raw)))
+            reader = csv.DictReader(io.StringIO(raw))
+            if not {"patient_id", "session_id"} <= set(reader.fieldnames or ()):  # never echo the first line
+                raise BucketError(f"{name}: {NO_HEADER}")
+            return list(reader)
         loaded = json.loads(raw)
     except (csv.Error, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting
         raise BucketError(f"{name}: cannot be parsed ({exc})") from exc
@@ -120,9 +126,15 @@ def parse_manifest(name: str, data: bytes, pseudonyms: Pseudonyms) -> dict[tuple
 
 
 def _manifest_row(row: dict, seen: dict, pseudonyms: Pseudonyms) -> tuple[tuple[str, str], SessionMeta]:
+    if "patient_id" not in row or "session_id" not in row:  # a JSON row without them
+        raise BucketError(NO_HEADER)
     unknown = set(row) - set(MANIFEST_COLUMNS)
-    if unknown:
-        raise BucketError(f"unknown columns {sorted(map(str, unknown))}; allowed: {', '.join(MANIFEST_COLUMNS)}")
+    if unknown:  # a column name may be an id (a JSON row keyed by one): named as any other bucket name
+        shown = sorted(pseudonyms.name(str(c)) for c in unknown)
+        raise BucketError(f"unknown columns {shown}; allowed: {', '.join(MANIFEST_COLUMNS)}")
+    nested = sorted(k for k, v in row.items() if isinstance(v, (dict, list, bool)))
+    if nested:
+        raise BucketError(f"{', '.join(nested)}: a JSON object, list or true/false where text belongs")
     clean = {k: _clean(v) for k, v in row.items()}
     pid, sid = clean.get("patient_id"), clean.get("session_id")
     if not pid or not sid:

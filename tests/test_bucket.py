@@ -197,6 +197,25 @@ def test_manifest_errors_name_rows_by_pseudonym(tmp_path):
     assert "alice" not in str(err.value) and Pseudonyms("k").patient("alice") in str(err.value)
 
 
+@pytest.mark.parametrize("name, data", [
+    ("manifest.csv", b"alice,S1,2026-09-01T10:00:00,site-a\n"),  # no header: the first row's cells
+    ("manifest.json", b'[{"patient_id": "P1", "session_id": "S1", "alice": "x"}]'),  # an id as a key
+])
+def test_a_manifest_error_never_echoes_an_id_under_a_key(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(bucket.BucketError) as err:
+        bucket.read_manifest(str(tmp_path), Pseudonyms("k"))
+    assert "alice" not in str(err.value) and "\n" not in str(err.value)
+    assert ("the first line must be the header" if name.endswith(".csv") else "unknown columns") in str(err.value)
+
+
+@pytest.mark.parametrize("value", ['{"name": "site-a"}', '["a", "b"]', "true"])
+def test_json_objects_lists_and_booleans_are_not_text(tmp_path, value):
+    (tmp_path / "manifest.json").write_text(f'[{{"patient_id": "P1", "session_id": "S1", "site": {value}}}]')
+    with pytest.raises(bucket.BucketError, match="row 1: site: a JSON object, list or true/false"):
+        bucket.read_manifest(str(tmp_path))
+
+
 @pytest.mark.parametrize("name, data", [("manifest.json", b"[" * 100_000 + b"]" * 100_000),
                                         ("manifest.csv", b"patient_id,session_id\nP1,S1\x00\n"),
                                         ("manifest.json", b'{"sessions": 3}')])
