@@ -52,12 +52,25 @@ def pipeline_options(args: argparse.Namespace):
     )
 
 
+MAX_LOCAL_WORKERS = 256  # --dask local:N, N at most (each worker is a process holding the models)
+
+
+def local_workers(spec: str) -> int:
+    """N of ``--dask local:N``, or one line saying what N may be (0 workers would wait forever)."""
+    text = spec.split(":", 1)[1]
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LOCAL_WORKERS:
+        raise ValueError(
+            f"--dask {spec}: N of local:N must be a whole number of worker processes, 1 to {MAX_LOCAL_WORKERS}"
+        )
+    return int(text)
+
+
 def dask_runner(spec: str):
     """A Prefect DaskTaskRunner: ``local:N`` starts a local cluster of N worker processes, else a scheduler address."""
     from prefect_dask import DaskTaskRunner
 
     if spec.startswith("local:"):
-        n = int(spec.split(":", 1)[1])
+        n = local_workers(spec)
         return DaskTaskRunner(
             cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
         )
@@ -88,8 +101,12 @@ def check_run(args: argparse.Namespace) -> None:
     from multimodal_fer.pseudonyms import Pseudonyms
 
     pipeline_options(args)
-    check_locations(args.db, args.staging)
+    if args.dask and args.dask.startswith("local:"):
+        local_workers(args.dask)
+    check_db_path(args.db)
     store.check_pseudonyms(args.db, Pseudonyms(Settings.from_env().checked_pseudonym_key()).fingerprint())
+    if args.staging:
+        check_staging(args.staging, bucket=args.bucket)
 
 
 def _probe_writable(folder: Path) -> None:
@@ -100,28 +117,39 @@ def _probe_writable(folder: Path) -> None:
         pass
 
 
-def check_locations(db: str, staging: str | None) -> None:
-    """The run's files can be written where the options say, or one line naming the option.
+def check_db_path(db: str) -> None:
+    """``--db`` names a file in a folder this process can write, or one line saying what is wrong.
 
     A ``--db`` in a folder that does not exist is refused rather than created: a mistyped path would
-    otherwise start a new, empty warehouse and analyse every recording again. ``--staging`` is created
-    if missing (as the run would) and must take a file.
+    otherwise start a new, empty warehouse and analyse every recording again.
     """
-    folder = Path(db).absolute().parent
-    if not folder.is_dir():
+    path = Path(db).absolute()
+    if not db or path.is_dir():
+        raise ValueError(f"--db {db!r}: give the warehouse's file name, not a folder")
+    if not path.parent.is_dir():
         raise ValueError(
-            f"--db {db}: the folder {folder} does not exist (create it for a new warehouse, or check the path)"
+            f"--db {db}: the folder {path.parent} does not exist (create it for a new warehouse, or check the path)"
         )
     try:
-        _probe_writable(folder)
+        _probe_writable(path.parent)
     except OSError as exc:
-        raise ValueError(f"--db {db}: cannot write in {folder} ({exc.strerror or exc})") from None
-    if staging:
-        try:
-            Path(staging).mkdir(parents=True, exist_ok=True)
-            _probe_writable(Path(staging))
-        except OSError as exc:
-            raise ValueError(f"--staging {staging}: cannot write there ({exc.strerror or exc})") from None
+        raise ValueError(f"--db {db}: cannot write in {path.parent} ({exc.strerror or exc})") from None
+
+
+def check_staging(staging: str, *, bucket: str | None = None) -> None:
+    """``--staging`` writable (its nearest existing folder, if it does not exist yet: the run creates it), and
+    not inside a local bucket: staged rows hold ids and transcripts, and the next run would list them."""
+    target = Path(staging).expanduser().resolve()
+    local_bucket = Path(bucket).expanduser().resolve() if bucket and "://" not in bucket else None
+    if local_bucket is not None and target.is_relative_to(local_bucket):
+        raise ValueError(f"--staging {staging}: inside the bucket (staged rows would be listed as recordings)")
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a folder")
+        _probe_writable(existing)
+    except OSError as exc:
+        raise ValueError(f"--staging {staging}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _not_a_failure_record(record) -> bool:

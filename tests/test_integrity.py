@@ -157,6 +157,36 @@ def test_a_run_that_could_not_write_where_it_is_told_is_refused_naming_the_optio
     assert not list(tmp_path.rglob("*.duckdb")) and not (tmp_path / "no-such-folder").exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--dask", "local:0"], "must be a whole number of worker processes, 1 to"),
+    (["--dask", "local:-1"], "must be a whole number of worker processes"),
+    (["--dask", "local:x"], "must be a whole number of worker processes"),
+    (["--staging", "{bucket}/staging"], "--staging {bucket}/staging: inside the bucket"),
+    (["--db", "{tmp}"], "give the warehouse's file name, not a folder"),
+])
+def test_impossible_run_options_are_one_line_before_anything_starts(tmp_path, capsys, extra, message):
+    from multimodal_fer_flows.cli import main
+
+    bucket = tmp_path / "bucket"
+    (bucket / "P1").mkdir(parents=True)
+    extra = [x.format(bucket=bucket, tmp=tmp_path) for x in extra]
+    argv = ["run", str(bucket), "--db", str(tmp_path / "w.duckdb"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message.format(bucket=bucket) in err, err
+    assert not list(tmp_path.rglob("*.duckdb")) and not (bucket / "staging").exists()
+
+
+def test_a_refused_run_creates_no_staging_folder(tmp_path, capsys, monkeypatch):
+    from multimodal_fer_flows.cli import main
+
+    (tmp_path / "bucket").mkdir()
+    monkeypatch.setenv("MFER_PSEUDONYM_KEY", "")  # refused: an empty key
+    assert main(["run", str(tmp_path / "bucket"), "--db", str(tmp_path / "w.duckdb"),
+                 "--staging", str(tmp_path / "made" / "by" / "typo")]) == 2
+    assert "set but empty" in capsys.readouterr().err and not (tmp_path / "made").exists()
+
+
 def test_serve_refuses_what_run_refuses_before_serving(tmp_path, capsys):
     from multimodal_fer_flows.cli import main
 
