@@ -88,14 +88,19 @@ def read_labels_csv(path: str | Path, required: Sequence[str]) -> list[dict]:
     Raises
     ------
     ValueError
-        One line naming the file: required columns missing, no rows, not UTF-8, not parseable as CSV.
+        One line naming the file: required columns missing, a column named twice, no rows, a row without a
+        cell for a required column, not UTF-8, not parseable as CSV.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            header = list(reader.fieldnames or [])
+            missing = [c for c in required if c not in header]
             if missing:
                 raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(required)}")
+            twice = sorted({c for c in header if header.count(c) > 1})
+            if twice:
+                raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
             rows = list(reader)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
@@ -103,14 +108,25 @@ def read_labels_csv(path: str | Path, required: Sequence[str]) -> list[dict]:
         raise ValueError(f"{path}: cannot be parsed as CSV ({exc})") from None
     if not rows:
         raise ValueError(f"{path}: no rows below the header")
+    for line, row in enumerate(rows, 2):  # a short row would read its missing cells as None ('none': skipped)
+        short = [c for c in required if row.get(c) is None]
+        if short:
+            raise ValueError(f"{path}: line {line}: no cell for {short} (fewer cells than the header)")
     return rows
 
 
-def check_rows(rows: Sequence[dict], *, root: str | Path | None, labels_csv: str | Path, label: str | None = "label"):
+def check_rows(
+    rows: Sequence[dict],
+    *,
+    root: str | Path | None,
+    labels_csv: str | Path,
+    label: str | None = "label",
+    path: str | None = "path",
+):
     """``rows``, once every label (column ``label``; ``None``: no labels) is a known name and every row to
-    be scored names a regular file: checked before a model loads, so that a bad row near the end never
-    stops an evaluation after hours of work. Rows whose label has no canonical class are not scored and
-    their paths not checked.
+    be scored names a regular file (column ``path``; ``None``: not checked): checked before a model loads,
+    so that a bad row near the end never stops an evaluation after hours of work. Rows whose label has no
+    canonical class are not scored and their paths not checked.
 
     Raises
     ------
@@ -124,8 +140,8 @@ def check_rows(rows: Sequence[dict], *, root: str | Path | None, labels_csv: str
             scored = label is None or to_canonical(row[label]) is not None
         except KeyError as exc:
             raise ValueError(f"{labels_csv}: line {line}: {exc.args[0]}") from None
-        if scored:
-            resolve(row["path"], root, labels_csv, line=line)
+        if scored and path is not None:
+            resolve(row[path], root, labels_csv, line=line)
     return rows
 
 

@@ -143,7 +143,9 @@ def test_a_labels_path_must_be_a_regular_file_and_a_pipe_never_blocks(tmp_path):
 
 @pytest.mark.parametrize("data, message", [(b"path,label\n", "no rows"),
                                            ("path,label\nS\u00e9.jpg,happy\n".encode("latin-1"), "not UTF-8 text"),
-                                           (b"path,label\n" + b"a" * 200_000 + b",happy\n", "cannot be parsed")])
+                                           (b"path,label\n" + b"a" * 200_000 + b",happy\n", "cannot be parsed"),
+                                           (b"path,label,label\na.jpg,sad,happy\n", "appear more than once"),
+                                           (b"path,label\na.jpg,sad\nb.jpg\n", "line 3: no cell for")])
 def test_a_bad_labels_csv_is_one_line_naming_the_file(tmp_path, data, message):
     from multimodal_fer.evaluation import read_labels_csv
 
@@ -179,11 +181,11 @@ def test_progress_speaks_only_for_long_evaluations():
     assert lines == ["  scored 400/1000 files (33/s, about 0 min left)", "  scored 900/1000 files (30/s, about 0 min left)"]
 
 
-@pytest.mark.parametrize("kind", ["face", "voice", "av", "asr"])
+@pytest.mark.parametrize("kind", ["face", "voice", "av", "asr", "text"])
 def test_every_row_is_checked_before_a_model_loads(tmp_path, monkeypatch, capsys, kind):
     from multimodal_fer import cli, pipeline
     from multimodal_fer.face import evaluate as face_evaluate
-    from multimodal_fer.text import asr
+    from multimodal_fer.text import asr, emotion
     from multimodal_fer.voice import model as voice_model
 
     def no_model(*args, **kwargs):
@@ -193,12 +195,15 @@ def test_every_row_is_checked_before_a_model_loads(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(voice_model.VoiceModel, "load", no_model)
     monkeypatch.setattr(pipeline, "load_models", no_model)
     monkeypatch.setattr(asr, "load_asr_model", no_model)
+    monkeypatch.setattr(emotion.TextEmotionModel, "load", no_model)
     (tmp_path / "a.wav").write_bytes(b"x")
     column = "transcript" if kind == "asr" else "label"
     last = "missing.wav,hello" if kind == "asr" else "a.wav,bored"  # line 4: a path that is not there, a label
     (tmp_path / "l.csv").write_text(f"path,{column}\na.wav,happy\nnot-scored.wav,contempt\n{last}\n")
     if kind == "asr":
         (tmp_path / "l.csv").write_text(f"path,{column}\na.wav,hello\n{last}\n")
+    if kind == "text":
+        (tmp_path / "l.csv").write_text("text,label\nso happy,happy\nmeh,contempt\nhello,bored\n")
     assert cli.main(["evaluate", kind, str(tmp_path / "l.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "l.csv" in err, err

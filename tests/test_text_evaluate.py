@@ -83,7 +83,7 @@ def test_dialogue_context_order_and_skipped_rows(tmp_path):
 
 
 def test_unknown_label_and_missing_column_are_errors(tmp_path):
-    with pytest.raises(KeyError, match="schadenfreude"):
+    with pytest.raises(ValueError, match="a.csv: line 2: unknown emotion label .schadenfreude"):
         evaluate.run(_write(tmp_path / "a.csv", ["text", "label"], [["x", "schadenfreude"]]),
                      model=StubModel(), quiet=True)
     with pytest.raises(ValueError, match="missing column"):

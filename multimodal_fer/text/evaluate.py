@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_fer.evaluation import classification_metrics, print_report, read_labels_csv, resolve, write_json
+from multimodal_fer.evaluation import (
+    check_rows,
+    classification_metrics,
+    print_report,
+    read_labels_csv,
+    resolve,
+    write_json,
+)
 from multimodal_fer.labels import EMOTIONS, to_canonical
 
 
@@ -140,11 +147,11 @@ def run(
     """
     from multimodal_fer.text.emotion import TextEmotionModel
 
-    rows = read_rows(labels_csv)
+    rows = check_rows(read_rows(labels_csv), root=root, labels_csv=labels_csv, path=None)  # labels known
+    texts = [_row_text(row, root, labels_csv) for row in rows]  # files read before the model loads
     model = model or TextEmotionModel.load()
-    texts = [_row_text(row, root, labels_csv) for row in rows]
     contexts = dialogue_contexts(rows, texts)
-    labels = [to_canonical(row["label"]) for row in rows]  # KeyError on unknown names
+    labels = [to_canonical(row["label"]) for row in rows]
     keep = [i for i, lab in enumerate(labels) if lab is not None]
     y_pred, elapsed = predict_kept(model, texts=texts, contexts=contexts, keep=keep)
     metrics = classification_metrics([lab for lab in labels if lab is not None], y_pred, EMOTIONS)
