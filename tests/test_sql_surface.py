@@ -270,3 +270,21 @@ def test_a_file_that_is_not_duckdb_is_refused_before_duckdb_reads_it(tmp_path, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a DuckDB database" in err and "extension" not in err.lower(), err
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["status"], ["validate"], ["run", "{bucket}"]])
+def test_another_programs_duckdb_file_is_refused_not_adopted(tmp_path, capsys, command):
+    from multimodal_fer_flows.cli import main as flows_main
+
+    path = tmp_path / "plain.duckdb"
+    c = duckdb.connect(str(path))
+    c.execute("CREATE TABLE foo AS SELECT 1 AS x")
+    c.close()
+    (tmp_path / "bucket").mkdir()
+    argv = [x.format(bucket=tmp_path / "bucket") for x in command]
+    assert flows_main([*argv, "--db", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a DuckDB database but not a warehouse" in err, err
+    c = duckdb.connect(str(path), read_only=True)
+    assert [r[0] for r in c.execute("SELECT table_name FROM information_schema.tables").fetchall()] == ["foo"]
+    c.close()

@@ -64,8 +64,21 @@ def connect(db_path: str | Path, *, read_only: bool = False):
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = open_duckdb(db_path)
-    init_db(con)
+    try:
+        check_is_warehouse(con, db_path)  # never add the warehouse's tables to another database
+        init_db(con)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def check_is_warehouse(con, db_path: str | Path) -> None:
+    """Raise ``ValueError`` if the open database holds tables but no ``sessions`` table: another program's
+    DuckDB file (given as --db by mistake), not a warehouse, nor a new empty one."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if tables and "sessions" not in tables:
+        raise ValueError(f"{db_path} is a DuckDB database but not a warehouse (no sessions table): check --db")
 
 
 #: Run on every read-only connection, in this order: the last one locks the others, so that a
@@ -106,7 +119,7 @@ def connect_readonly(db_path: str | Path):
     duckdb.Error
         If DuckDB cannot open it (a writer holds it, ...).
     ValueError
-        If the file is not a DuckDB database.
+        If the file is not a DuckDB database, or not a warehouse (:func:`check_is_warehouse`).
     """
     db_path = Path(db_path)
     if not db_path.exists():
@@ -119,6 +132,7 @@ def connect_readonly(db_path: str | Path):
         else:
             for statement in READ_ONLY_SETTINGS:
                 con.execute(statement)
+        check_is_warehouse(con, db_path)
     except BaseException:
         con.close()
         raise
