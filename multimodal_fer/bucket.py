@@ -354,10 +354,12 @@ def read_manifest(bucket: str, pseudonyms: Pseudonyms = Pseudonyms()) -> dict[tu
         names the row.
     """
     fs, root = _fs(bucket)
-    for name in MANIFEST_NAMES:
+    is_link = getattr(fs, "islink", lambda _: False)  # a dangling link is a manifest that cannot be read
+    present = [name for name in MANIFEST_NAMES if fs.exists(f"{root}/{name}") or is_link(f"{root}/{name}")]
+    if len(present) > 1:  # which one holds the truth? never pick one silently
+        raise BucketError(f"{' and '.join(present)} are both in the bucket: keep one")
+    for name in present:
         path = f"{root}/{name}"
-        if not fs.exists(path):
-            continue
         try:
             with _open_regular(_join_uri(bucket, fs, path)) as fh:
                 data = fh.read(MAX_MANIFEST_BYTES + 1)

@@ -209,6 +209,18 @@ def test_a_manifest_error_never_echoes_an_id_under_a_key(tmp_path, name, data):
     assert ("the first line must be the header" if name.endswith(".csv") else "unknown columns") in str(err.value)
 
 
+def test_two_manifests_or_a_dangling_link_are_an_invalid_manifest(tmp_path):
+    (tmp_path / "manifest.csv").write_text("patient_id,session_id\nP1,S1\n")
+    (tmp_path / "manifest.json").write_text('[{"patient_id": "P1", "session_id": "S2"}]')
+    with pytest.raises(bucket.BucketError, match="manifest.csv and manifest.json are both in the bucket: keep one"):
+        bucket.read_manifest(str(tmp_path))
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "manifest.csv").unlink()
+    (tmp_path / "manifest.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(bucket.BucketError, match="manifest.csv: cannot be read"):
+        bucket.read_manifest(str(tmp_path))
+
+
 @pytest.mark.parametrize("value", ['{"name": "site-a"}', '["a", "b"]', "true"])
 def test_json_objects_lists_and_booleans_are_not_text(tmp_path, value):
     (tmp_path / "manifest.json").write_text(f'[{{"patient_id": "P1", "session_id": "S1", "site": {value}}}]')
