@@ -264,23 +264,38 @@ def _serve(flow, *, name: str, schedule, parameters: dict, server) -> None:
         print("interrupted: stopped serving", flush=True)
 
 
+def _schedule(cron: str, timezone: str):
+    """Prefect's cron schedule, or one line naming the option: checked before a server starts."""
+    import zoneinfo
+
+    from prefect.schedules import Cron
+
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--timezone {timezone!r}: not a time zone name (e.g. UTC, Europe/Zurich)") from None
+    try:
+        return Cron(cron, timezone=timezone)
+    except ValueError as exc:
+        raise ValueError(f"--cron {cron!r}: {str(exc).splitlines()[0]}") from None
+
+
 def cmd_serve(args) -> int:
     check_run(args)  # refused now, not at the first scheduled run
+    schedule = _schedule(args.cron, args.timezone)
     server = None
     if not os.environ.get("PREFECT_API_URL"):  # Prefect's own setting, not an MFER_* one
         print("no PREFECT_API_URL: starting a local Prefect server for the scheduler ...")
         server, url = local_prefect_server()
         os.environ["PREFECT_API_URL"] = url
         print(f"Prefect server (UI and API) on {url.removesuffix('/api')}")
-    from prefect.schedules import Cron
-
     print(f"serving process-bucket/{args.name}: cron {args.cron!r} ({args.timezone}) on {args.bucket} -> {args.db}")
     print("SIGTERM or Ctrl-C stops; a run still going after", f"{STOP_GRACE_S:.0f} s is ended (safe to rerun)")
     try:
         _serve(
             _flow(args.dask),
             name=args.name,
-            schedule=Cron(args.cron, timezone=args.timezone),
+            schedule=schedule,
             parameters=flow_parameters(args),
             server=server,
         )

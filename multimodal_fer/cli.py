@@ -34,6 +34,7 @@ from multimodal_fer.config import DEFAULT_DB, Settings
 
 SQL_TIMEOUT_S = 300.0  # seconds: mfer sql stops a query that runs longer (--timeout)
 SQL_MAX_TIMEOUT_S = 86_400.0  # seconds: the longest --timeout (a day)
+PRINT_COLWIDTH = 60  # characters of a value mfer sql / status print (mfer export writes whole values)
 SQL_MAX_ROWS = 10_000_000  # --max-rows at most: a terminal shows far fewer; mfer export writes any number
 
 __all__ = ["DEFAULT_DB", "DISCLAIMER", "build_parser", "db_arg", "main"]
@@ -46,9 +47,17 @@ def _print_df(df, *, max_rows: int = 40) -> None:
     import pandas as pd
 
     with pd.option_context(
-        "display.max_rows", max_rows, "display.max_columns", 30, "display.width", 200, "display.max_colwidth", 60
+        "display.max_rows",
+        max_rows,
+        "display.max_columns",
+        30,
+        "display.width",
+        200,
+        "display.max_colwidth",
+        PRINT_COLWIDTH,
     ):
-        print(df.to_string(index=False, max_rows=max_rows) if len(df) else "(no rows)")
+        # to_string ignores display.max_colwidth: a 20 MB value would be printed whole
+        print(df.to_string(index=False, max_rows=max_rows, max_colwidth=PRINT_COLWIDTH) if len(df) else "(no rows)")
 
 
 def cmd_sql(args) -> int:

@@ -68,10 +68,13 @@ def source_sql(con, *, table: str | None = None, view: str | None = None, query:
 
 
 def _fmt(out: Path, fmt: str | None) -> str:
+    implied = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(out.suffix.lower())
     if fmt is None:
-        return "parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv"
+        return implied or "csv"
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}")
+    if implied not in (None, fmt):
+        raise ExportError(f"--format {fmt} but --out ends in {out.suffix}: a reader would take it for {implied}")
     return fmt
 
 
@@ -122,7 +125,7 @@ def file_name(patient_id, fmt: str) -> str:
     """A patient's file name: the id where it is a safe name (ids and pseudonyms are), else escaped."""
     name = "(no patient)" if patient_id is None else str(patient_id)
     safe = _SAFE_NAME.sub("_", name)
-    return f"{safe if safe == name and not name.startswith('.') else '_' + safe}.{fmt}"
+    return f"{safe if safe == name and name and not name.startswith('.') else '_' + safe}.{fmt}"
 
 
 def _write_per_patient(con, sql: str, folder: Path, fmt: str) -> tuple[int, list[Path]]:

@@ -282,8 +282,8 @@ def _finite(rows: np.ndarray) -> np.ndarray:
     peak = float(np.abs(rows).max()) if rows.size else 0.0
     if peak > MAX_LEVEL:
         raise MediaError(
-            f"the audio's samples reach {peak:.0f} times full scale: a float track written on another scale "
-            "(e.g. 16-bit values stored as float); rescale it to ±1"
+            f"the audio's samples reach {peak:.1f} times full scale (more than {MAX_LEVEL:g}): a float track written "
+            "on another scale (e.g. 16-bit values stored as float); rescale it to ±1"
         )
     return rows
 

@@ -174,3 +174,14 @@ def test_ctrl_c_during_an_export_query_says_interrupted(db, tmp_path, monkeypatc
     monkeypatch.setattr(export, "export", interrupted)
     assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "p.csv")]) == 130
     assert capsys.readouterr().err.strip() == "mfer: interrupted"
+
+
+def test_a_format_the_extension_contradicts_and_an_empty_patient_id(db, tmp_path, capsys):
+    from multimodal_fer.export import file_name
+
+    out = tmp_path / "x.csv"
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(out), "--format", "parquet"]) == 2
+    assert "--format parquet but --out ends in .csv" in capsys.readouterr().err and not out.exists()
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "x"), "--format",
+                 "parquet"]) == 0  # no extension: the format says it
+    assert file_name("", "csv") == "_.csv" and not file_name("", "csv").startswith(".")

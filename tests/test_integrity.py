@@ -187,6 +187,19 @@ def test_a_refused_run_creates_no_staging_folder(tmp_path, capsys, monkeypatch):
     assert "set but empty" in capsys.readouterr().err and not (tmp_path / "made").exists()
 
 
+@pytest.mark.parametrize("extra, message", [(["--timezone", "Mars/Base"], "--timezone 'Mars/Base': not a time zone"),
+                                            (["--cron", "61 2 * * *"], "--cron '61 2 * * *': Invalid cron string")])
+def test_serve_refuses_a_bad_schedule_before_a_server_starts(tmp_path, capsys, monkeypatch, extra, message):
+    from multimodal_fer_flows import cli as flows_cli
+
+    monkeypatch.setattr(flows_cli, "local_prefect_server", lambda: pytest.fail("a server was started"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    (tmp_path / "bucket").mkdir()
+    assert flows_cli.main(["serve", str(tmp_path / "bucket"), "--db", str(tmp_path / "w.duckdb"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
 def test_serve_refuses_what_run_refuses_before_serving(tmp_path, capsys):
     from multimodal_fer_flows.cli import main
 

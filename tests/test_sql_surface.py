@@ -288,3 +288,9 @@ def test_another_programs_duckdb_file_is_refused_not_adopted(tmp_path, capsys, c
     c = duckdb.connect(str(path), read_only=True)
     assert [r[0] for r in c.execute("SELECT table_name FROM information_schema.tables").fetchall()] == ["foo"]
     c.close()
+
+
+def test_a_huge_value_is_printed_cut(warehouse, capsys):
+    assert cli.main(["sql", "SELECT repeat('x', 1000000) AS big", "--db", str(warehouse["db"])]) == 0
+    out = capsys.readouterr().out
+    assert len(out) < 500 and "xxx..." in out
