@@ -149,6 +149,9 @@ def cmd_evaluate(args) -> int:
     if args.by and args.kind not in BREAKDOWN_KINDS:
         print(f"mfer: --by applies to `mfer evaluate {'|'.join(BREAKDOWN_KINDS)}` only", file=sys.stderr)
         return 2
+    if args.out and Path(args.out).is_dir():  # found before minutes of scoring, not after
+        print(f"mfer: --out {args.out} is a folder: give a file name for the JSON", file=sys.stderr)
+        return 2
     if args.by:  # a missing column fails before minutes of scoring
         from multimodal_fer.evaluation import read_labels_csv
 

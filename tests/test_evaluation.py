@@ -218,3 +218,12 @@ def test_check_rows_skips_the_paths_of_rows_that_are_not_scored(tmp_path):
     assert check_rows(rows, root=None, labels_csv=tmp_path / "l.csv") == rows
     with pytest.raises(ValueError, match="line 4: gone.jpg: file not found"):
         check_rows([*rows, {"path": "gone.jpg", "label": "sad"}], root=None, labels_csv=tmp_path / "l.csv")
+
+
+def test_an_out_that_is_a_folder_is_refused_before_scoring(tmp_path, capsys):
+    from multimodal_fer import cli
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "l.csv").write_text("path,label\na.jpg,happy\n")
+    assert cli.main(["evaluate", "face", str(tmp_path / "l.csv"), "--out", str(tmp_path)]) == 2
+    assert "is a folder: give a file name" in capsys.readouterr().err

@@ -152,6 +152,24 @@ def test_a_cohort_where_only_some_patients_have_a_site_reports(tmp_path):
     assert len(browser.rows(index, "cohort", "patient")) == 3 and ">nan<" not in index and "'nan'" not in index
 
 
+def test_the_report_never_writes_over_a_file_or_into_a_folder_of_other_files(synthetic_db, tmp_path, capsys):
+    import shutil
+
+    synthetic_db = shutil.copy(synthetic_db, tmp_path / "w.duckdb")  # a private copy: no shared connection
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "index.html").write_text("<html>my own page</html>")
+    for out, message in ((tmp_path / "a-file", "is a file"), (tmp_path / "mine", "holds files that are not a report")):
+        assert main(["report", "--db", str(synthetic_db), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "mine" / "index.html").read_text() == "<html>my own page</html>"
+    out = tmp_path / "report"
+    assert main(["report", "--db", str(synthetic_db), "--out", str(out)]) == 0
+    assert main(["report", "--db", str(synthetic_db), "--out", str(out)]) == 0  # over an earlier report: fine
+    assert main(["report", "--db", str(synthetic_db), "--out", str(out), "--patient", ""]) == 2
+    assert "no sessions for ''" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_pages_render_in_chromium_without_errors(report, tmp_path):
     out, con = report

@@ -23,7 +23,7 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from multimodal_fer.report import data, pages
+from multimodal_fer.report import data, markup, pages
 from multimodal_fer.report.markup import DISCLAIMER  # noqa: F401 - part of the package's interface
 
 #: The report's own static files, read as package data (the wheel installs them; no path into a checkout).
@@ -77,13 +77,28 @@ def write_patient(con, out_dir: Path, row) -> int:
     return len(sessions)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """The report goes into a new or empty folder, or over an earlier report: never over a file, nor into a
+    folder of other files (its ``index.html`` would be replaced, its contents mixed with the pages)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file: give a folder for the report")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    index = out_dir / "index.html"
+    if not (index.is_file() and markup.GENERATOR in index.read_text(encoding="utf-8", errors="replace")[:2000]):
+        raise ValueError(f"--out {out_dir} holds files that are not a report: give a new or empty folder")
+
+
 def build(con, out_dir: str | Path, *, patient_id: str | None = None) -> Written:
     """Write the overview, every patient's page and every session's page (or one patient's)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     cohort = data.cohort(con, patient_id)
     if cohort.empty:
-        raise ValueError(f"no sessions for {patient_id!r}" if patient_id else "the warehouse has no sessions yet")
+        raise ValueError(
+            f"no sessions for {patient_id!r}" if patient_id is not None else "the warehouse has no sessions yet"
+        )
     write_assets(out_dir)
     n_sessions = sum(write_patient(con, out_dir, row) for row in cohort.itertuples())
     generated = datetime.now().strftime("%Y-%m-%d %H:%M")

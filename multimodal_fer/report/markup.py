@@ -17,6 +17,8 @@ DISCLAIMER = (
 
 #: Runs first on every page: records script errors, failed resource loads and console.error calls on the
 #: page (``<html data-errors="[…]">``), so that a headless browser check sees them in the DOM it dumps.
+GENERATOR = "<meta name='generator' content='multimodal-fer report'>"  # marks a folder as a report
+
 ERROR_PROBE = """<script>(function(){var E=[];function rec(m){E.push(String(m));
 document.documentElement.setAttribute('data-errors',JSON.stringify(E));}
 window.addEventListener('error',function(e){var t=e.target;rec(e.message||('could not load '+
@@ -137,7 +139,7 @@ def page(title: str, body: str, *, root: str, charts: bool = False, inline_js: s
     if charts:
         scripts = f"<script src='{root}assets/plotly.min.js'></script><script src='{root}assets/report.js'></script>"
     return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{ERROR_PROBE}"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{GENERATOR}{ERROR_PROBE}"
         f"<title>{esc(title)}</title><style>{CSS}</style>{scripts}</head><body>"
         f"<p class='note' id='disclaimer'>{esc(DISCLAIMER)}</p>{body}"
         f"{f'<script>{inline_js}</script>' if inline_js else ''}</body></html>"
