@@ -95,8 +95,9 @@ def flow_parameters(args: argparse.Namespace) -> dict:
 
 
 def check_run(args: argparse.Namespace) -> None:
-    """What a run would refuse, refused before it starts: bad options, a warehouse built with another
-    pseudonym key (or none)."""
+    """What a run would refuse, refused before it starts: bad options (``--dask local:N`` too), a ``--db``
+    that cannot be written or is not a warehouse, a warehouse built with another pseudonym key (or none),
+    a ``--staging`` that cannot be written or lies in the bucket. Nothing is created here."""
     from multimodal_fer import store
     from multimodal_fer.pseudonyms import Pseudonyms
 
@@ -139,8 +140,8 @@ def check_db_path(db: str) -> None:
 def check_staging(staging: str, *, bucket: str | None = None) -> None:
     """``--staging`` writable (its nearest existing folder, if it does not exist yet: the run creates it), and
     not inside a local bucket: staged rows hold ids and transcripts, and the next run would list them."""
-    target = Path(staging).expanduser().resolve()
-    local_bucket = Path(bucket).expanduser().resolve() if bucket and "://" not in bucket else None
+    target = Path(staging).resolve()  # as the run will take it: a literal '~' is a folder of that name
+    local_bucket = Path(bucket).resolve() if bucket and "://" not in bucket else None
     if local_bucket is not None and target.is_relative_to(local_bucket):
         raise ValueError(f"--staging {staging}: inside the bucket (staged rows would be listed as recordings)")
     existing = next(p for p in (target, *target.parents) if p.exists())
