@@ -163,17 +163,11 @@ def load_pack(path: Path, *, smoke: bool = False) -> dict:
     return p
 
 
-def _standardised(x):
-    """uint8 (N, S, S) on the device -> float (N, 1, S, S), each crop zero mean / unit std (``cnn.standardise``)."""
-    x = x.float().unsqueeze(1)
-    return (x - x.mean(dim=(2, 3), keepdim=True)) / x.std(dim=(2, 3), keepdim=True).clamp_min(1.0)
-
-
 def train_one(p: dict, rows: np.ndarray, *, steps: int, device, batch: int = RECIPE["batch"], log=print):
     """A network trained on the pack's ``rows`` for ``steps`` batches (one-cycle AdamW, bf16 on a GPU)."""
     import torch
 
-    from multimodal_fer.face.cnn import build
+    from multimodal_fer.face.cnn import build, standardise_tensor
     from training.face_cnn import augment, balance_weights
 
     torch.manual_seed(RECIPE["seed"])
@@ -190,7 +184,7 @@ def train_one(p: dict, rows: np.ndarray, *, steps: int, device, batch: int = REC
     net.train()
     for step in range(steps):
         idx = torch.multinomial(w, batch, replacement=True, generator=gen)
-        x = augment(_standardised(crops[idx]), gen, lowres_p=RECIPE["lowres_p"]).contiguous(
+        x = augment(standardise_tensor(crops[idx]), gen, lowres_p=RECIPE["lowres_p"]).contiguous(
             memory_format=torch.channels_last
         )
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -208,10 +202,12 @@ def predict(net, crops: np.ndarray, device) -> np.ndarray:
     """Softmax probabilities (N, 7), mean of each crop and its mirror image, as the run-time predicts."""
     import torch
 
+    from multimodal_fer.face.cnn import standardise_tensor
+
     out = []
     with torch.inference_mode():
         for s in range(0, len(crops), 1024):
-            x = _standardised(torch.from_numpy(crops[s : s + 1024]).to(device))
+            x = standardise_tensor(torch.from_numpy(crops[s : s + 1024]).to(device))
             p = (torch.softmax(net(x), 1) + torch.softmax(net(torch.flip(x, dims=[3])), 1)) / 2
             out.append(p.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, N_EMOTIONS), np.float32)

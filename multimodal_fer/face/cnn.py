@@ -54,7 +54,12 @@ def standardise(crops: np.ndarray):
     """uint8 crops (N, S, S) -> float tensor (N, 1, S, S), each crop zero mean / unit std."""
     import torch
 
-    x = torch.from_numpy(np.asarray(crops, dtype=np.float32)).unsqueeze(1)
+    return standardise_tensor(torch.from_numpy(np.asarray(crops, dtype=np.float32)))
+
+
+def standardise_tensor(x):
+    """:func:`standardise` of a tensor (N, S, S) of any number type, on its own device (a GPU in training)."""
+    x = x.float().unsqueeze(1)
     mean = x.mean(dim=(2, 3), keepdim=True)
     std = x.std(dim=(2, 3), keepdim=True).clamp_min(1.0)
     return (x - mean) / std
