@@ -33,7 +33,8 @@ from pathlib import Path
 from multimodal_fer.config import DEFAULT_DB, Settings
 
 SQL_TIMEOUT_S = 300.0  # seconds: mfer sql stops a query that runs longer (--timeout)
-SQL_MAX_TIMEOUT_S = 86_400.0  # seconds: the longest --timeout (a day)
+SQL_MAX_TIMEOUT_S = 86_400.0  # seconds: the longest --timeout of mfer sql and mfer export (a day)
+EXPORT_TIMEOUT_S = 3600.0  # seconds: mfer export stops reading after this (--timeout)
 PRINT_COLWIDTH = 60  # characters of a value mfer sql / status print (mfer export writes whole values)
 SQL_MAX_ROWS = 10_000_000  # --max-rows at most: a terminal shows far fewer; mfer export writes any number
 
@@ -60,13 +61,17 @@ def _print_df(df, *, max_rows: int = 40) -> None:
         print(df.to_string(index=False, max_rows=max_rows, max_colwidth=PRINT_COLWIDTH) if len(df) else "(no rows)")
 
 
+def _check_timeout(seconds: float) -> None:
+    if not 0 <= seconds <= SQL_MAX_TIMEOUT_S:  # False for NaN too
+        raise ValueError(f"--timeout must be 0 (no time limit) to {SQL_MAX_TIMEOUT_S:g} seconds")
+
+
 def cmd_sql(args) -> int:
     from multimodal_fer import store
 
     if not 1 <= args.max_rows <= SQL_MAX_ROWS:
         raise ValueError(f"--max-rows must be 1 to {SQL_MAX_ROWS:,} (more rows: mfer export)")
-    if not 0 <= args.timeout <= SQL_MAX_TIMEOUT_S:  # False for NaN too
-        raise ValueError(f"--timeout must be 0 (no time limit) to {SQL_MAX_TIMEOUT_S:g} seconds")
+    _check_timeout(args.timeout)
     if args.timeout:
         df = store.query_bounded(args.db, args.query, max_rows=args.max_rows, timeout_s=args.timeout)
     else:
@@ -198,6 +203,7 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     from multimodal_fer.export import ExportError, export
 
+    _check_timeout(args.timeout)
     try:
         done = export(
             args.db,
@@ -208,6 +214,7 @@ def cmd_export(args) -> int:
             fmt=args.format,
             per_patient=args.per_patient,
             force=args.force,
+            timeout_s=args.timeout,
         )
     except ExportError as exc:
         print(f"mfer export: {exc}", file=sys.stderr)
@@ -235,6 +242,13 @@ def _export_parser(sub, db_arg) -> None:
     ex.add_argument("--format", choices=("csv", "parquet"), help="default: parquet for .parquet/.pq, else csv")
     ex.add_argument("--per-patient", action="store_true", help="one file per patient_id into the --out folder")
     ex.add_argument("--force", action="store_true", help="replace an existing --out")
+    ex.add_argument(
+        "--timeout",
+        type=float,
+        default=EXPORT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop an export that reads longer than this (default {EXPORT_TIMEOUT_S:g}; 0: no limit)",
+    )
     ex.set_defaults(func=cmd_export)
 
 

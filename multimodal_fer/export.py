@@ -1,7 +1,7 @@
 """``mfer export``: a table, a view or a read-only query to CSV or Parquet — the sanctioned way out of the warehouse.
 
     mfer export --db W (--table NAME | --view NAME | --query SQL) --out PATH [--format csv|parquet]
-                [--per-patient] [--force]
+                [--per-patient] [--force] [--timeout SECONDS]
 
 Rows are read through a read-only connection and written from Python (pyarrow), never with
 DuckDB's ``COPY``. Table and view names are checked against the warehouse's catalog; a query must
@@ -10,13 +10,17 @@ replaced only with ``--force`` (a folder only by a ``--per-patient`` export and 
 exported files; never a pipe, device or socket). Each export is recorded in the ``audit`` table (action
 ``exported``) with what was exported, where and how many rows, before the finished file is moved into place
 from a hidden ``.mfer-export-*`` folder beside it (one left by a killed export is removed by the next).
+An export that reads for longer than its time limit (``--timeout``, default an hour) is stopped by
+DuckDB's interrupt: nothing is written and nothing is audited.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +150,36 @@ def _write_per_patient(con, sql: str, folder: Path, fmt: str) -> tuple[int, list
     return n, files
 
 
+@contextmanager
+def _time_limit(con, timeout_s: float | None):
+    """Interrupt ``con`` after ``timeout_s`` seconds (``None`` or 0: never) and turn DuckDB's interrupt into an
+    :class:`ExportError`; an interrupt that the limit did not cause (Ctrl-C) passes through as it is."""
+    import duckdb
+
+    fired = threading.Event()
+    timer = None
+    if timeout_s:
+
+        def stop() -> None:
+            fired.set()
+            con.interrupt()
+
+        timer = threading.Timer(timeout_s, stop)
+        timer.start()
+    try:
+        yield
+    except (duckdb.InterruptException, OSError) as exc:  # OSError: interrupted while Arrow streams the rows
+        if not fired.is_set() or not (isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc)):
+            raise
+        raise ExportError(
+            f"the export ran longer than {timeout_s:g} s and was stopped; nothing was written "
+            "(--timeout SECONDS, 0 for no limit)"
+        ) from exc
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 def _place(tmp: Path, out: Path) -> None:
     """Move the finished export into place (replacing the old one, which :func:`_check_target` allowed)."""
     if out.is_dir() and not out.is_symlink():
@@ -165,8 +199,10 @@ def export(
     fmt: str | None = None,
     per_patient: bool = False,
     force: bool = False,
+    timeout_s: float | None = None,
 ) -> Export:
-    """Export a table, view or query; returns what was written. Raises :class:`ExportError` on a refusal."""
+    """Export a table, view or query; returns what was written. Raises :class:`ExportError` on a refusal, and
+    when reading took longer than ``timeout_s`` seconds (``None`` or 0: no limit)."""
     from multimodal_fer import store, workspace
 
     out = Path(out).absolute()
@@ -179,10 +215,11 @@ def export(
         con = store.connect(db, read_only=True)
         try:
             source, sql = source_sql(con, table=table, view=view, query=query)
-            if per_patient:
-                n, files = _write_per_patient(con, sql, tmp, fmt)
-            else:
-                n, files = _write(con.execute(sql).to_arrow_reader(BATCH_ROWS), tmp, fmt), [tmp]
+            with _time_limit(con, timeout_s):
+                if per_patient:
+                    n, files = _write_per_patient(con, sql, tmp, fmt)
+                else:
+                    n, files = _write(con.execute(sql).to_arrow_reader(BATCH_ROWS), tmp, fmt), [tmp]
         finally:
             con.close()  # before the audit opens the warehouse for writing
         store.record_export(db, source_uri=source, target_uri=str(out), n_rows=n)

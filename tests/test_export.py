@@ -185,3 +185,30 @@ def test_a_format_the_extension_contradicts_and_an_empty_patient_id(db, tmp_path
     assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "x"), "--format",
                  "parquet"]) == 0  # no extension: the format says it
     assert file_name("", "csv") == "_.csv" and not file_name("", "csv").startswith(".")
+
+
+COUNTING = "SELECT 'p' AS patient_id, count(*) AS n FROM range(1000000000000)"  # minutes before the first row
+STREAMING = "SELECT i, md5(repeat('x', 2000) || i::VARCHAR) AS h FROM range(100000000) t(i)"  # rows flow all along
+
+
+@pytest.mark.parametrize("slow, per_patient", [(COUNTING, False), (COUNTING, True), (STREAMING, False)])
+def test_an_export_past_its_time_limit_is_stopped_writes_nothing_and_is_not_audited(db, tmp_path, capsys, slow,
+                                                                                     per_patient):
+    import time
+
+    out = tmp_path / ("slow" if per_patient else "slow.csv")
+    start = time.monotonic()
+    args = ["export", "--db", str(db), "--query", slow, "--out", str(out), "--timeout", "1"]
+    assert main(args + (["--per-patient"] if per_patient else [])) == 2
+    assert time.monotonic() - start < 30
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mfer export: the export ran longer than 1 s and was stopped") and "\n" not in err
+    assert not out.exists() and list(tmp_path.glob(".mfer-export-*")) == [] and _audit(db).empty
+
+
+def test_the_export_time_limit_is_checked(db, tmp_path, capsys):
+    for bad in ("-1", "nan", "1e9"):
+        assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "p.csv"),
+                     "--timeout", bad]) == 2
+        assert "--timeout must be 0 (no time limit)" in capsys.readouterr().err
+    assert main(["export", "--db", str(db), "--table", "patients", "--out", str(tmp_path / "p.csv"), "--timeout", "0"]) == 0
