@@ -16,8 +16,8 @@ The fused row is a log-linear pool of each stream's evidence relative to its tra
 
     log p_fused(c) = Σ_s w_s · (log p_s(c) − log prior_s'(c)) + log prior_fused(c) − log Z
 
-Each model's output is calibrated (:mod:`multimodal_fer.temperature`: a temperature; the face's also
-smoothed) and ``prior_s'`` is its training prior calibrated the same way, so a row that says what the
+Each model's output is calibrated (:mod:`multimodal_fer.temperature`: a temperature; the face's and the
+voice's also smoothed) and ``prior_s'`` is its training prior calibrated the same way, so a row that says what the
 model would say anyway carries no evidence. ``prior_fused`` is uniform by default; a site may set its
 own base rates. Probabilities are floored at :data:`MIN_PROBABILITY` before the log.
 
@@ -36,8 +36,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from multimodal_fer import temperature as calibration
 from multimodal_fer.labels import EMOTIONS, valence_arousal
-from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, TEMPERATURE_TEXT, TEMPERATURE_VOICE, calibrate
 from multimodal_fer_schemas.tables import FACE_PROB_COLS, FUSED_PROB_COLS, TEXT_PROB_COLS, VOICE_PROB_COLS
 
 WINDOW_S = 1.0  # seconds
@@ -49,8 +49,7 @@ VOICE_COLS = list(VOICE_PROB_COLS)
 TEXT_COLS = list(TEXT_PROB_COLS)
 FUSED_COLS = list(FUSED_PROB_COLS)
 
-# --- Where the defaults come from (recomputed by the fit in training/, see docs/fusion.md; a test
-# --- fails when a model's committed metrics or its training labels no longer give these numbers).
+# --- Where the defaults come from (training.fusion_params, docs/fusion.md; held by tests/test_fusion.py).
 #: Reliability = Cohen's κ (agreement beyond chance) of each model on corpora it never saw, from the
 #: confusion matrices named in ``training.fusion_params.RELIABILITY_SOURCES``: face 0.4.0 on SFEW + ExpW +
 #: AffectNet-48 (n=32,381, accuracy 0.469); voice 0.3.0 leave-one-corpus-out over RAVDESS / nEMO / EMOVO
@@ -88,10 +87,11 @@ class FusionOptions:
     prior_text: tuple[float, ...] = PRIOR_TEXT
     prior_fused: tuple[float, ...] | None = None  # base rates of the fused result; None = uniform
     # each model's probabilities are calibrated (multimodal_fer.temperature), its prior the same way (output_prior)
-    temperature_face: float = TEMPERATURE_FACE
-    smoothing_face: float = SMOOTHING_FACE  # the face's share of the uniform distribution, after its temperature
-    temperature_voice: float = TEMPERATURE_VOICE
-    temperature_text: float = TEMPERATURE_TEXT
+    temperature_face: float = calibration.TEMPERATURE_FACE
+    smoothing_face: float = calibration.SMOOTHING_FACE
+    temperature_voice: float = calibration.TEMPERATURE_VOICE
+    smoothing_voice: float = calibration.SMOOTHING_VOICE
+    temperature_text: float = calibration.TEMPERATURE_TEXT
     confidence_weighting: bool = False  # also scale each weight by the stream's certainty (1 - normalised entropy)
     smooth_windows: int = 3  # centred moving mean of p_fused over this many windows with signal (1 = off)
 
@@ -108,7 +108,7 @@ class FusionOptions:
 
     def output_prior(self, stream: str) -> np.ndarray:
         """``prior_<stream>`` as the calibrated model outputs it (``softmax(log prior / T_stream)``, the face's
-        then smoothed): the evidence of an uninformative row ``log p − log output_prior`` is zero."""
+        and the voice's then smoothed): the evidence of an uninformative row ``log p − log output_prior`` is zero."""
         t, s = float(getattr(self, f"temperature_{stream}")), float(getattr(self, f"smoothing_{stream}", 0.0))
         return _output_prior(tuple(getattr(self, f"prior_{stream}")), t, s)
 
@@ -120,7 +120,7 @@ class FusionOptions:
 
 @lru_cache(maxsize=64)
 def _output_prior(prior: tuple[float, ...], temperature: float, smoothing: float) -> np.ndarray:
-    out = calibrate(np.asarray(prior)[None, :], temperature=temperature, smoothing=smoothing)[0]  # once, not per window
+    out = calibration.calibrate(np.asarray(prior)[None, :], temperature=temperature, smoothing=smoothing)[0]
     out.setflags(write=False)
     return out
 

@@ -150,9 +150,12 @@ def test_predict_proba_shapes_and_sums(model):
     proba8 = model.predict_proba_8(clips)
     assert proba8.shape == (4, len(RAVDESS_CLASSES))
     assert np.allclose(proba8.sum(axis=1), 1.0)
-    # calm is folded into neutral, every other class maps one-to-one
-    assert np.allclose(proba[:, EMOTIONS.index("neutral")], proba8[:, 0] + proba8[:, 1])
-    assert np.allclose(proba[:, EMOTIONS.index("angry")], proba8[:, RAVDESS_CLASSES.index("angry")])
+    # the 8 classes are the classifier's own; the 7 are them folded (calm into neutral), then calibrated
+    from multimodal_fer.temperature import calibrate
+
+    folded = fold_to_canonical(proba8)
+    assert np.allclose(folded[:, EMOTIONS.index("neutral")], proba8[:, 0] + proba8[:, 1])
+    assert np.allclose(proba, calibrate(folded, temperature=model.temperature, smoothing=model.smoothing))
     assert model.predict_proba([]).shape == (0, len(EMOTIONS))
     assert model.predict_proba_8([]).shape == (0, len(RAVDESS_CLASSES))
 
@@ -167,6 +170,32 @@ def test_predict_is_deterministic_and_calibrated_by_its_temperature(model):
     assert np.array_equal(a.argmax(axis=1), raw.argmax(axis=1))
     if model.temperature > 1:
         assert (a.max(axis=1) <= raw.max(axis=1) + 1e-9).all()
+    assert 0 <= model.smoothing < 1 and (a.min(axis=1) >= model.smoothing / len(EMOTIONS) - 1e-12).all()
+
+
+def test_an_uninformative_row_is_calibrated_like_the_fusions_voice_prior():
+    """The fusion divides the voice's row by its training prior calibrated in the 7 canonical classes
+    (FusionOptions.output_prior); a classifier row that says what it says regardless of its input (its
+    training prior over the 8 classes, calm and neutral apart) must come out as that same row, or an empty
+    voice would carry evidence for neutral. (Calibrating the 8 classes and then folding gave neutral 0.25
+    for a flat row against 0.17 for the prior.)"""
+    from multimodal_fer.fusion import FusionOptions
+    from multimodal_fer.voice.model import FEATURE_NAMES, VoiceModel
+
+    opt = FusionOptions()
+    prior7 = np.asarray(opt.prior_voice)
+    calm_share = 0.5  # how the prior's neutral mass is split between calm and neutral does not matter
+    prior8 = np.insert(prior7, 1, prior7[0] * calm_share)
+    prior8[0] *= 1 - calm_share
+
+    class Fixed:
+        def proba(self, x):
+            return np.tile(prior8, (len(x), 1))
+
+    model = VoiceModel({"global": Fixed()}, version="t", temperature=opt.temperature_voice,
+                       smoothing=opt.smoothing_voice)
+    got = model.proba_from_features(np.zeros((2, len(FEATURE_NAMES))))
+    np.testing.assert_allclose(got, np.tile(opt.output_prior("voice"), (2, 1)), atol=1e-12)
 
 
 def test_fold_to_canonical():

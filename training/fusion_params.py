@@ -15,7 +15,7 @@
 - calibration: ``--fit`` fits the face and text temperatures, and the face's smoothing
   (``multimodal_fer.temperature``), on those cross-corpus predictions and reports the expected
   calibration error before / after, each corpus (face) or half (text) with the calibration fitted on the
-  others; the voice temperature is fitted with the voice model (``python -m training.voice``);
+  others; the voice temperature and smoothing are fitted with the voice model (``python -m training.voice``);
 - prior: the label distribution each model was trained on, from the labels in ``../shared/data``,
   as weighted by the model's training loss.
 
@@ -220,8 +220,9 @@ def fit_stream_calibration(face_cache: Path | None = None) -> dict:
         out[stream] = {"n": int(len(y)), "accuracy": float((p.argmax(axis=1) == y).mean()),
                        "confusion": _confusion(p, y), **calibration}
     voice = json.loads((VOICE_ARTEFACTS / "metrics.json").read_text())
+    calibration = voice["leave_one_corpus_out_ece"]
     out["voice"] = {"from": "voice/artefacts/metrics.json: leave_one_corpus_out_ece (fitted with the model)",
-                    **voice["leave_one_corpus_out_ece"]}
+                    "n": sum(r["n"] for r in calibration["per_group"].values()), **calibration}
     return out
 
 
@@ -258,17 +259,19 @@ def plot_reliability(cal: dict, path: Path = CALIBRATION_PNG) -> None:
 
 
 def print_calibration() -> None:
-    """Each stream's temperature and ECE (mean over held-out corpora / halves) from the committed JSONs."""
+    """Each stream's calibration and ECE (mean over held-out corpora / halves) from the committed JSONs."""
     from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, TEMPERATURE_TEXT
     from multimodal_fer.voice.model import VoiceModel
 
     cal = json.loads(CALIBRATION_JSON.read_text())
-    used = {"face": TEMPERATURE_FACE, "text": TEMPERATURE_TEXT, "voice": VoiceModel.load().temperature}
+    voice = VoiceModel.load()
+    used = {"face": (TEMPERATURE_FACE, SMOOTHING_FACE), "text": (TEMPERATURE_TEXT, 0.0),
+            "voice": (voice.temperature, voice.smoothing)}
     print("temperature (cross-corpus) — fitted / in use;  ECE before -> after (held out in turn):")
     for s in ("face", "voice", "text"):
         c = cal[s]
-        smooth = f", smoothing {c['smoothing']:.2f} / {SMOOTHING_FACE:.2f}" if "smoothing" in c else ""
-        print(f"  {s:<6}{c['temperature']:.2f} / {used[s]:.2f}{smooth};  ECE {c['ece_before_mean']:.3f} -> "
+        smooth = f", smoothing {c['smoothing']:.2f} / {used[s][1]:.2f}" if "smoothing" in c else ""
+        print(f"  {s:<6}{c['temperature']:.2f} / {used[s][0]:.2f}{smooth};  ECE {c['ece_before_mean']:.3f} -> "
               f"{c['ece_after_loo_mean']:.3f}")
 
 

@@ -3,6 +3,7 @@
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python -m training.voice [--baseline OLD.npz] [--out DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python -m training.voice --recalibrate   # steps 1, 2 and 4 only (below)
 
 1. Features (:func:`multimodal_fer.voice.model.voice_features`: acoustic functionals and the
    Whisper-base encoder embedding) of every clip of RAVDESS, nEMO and EMOVO
@@ -12,8 +13,10 @@ Usage::
    weighs the same (:func:`training.voice_corpora.balanced_weights`).
 3. RAVDESS actor-independent 5-fold CV, 8 classes (actors ``k, k+5, k+10, k+15`` held out; the
    other corpora always in training).
-4. Temperature: fitted on the out-of-corpus probabilities of step 2 (ECE before / after, each
-   corpus with a temperature fitted on the other two); stored in the artefact.
+4. Calibration: a temperature and a share of the uniform distribution
+   (:func:`multimodal_fer.temperature.calibrate`) fitted on the 7-class out-of-corpus probabilities of step 2
+   (ECE before / after, each corpus with a calibration fitted on the other two); stored in the artefact.
+   ``--recalibrate`` refits only this on the artefact in ``--out`` (its classifier unchanged).
 5. Robustness: each corpus's LOCO model on degraded copies of a fixed sample
    (:mod:`training.robustness`).
 6. The final model is fitted on all three corpora and written with ``metrics.json``, the
@@ -291,7 +294,7 @@ def baseline_loco(path: Path, x: np.ndarray, table: pd.DataFrame) -> dict:
     out: dict = {"version": old.version}
     for name in ("nemo", "emovo"):
         rows = np.flatnonzero(table["corpus"].to_numpy() == name)
-        out[name] = corpus_metrics(fold_to_canonical(old.proba_from_features(x[rows])), table["y7"].to_numpy()[rows])
+        out[name] = corpus_metrics(old.proba_from_features(x[rows]), table["y7"].to_numpy()[rows])
     return out
 
 
@@ -301,10 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=VOICE_ARTEFACTS, help="artefact folder")
     parser.add_argument("--baseline", type=Path, help="a previous voice_model.npz to compare with (voice 0.2.0)")
     parser.add_argument("--no-robustness", action="store_true", help="skip the degraded-audio table")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="refit only the calibration of the artefact in --out (its classifier unchanged)")
     parser.add_argument("--augment", nargs="*", default=list(AUGMENT),
                         help=f"train also on degraded copies (training.audio_degrade conditions; default {' '.join(AUGMENT)})")
     args = parser.parse_args(argv)
-    from training.voice_report import build_report
+    from training.voice_report import build_report, recalibrate
 
     t0 = time.perf_counter()
     x, table = load_corpora()
@@ -316,9 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     for cond in args.augment:
         print(f"features under {cond} (cached after the first run) ...", flush=True)
         augmented.append(np.vstack([augmented_features(n, cond, compute=True) for n in CORPORA]))
-    report = build_report(x, table, out=args.out, baseline=args.baseline, robustness=not args.no_robustness,
-                          augmented=augmented, augment=list(args.augment))
-    report["train_seconds"] = time.perf_counter() - t0
+    if args.recalibrate:
+        report = recalibrate(x, table, out=args.out, augmented=augmented)
+    else:
+        report = build_report(x, table, out=args.out, baseline=args.baseline, robustness=not args.no_robustness,
+                              augmented=augmented, augment=list(args.augment))
+        report["train_seconds"] = time.perf_counter() - t0
     from training.voice_report import write_outputs
 
     write_outputs(report, args.out)

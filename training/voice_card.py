@@ -7,13 +7,25 @@ from training.voice_corpora import CORPORA
 
 def _ece_rows(report: dict) -> str:
     c = report["leave_one_corpus_out_ece"]
-    lines = ["| held-out corpus | n | ECE before | temperature (fitted on the other two) | ECE after |", "|---|---|---|---|---|"]
+    lines = ["| held-out corpus | n | ECE before | temperature, smoothing (fitted on the other two) | ECE after |",
+             "|---|---|---|---|---|"]
     for n in CORPORA:
         r = c["per_group"][n]
-        lines.append(f"| {n} | {r['n']} | {r['ece_before']:.3f} | {r['temperature_from_others']:.2f} | {r['ece_after']:.3f} |")
-    lines.append(f"| **mean** | | **{c['ece_before_mean']:.3f}** | shipped: **{c['temperature']:.2f}** (all three) | "
-                 f"**{c['ece_after_loo_mean']:.3f}** |")
+        lines.append(f"| {n} | {r['n']} | {r['ece_before']:.3f} | {r['temperature_from_others']:.2f}, "
+                     f"{r.get('smoothing_from_others', 0.0):.2f} | {r['ece_after']:.3f} |")
+    lines.append(f"| **mean** | | **{c['ece_before_mean']:.3f}** | shipped: **{c['temperature']:.2f}, "
+                 f"{c.get('smoothing', 0.0):.2f}** (all three) | **{c['ece_after_loo_mean']:.3f}** |")
     return "\n".join(lines)
+
+
+def _recalibrated(report: dict) -> str:
+    r = report.get("recalibrated")
+    if not r:
+        return ""
+    acc = ", ".join(f"{n} {a:.3f}" for n, a in r["leave_one_corpus_out_accuracy"].items())
+    return (f"\nRecalibrated {r['date']} (`{r['command']}`): {r['note']} The leave-one-corpus-out models of that "
+            f"run scored {acc}; the accuracy tables of this card (leave-one-corpus-out, RAVDESS, robustness) are the "
+            "training run's.\n")
 
 
 def model_card(report: dict, loco_rows: str, recall_rows: str, robust_rows: str) -> str:
@@ -41,9 +53,9 @@ individual on its own, not for deception or lie detection.
 
 ## Output
 `VoiceModel.predict_proba(clips)` -> (N, 7) probabilities over `labels.EMOTIONS`; internally 8
-classes (RAVDESS order, `predict_proba_8`), *calm* folded into *neutral*. Probabilities are
-**temperature-scaled** (T = {report['temperature']:.2f}, fitted on out-of-corpus predictions; see
-Calibration). The pipeline uses this global model; there is no per-speaker head any more.
+classes (RAVDESS order, `predict_proba_8`, the classifier's own), *calm* folded into *neutral*. The 7
+probabilities are **calibrated**: `(1 − s)·softmax(log p / T) + s/7` with T = {report['temperature']:.2f},
+s = {report.get('smoothing', 0.0):.2f}, fitted on out-of-corpus predictions of the 7 classes (see Calibration). The pipeline uses this global model; there is no per-speaker head any more.
 
 ## Data
 | corpus | clips | speakers | classes |
@@ -91,9 +103,11 @@ corpora, so the table is mildly optimistic.
 
 ## Calibration
 Expected calibration error (top label, 15 bins) of the out-of-corpus probabilities, each held-out
-corpus with a temperature fitted (negative log-likelihood) on the other two held-out corpora:
+corpus with a temperature and a share of the uniform distribution fitted (negative log-likelihood) on the
+other two held-out corpora:
 
 {_ece_rows(report)}
+{_recalibrated(report)}
 
 ## Telehealth audio robustness
 Accuracy of each corpus's leave-one-corpus-out model on a fixed sample of it, degraded

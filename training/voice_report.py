@@ -11,7 +11,7 @@ import pandas as pd
 
 from multimodal_fer.labels import EMOTIONS
 from multimodal_fer.paths import REPO_DIR
-from multimodal_fer.temperature import apply_temperature
+from multimodal_fer.temperature import calibrate
 from multimodal_fer.voice.model import (
     ARTEFACT_FILE,
     FEATURE_NAMES,
@@ -30,7 +30,7 @@ BASELINE_COMMAND = ("git show fb564a2:multimodal_fer/voice/artefacts/voice_model
                     f"{COMMAND} --baseline /tmp/voice-0.2.0.npz")
 
 
-def robustness_table(x: np.ndarray, table: pd.DataFrame, loco_heads: dict, temperature: float) -> dict:
+def robustness_table(x: np.ndarray, table: pd.DataFrame, loco_heads: dict, calib: dict) -> dict:
     """Accuracy of each corpus's leave-one-corpus-out model on degraded copies of a fixed sample."""
     from training.audio_degrade import CONDITIONS
     from training.robustness import degraded_features, sample_rows
@@ -44,12 +44,18 @@ def robustness_table(x: np.ndarray, table: pd.DataFrame, loco_heads: dict, tempe
         y7 = t["y7"].to_numpy()[rows]
         head = loco_heads[name]
         out["per_corpus"][name] = {
-            c: corpus_metrics(fold_to_canonical(apply_temperature(head.proba(f), temperature=temperature)), y7)["accuracy"]
+            c: corpus_metrics(calibrated(head.proba(f), calib), y7)["accuracy"]
             for c, f in feats.items()
         }
         out["per_corpus"][name]["n"] = int(len(rows))
     out["mean"] = {c: float(np.mean([out["per_corpus"][n][c] for n in CORPORA])) for c in CONDITIONS}
     return out
+
+
+def calibrated(proba8: np.ndarray, calib: dict) -> np.ndarray:
+    """What :meth:`VoiceModel.proba_from_features` returns for the head's 8-class rows under ``calib``
+    (:func:`training.calibration.leave_one_group_out_ece`'s temperature and smoothing): folded, then calibrated."""
+    return calibrate(fold_to_canonical(proba8), temperature=calib["temperature"], smoothing=calib["smoothing"])
 
 
 def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Path | None, robustness: bool,
@@ -69,23 +75,23 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
     np.add.at(pooled, (y7, pred), 1)
     loco["confusion_pooled"] = {"labels": list(EMOTIONS), "matrix": pooled.tolist()}
     loco["kappa_pooled"] = cohen_kappa(pooled)[0]
-    calib = leave_one_group_out_ece(proba7, y7, corpus)
-    print(f"  kappa {loco['kappa_pooled']:.3f}; temperature {calib['temperature']:.2f}: ECE {calib['ece_before_mean']:.3f} -> "
+    calib = leave_one_group_out_ece(proba7, y7, corpus, smoothing=True)
+    print(f"  kappa {loco['kappa_pooled']:.3f}; temperature {calib['temperature']:.2f}, smoothing {calib['smoothing']:.2f}: "
+          f"ECE {calib['ece_before_mean']:.3f} -> "
           f"{calib['ece_after_loo_mean']:.3f} (mean over held-out corpora)", flush=True)
     print("RAVDESS actor-independent CV (other corpora in training) ...", flush=True)
     fit_cv = fitter(x, table, augmented=augmented)
     ravdess_cv, _ = ravdess_actor_cv(x, table, fit_cv)
     print(f"  acc8 {ravdess_cv['classes_8']['accuracy']:.3f} acc7 {ravdess_cv['classes_7']['accuracy']:.3f}", flush=True)
-    rob = robustness_table(x, table, loco_heads, calib["temperature"]) if robustness else None
+    rob = robustness_table(x, table, loco_heads, calib) if robustness else None
     final = fitter(x, table, augmented=augmented)
     final(np.arange(len(x)))
     head = final.heads[0]
     out.mkdir(parents=True, exist_ok=True)
     artefact = out / ARTEFACT_FILE
-    VoiceModel({"global": head}, version="unsaved", temperature=calib["temperature"]).save(artefact)
+    VoiceModel({"global": head}, version="unsaved", temperature=calib["temperature"], smoothing=calib["smoothing"]).save(artefact)
     model = VoiceModel.load(artefact)
-    check = model.proba_from_features(x[:20])
-    assert np.allclose(check, apply_temperature(head.proba(x[:20]), temperature=calib["temperature"]), atol=1e-4)
+    assert np.allclose(model.proba_from_features(x[:20]), calibrated(head.proba(x[:20]), calib), atol=1e-4)
     base = None
     if baseline is not None:
         from training.voice import baseline_loco
@@ -104,6 +110,7 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
         "leave_one_corpus_out": loco,
         "leave_one_corpus_out_ece": calib,
         "temperature": calib["temperature"],
+        "smoothing": calib["smoothing"],
         "ravdess_actor_cv": ravdess_cv,
         "robustness": rob,
         "baseline": base,
@@ -114,6 +121,34 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
         "command": BASELINE_COMMAND if baseline is not None else COMMAND,
         "env": {"python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__},
     }
+
+
+def recalibrate(x: np.ndarray, table: pd.DataFrame, *, out: Path, augmented: list[np.ndarray]) -> dict:
+    """Refit the calibration of the artefact in ``out`` (its heads unchanged) on this recipe's leave-one-corpus-out
+    predictions, as :func:`build_report` fits it; returns its ``metrics.json`` report with the new calibration,
+    the new version and a ``recalibrated`` record (this run's leave-one-corpus-out accuracies beside the
+    training run's: the features of a machine may differ a little)."""
+    import datetime
+
+    report = json.loads((out / "metrics.json").read_text())
+    loco, proba7 = leave_one_corpus_out(x, table, fitter(x, table, augmented=augmented))
+    calib = leave_one_group_out_ece(proba7, table["y7"].to_numpy(), table["corpus"].to_numpy(), smoothing=True)
+    print(f"  temperature {calib['temperature']:.2f}, smoothing {calib['smoothing']:.2f}: ECE {calib['ece_before_mean']:.3f} -> "
+          f"{calib['ece_after_loo_mean']:.3f} (mean over held-out corpora)", flush=True)
+    artefact = out / ARTEFACT_FILE
+    model = VoiceModel.load(artefact)
+    model.temperature, model.smoothing = calib["temperature"], calib["smoothing"]
+    model.save(artefact)
+    report |= {"version": VoiceModel.version_of_artefact(artefact), "leave_one_corpus_out_ece": calib,
+               "temperature": calib["temperature"], "smoothing": calib["smoothing"],
+               "artefact_bytes": artefact.stat().st_size}
+    report["recalibrated"] = {
+        "date": datetime.date.today().isoformat(), "command": f"{COMMAND} --recalibrate",
+        "note": "the classifier of the training run, its calibration refitted in the 7 canonical classes (where it is "
+                "applied and where the fusion's prior is calibrated) with a share of the uniform distribution.",
+        "leave_one_corpus_out_accuracy": {n: loco[n]["accuracy"] for n in CORPORA},
+    }
+    return report
 
 
 def _loco_rows(report: dict) -> str:
@@ -157,8 +192,9 @@ def write_outputs(report: dict, out: Path) -> None:
                    title="voice 0.3.0, RAVDESS actor-independent 5-fold CV (other corpora in training)")
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     BENCHMARK_JSON.parent.mkdir(parents=True, exist_ok=True)
-    keep = ("version", "leave_one_corpus_out", "leave_one_corpus_out_ece", "temperature", "robustness", "baseline", "command")
-    bench = {k: report[k] for k in keep}
+    keep = ("version", "leave_one_corpus_out", "leave_one_corpus_out_ece", "temperature", "smoothing", "recalibrated",
+            "robustness", "baseline", "command")
+    bench = {k: report[k] for k in keep if k in report}
     bench["ravdess_actor_cv"] = {"accuracy_8": cv["classes_8"]["accuracy"], "macro_f1_8": cv["classes_8"]["macro_f1"],
                                  "accuracy_7": cv["classes_7"]["accuracy"]}
     BENCHMARK_JSON.write_text(json.dumps(bench, indent=2) + "\n")

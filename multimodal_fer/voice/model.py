@@ -16,8 +16,10 @@ The model is trained on RAVDESS's 8 classes (:data:`RAVDESS_CLASSES`). :meth:`Vo
 predict_proba` folds *calm* into *neutral* (the project's canonical mapping,
 :func:`multimodal_fer.labels.to_canonical`) and returns the 7 canonical classes.
 
-Probabilities are temperature-scaled by the artefact's :attr:`VoiceModel.temperature`, fitted on
-cross-corpus predictions (see ``MODEL_CARD.md``).
+The 7 canonical probabilities are calibrated by the artefact's :attr:`VoiceModel.temperature` and
+:attr:`VoiceModel.smoothing` (:func:`multimodal_fer.temperature.calibrate`), fitted on cross-corpus
+predictions in that same 7-class space (see ``MODEL_CARD.md``); the 8 RAVDESS probabilities of
+:meth:`VoiceModel.predict_proba_8` are the classifier's own.
 The artefact is a plain ``.npz`` of arrays (no pickle): loading it runs no code.
 """
 
@@ -32,7 +34,7 @@ import numpy as np
 from multimodal_fer.digest import file_sha256
 from multimodal_fer.labels import EMOTIONS, to_canonical
 from multimodal_fer.paths import VOICE_ARTEFACTS
-from multimodal_fer.temperature import apply_temperature
+from multimodal_fer.temperature import calibrate
 from multimodal_fer.voice.embedding import (
     EMBED_DIM,
     EMBED_MAX_S,
@@ -212,6 +214,7 @@ class VoiceModel:
         feature_names: Sequence[str] = FEATURE_NAMES,
         classes: Sequence[str] = RAVDESS_CLASSES,
         temperature: float = 1.0,
+        smoothing: float = 0.0,
     ) -> None:
         if tuple(feature_names) != FEATURE_NAMES:
             raise ValueError("artefact was trained on different features; retrain it (python -m training.voice)")
@@ -220,6 +223,7 @@ class VoiceModel:
         self.heads = heads
         self.version = version
         self.temperature = float(temperature)  # cross-corpus calibration (training.voice), 1 = none
+        self.smoothing = float(smoothing)  # share of the uniform distribution mixed in after it; 0 = none
 
     # ---- persistence
     @classmethod
@@ -233,9 +237,12 @@ class VoiceModel:
             classes = [str(s) for s in arrays["classes"]]
             feature_version = str(arrays["feature_version"])
             temperature = float(arrays["temperature"]) if "temperature" in arrays else 1.0
+            smoothing = float(arrays["smoothing"]) if "smoothing" in arrays else 0.0
         if feature_version != FEATURE_VERSION:
             raise ValueError(f"artefact features {feature_version!r} != code {FEATURE_VERSION!r}")
-        return cls(heads, version=version, feature_names=names, classes=classes, temperature=temperature)
+        return cls(
+            heads, version=version, feature_names=names, classes=classes, temperature=temperature, smoothing=smoothing
+        )
 
     @staticmethod
     def version_of_artefact(path: Path | None = None) -> str:
@@ -250,6 +257,7 @@ class VoiceModel:
             "classes": np.array(RAVDESS_CLASSES),
             "feature_version": np.array(FEATURE_VERSION),
             "temperature": np.array(self.temperature),
+            "smoothing": np.array(self.smoothing),
         }
         for name, head in self.heads.items():
             arrays.update(head.to_arrays(f"{name}/"))
@@ -259,16 +267,25 @@ class VoiceModel:
             np.savez_compressed(fh, **arrays)
 
     # ---- inference
-    def proba_from_features(self, x: np.ndarray) -> np.ndarray:
-        """8-class probabilities from a feature matrix of shape (N, N_FEATURES), calibrated by the
-        artefact's :attr:`temperature` (:func:`multimodal_fer.temperature.apply_temperature`)."""
+    def raw_proba_8(self, x: np.ndarray) -> np.ndarray:
+        """The classifier's own (uncalibrated) probabilities (N, 8) over :data:`RAVDESS_CLASSES` of a feature
+        matrix of shape (N, N_FEATURES)."""
         x = np.asarray(x, dtype=np.float64).reshape(-1, N_FEATURES)
         if len(x) == 0:
             return np.zeros((0, len(RAVDESS_CLASSES)))
-        return apply_temperature(self.heads["global"].proba(x), temperature=self.temperature)
+        return self.heads["global"].proba(x)
+
+    def proba_from_features(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (N, 7) over :data:`multimodal_fer.labels.EMOTIONS` of a feature matrix of
+        shape (N, N_FEATURES): :meth:`raw_proba_8` folded (calm into neutral), then
+        :func:`multimodal_fer.temperature.calibrate` with :attr:`temperature` and :attr:`smoothing` (the
+        space the calibration was fitted in)."""
+        p = fold_to_canonical(self.raw_proba_8(x))
+        return calibrate(p, temperature=self.temperature, smoothing=self.smoothing) if len(p) else p
 
     def predict_proba_8(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities over :data:`RAVDESS_CLASSES`.
+        """The classifier's own probabilities over :data:`RAVDESS_CLASSES` (not calibrated: the calibration
+        is defined on the 7 canonical classes).
 
         Parameters
         ----------
@@ -279,10 +296,10 @@ class VoiceModel:
         -------
         np.ndarray, shape (N, 8), rows sum to 1
         """
-        return self.proba_from_features(features_matrix(clips))
+        return self.raw_proba_8(features_matrix(clips))
 
     def predict_proba(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities over :data:`multimodal_fer.labels.EMOTIONS` (calm folded into neutral).
+        """Calibrated probabilities over :data:`multimodal_fer.labels.EMOTIONS` (calm folded into neutral).
 
         Parameters
         ----------
@@ -291,9 +308,9 @@ class VoiceModel:
 
         Returns
         -------
-        np.ndarray, shape (N, 7), rows sum to 1
+        np.ndarray, shape (N, 7), rows sum to 1, every entry at least ``smoothing / 7``
         """
-        return fold_to_canonical(self.predict_proba_8(clips))
+        return self.proba_from_features(features_matrix(clips))
 
 
 def fold_to_canonical(proba_8: np.ndarray) -> np.ndarray:
