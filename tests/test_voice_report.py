@@ -55,7 +55,7 @@ def test_recalibrate_refits_only_the_calibration_and_records_it(tmp_path):
     cal = report["leave_one_corpus_out_ece"]
     assert (after.temperature, after.smoothing) == (cal["temperature"], cal["smoothing"]) == (
         report["temperature"], report["smoothing"])
-    assert 0 < after.temperature and 0 <= after.smoothing < 1
+    assert after.temperature > 0 and 0 <= after.smoothing < 1
     assert set(cal["per_group"]) == {"ravdess", "nemo", "emovo"}
     assert cal["ece_after_loo_mean"] < cal["ece_before_mean"]  # over-confident raw models are improved held out
     assert report["version"] == after.version != before.version
