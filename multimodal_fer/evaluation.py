@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_fer.labels import EMOTIONS
+from multimodal_fer.temperature import expected_calibration_error
+
 NO_PREDICTION = "(none)"  # a missing prediction (no face found, no speech) counts as an error
 
 
@@ -79,6 +82,36 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
         ),
         "per_class": per_class,
         "confusion": {"labels": classes + [NO_PREDICTION], "matrix": cm.tolist()},
+    }
+
+
+def calibration_error(labels: Sequence[str | None], proba: np.ndarray) -> dict:
+    """How well the model's confidence matches how often it is right on these files.
+
+    Parameters
+    ----------
+    labels : sequence of str or None, len N
+        Canonical labels (rows with ``None`` are left out).
+    proba : np.ndarray, shape (N, 7)
+        The probabilities the model gave, columns in ``labels.EMOTIONS`` order; a row with NaN (nothing
+        scored) is left out.
+
+    Returns
+    -------
+    dict
+        ``ece``: expected calibration error of the top label (15 bins, :mod:`multimodal_fer.temperature`);
+        ``mean_confidence``: the mean top probability, to read against ``accuracy``; ``n_calibration``: the rows
+        used. NaN and 0 when no row has both.
+    """
+    p = np.asarray(proba, dtype=np.float64).reshape(len(labels), len(EMOTIONS))
+    keep = [i for i, lab in enumerate(labels) if lab in EMOTIONS and np.isfinite(p[i]).all()]
+    if not keep:
+        return {"ece": float("nan"), "mean_confidence": float("nan"), "n_calibration": 0}
+    y = np.array([EMOTIONS.index(str(labels[i])) for i in keep])
+    return {
+        "ece": expected_calibration_error(p[keep], y),
+        "mean_confidence": float(p[keep].max(axis=1).mean()),
+        "n_calibration": len(keep),
     }
 
 

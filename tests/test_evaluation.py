@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from multimodal_fer.evaluation import classification_metrics
+from multimodal_fer.evaluation import calibration_error, classification_metrics
 
 
 def test_metrics_on_a_known_confusion():
@@ -227,3 +227,29 @@ def test_an_out_that_is_a_folder_is_refused_before_scoring(tmp_path, capsys):
     (tmp_path / "l.csv").write_text("path,label\na.jpg,happy\n")
     assert cli.main(["evaluate", "face", str(tmp_path / "l.csv"), "--out", str(tmp_path)]) == 2
     assert "is a folder: give a file name" in capsys.readouterr().err
+
+
+def test_calibration_error_leaves_out_unscored_and_unlabelled_rows():
+    import numpy as np
+
+    from multimodal_fer.labels import EMOTIONS
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    conf = rng.uniform(0.3, 0.95, n)
+    y = rng.integers(0, 7, n)
+    right = rng.random(n) < conf  # right as often as it is sure: calibrated
+    pred = np.where(right, y, (y + 1) % 7)
+    proba = np.tile(((1 - conf) / 6)[:, None], (1, 7))
+    proba[np.arange(n), pred] = conf
+    labels = [EMOTIONS[i] for i in y]
+    good = calibration_error(labels, proba)
+    assert good["n_calibration"] == n and good["ece"] < 0.03
+    assert good["mean_confidence"] == pytest.approx(conf.mean())
+    sharp = proba ** 4 / (proba ** 4).sum(axis=1, keepdims=True)  # the same labels, far too sure
+    assert calibration_error(labels, sharp)["ece"] > good["ece"] + 0.1
+    proba[:10] = np.nan  # not scored
+    labels[10:20] = [None] * 10  # no canonical label
+    assert calibration_error(labels, proba)["n_calibration"] == n - 20
+    empty = calibration_error([None], np.full((1, 7), np.nan))
+    assert empty["n_calibration"] == 0 and math.isnan(empty["ece"])

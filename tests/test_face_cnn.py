@@ -205,6 +205,10 @@ def test_evaluate_face_csv(tmp_path, hopper, model):
     for key in ("n", "accuracy", "macro_f1", "weighted_f1", "accuracy_5class", "face_found_rate", "per_class"):
         assert key in saved
     assert saved["per_class"]["happy"]["support"] == 1
+    assert rep["n_calibration"] == 1  # the face not found is an error for accuracy, not a confidence to judge
+    top = max(rep["files"][0]["proba"].values())
+    assert rep["mean_confidence"] == pytest.approx(top, abs=1e-4)
+    assert rep["ece"] == pytest.approx(abs(top - rep["accuracy"] * 2), abs=1e-4)  # one row: |confidence - hit|
 
 
 @pytest.mark.shared_data

@@ -60,11 +60,14 @@ def test_run_metrics_skips_and_json(tmp_path, capsys):
     assert r["per_class"]["neutral"]["support"] == 2 and r["per_class"]["neutral"]["recall"] == 0.5
     assert r["context"] is False  # no dialogue columns: no contexts passed
     assert model.calls[0][1] is None
+    sure = 1 / (1 + 0.01 * (len(EMOTIONS) - 1))  # the stub's top probability
+    assert r["n_calibration"] == 4 and r["mean_confidence"] == pytest.approx(sure)  # the empty text is left out
+    assert r["ece"] == pytest.approx(sure - 3 / 4)  # 0.94 sure, right 3 times in 4
     saved = json.loads(out.read_text())
     assert {"n", "accuracy", "macro_f1", "weighted_f1", "per_class"} <= set(saved)
     assert saved["weighted_f1"] == r["weighted_f1"] and saved["model_version"] == "stub-1"
     printed = capsys.readouterr().out
-    assert "stub-1" in printed and "happy" in printed and "weighted_f1" in printed
+    assert "stub-1" in printed and "happy" in printed and "weighted_f1" in printed and "ece=0.19" in printed
 
 
 def test_dialogue_context_order_and_skipped_rows(tmp_path):

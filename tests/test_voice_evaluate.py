@@ -53,8 +53,12 @@ def test_evaluate_voice_end_to_end_on_generated_files(tmp_path):
         assert sum(f["proba"].values()) == pytest.approx(1.0, abs=1e-3)
         assert -1 <= f["valence"] <= 1 and -1 <= f["arousal"] <= 1
     saved = json.loads(out.read_text())
-    assert {"n", "accuracy", "macro_f1", "weighted_f1", "per_class"} <= set(saved)
+    assert {"n", "accuracy", "macro_f1", "weighted_f1", "per_class", "ece", "mean_confidence"} <= set(saved)
     assert saved["per_class"]["angry"]["support"] == 1
+    assert report["n_calibration"] == 3 and 0 <= report["ece"] <= 1
+    top = np.mean([max(f["proba"].values()) for f in report["files"]])
+    assert report["mean_confidence"] == pytest.approx(top, abs=1e-4)
+    assert report["ece"] >= abs(top - acc) - 1e-4  # never below the gap between mean confidence and accuracy
 
 
 def test_evaluate_voice_rejects_unknown_labels_and_missing_columns(tmp_path):

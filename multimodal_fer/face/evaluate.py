@@ -39,6 +39,7 @@ import numpy as np
 
 from multimodal_fer.evaluation import (
     Progress,
+    calibration_error,
     check_rows,
     classification_metrics,
     print_report,
@@ -304,7 +305,10 @@ def _print_summary(report: dict, metrics: dict, *, title: str) -> None:
     print_report(
         title,
         metrics,
-        extra={k: report[k] for k in ("accuracy_5class", "face_found_rate", "scored_rate", "skipped")},
+        extra={
+            k: report[k]
+            for k in ("ece", "mean_confidence", "accuracy_5class", "face_found_rate", "scored_rate", "skipped")
+        },
     )
     if "calibration" in report:
         _print_calibration(report["calibration"])
@@ -324,16 +328,10 @@ def run(
 
     Parameters
     ----------
-    labels_csv : Path
-        CSV with at least ``path,label``.
-    root : Path, optional
-        Folder relative paths are resolved against (default: the CSV's folder).
-    out : Path, optional
-        Where to write the JSON report.
+    labels_csv, root, out, quiet
+        As :func:`multimodal_fer.voice.evaluate.run` (CSV with at least ``path,label``).
     model : FaceModel, optional
         Default: the committed artefact.
-    quiet : bool
-        Do not print the table.
     face_crops : bool
         Every image is a face crop: one without landmarks is scored as a whole.
     group_column : str, optional
@@ -343,7 +341,8 @@ def run(
     -------
     dict
         ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion`` (from
-        ``evaluation.classification_metrics`` over ``EMOTIONS``; not scored = no prediction = error),
+        ``evaluation.classification_metrics`` over ``EMOTIONS``; not scored = no prediction = error), ``ece``,
+        ``mean_confidence``, ``n_calibration`` (``evaluation.calibration_error``, over the scored images),
         ``accuracy_5class`` (rows whose label is in ``EMOTIONS_5``, argmax over those 5 columns), ``face_found_rate``
         (landmarks), ``scored_rate``, ``crop_sources``, ``skipped`` (rows without a canonical class), ``model_version``,
         ``seconds_per_image``, ``labels_csv``, ``files`` (path, label, prediction, proba), ``calibration`` (with
@@ -355,7 +354,7 @@ def run(
     proba, found, sources, seconds = _timed_scores(model, [resolve(p, root, labels_csv) for p in kept], face_crops)
     scored, preds = _predictions(proba, sources)
     report = {
-        **classification_metrics(labels, preds, EMOTIONS),
+        **classification_metrics(labels, preds, EMOTIONS) | calibration_error(labels, proba),  # unscored rows: NaN
         **_five_class(labels, proba, scored),
         **_coverage(found, scored, sources),
         "face_crops": face_crops,

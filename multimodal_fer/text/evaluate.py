@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from multimodal_fer.evaluation import (
+    calibration_error,
     check_rows,
     classification_metrics,
     print_report,
@@ -85,8 +86,8 @@ def read_rows(labels_csv: str | Path) -> list[dict]:
 
 def predict_kept(
     model, *, texts: list[str], contexts: list[str] | None, keep: list[int]
-) -> tuple[list[str | None], float]:
-    """Predicted class of the utterances ``keep`` (indices into ``texts``), and the time it took.
+) -> tuple[list[str | None], np.ndarray, float]:
+    """Predicted class and probabilities of the utterances ``keep`` (indices into ``texts``), and the time it took.
 
     Parameters
     ----------
@@ -103,13 +104,15 @@ def predict_kept(
     y_pred : list of str or None, len(keep)
         Most probable of :data:`~multimodal_fer.labels.EMOTIONS`; ``None`` where the model
         gives no prediction (NaN probabilities, e.g. an empty text).
+    probs : np.ndarray, shape (len(keep), 7)
+        The (calibrated) probabilities; NaN rows where there is no prediction.
     elapsed : float
         Seconds spent in ``model.predict_proba``.
     """
     t0 = time.perf_counter()
     probs = model.predict_proba([texts[i] for i in keep], None if contexts is None else [contexts[i] for i in keep])
     elapsed = time.perf_counter() - t0
-    return [None if np.isnan(p).any() else EMOTIONS[int(np.argmax(p))] for p in probs], elapsed
+    return [None if np.isnan(p).any() else EMOTIONS[int(np.argmax(p))] for p in probs], probs, elapsed
 
 
 def run(
@@ -139,10 +142,9 @@ def run(
     Returns
     -------
     dict
-        ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion`` (from
-        :func:`multimodal_fer.evaluation.classification_metrics` over
-        :data:`~multimodal_fer.labels.EMOTIONS`), ``skipped`` (rows with no canonical class),
-        ``no_prediction`` (empty texts), ``context`` (whether dialogue context was passed),
+        ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion`` (over ``EMOTIONS``),
+        ``ece``, ``mean_confidence``, ``n_calibration`` (:mod:`multimodal_fer.evaluation`), ``skipped`` (rows with
+        no canonical class), ``no_prediction`` (empty texts), ``context`` (whether dialogue context was passed),
         ``model_version``, ``utterances_per_s`` and ``labels_csv``.
     """
     from multimodal_fer.text.emotion import TextEmotionModel
@@ -153,8 +155,9 @@ def run(
     contexts = dialogue_contexts(rows, texts)
     labels = [to_canonical(row["label"]) for row in rows]
     keep = [i for i, lab in enumerate(labels) if lab is not None]
-    y_pred, elapsed = predict_kept(model, texts=texts, contexts=contexts, keep=keep)
-    metrics = classification_metrics([lab for lab in labels if lab is not None], y_pred, EMOTIONS)
+    y_pred, probs, elapsed = predict_kept(model, texts=texts, contexts=contexts, keep=keep)
+    kept = [lab for lab in labels if lab is not None]
+    metrics = classification_metrics(kept, y_pred, EMOTIONS) | calibration_error(kept, probs)
     report = {
         **metrics,
         "skipped": len(rows) - len(keep),
@@ -168,7 +171,7 @@ def run(
         print_report(
             f"text emotion ({model.version}) on {labels_csv}",
             metrics,
-            extra={"skipped": report["skipped"], "context": report["context"]},
+            extra={k: report[k] for k in ("ece", "mean_confidence", "skipped", "context")},
         )
     write_json(out, report)
     return report

@@ -31,6 +31,7 @@ import numpy as np
 
 from multimodal_fer.evaluation import (
     Progress,
+    calibration_error,
     check_rows,
     classification_metrics,
     print_report,
@@ -179,7 +180,8 @@ def run(
     dict
         ``n``, ``accuracy``, ``macro_f1``, ``weighted_f1``, ``per_class``, ``confusion``
         (from :func:`multimodal_fer.evaluation.classification_metrics` over
-        :data:`~multimodal_fer.labels.EMOTIONS`), ``skipped`` (rows with no canonical class),
+        :data:`~multimodal_fer.labels.EMOTIONS`), ``ece``, ``mean_confidence``, ``n_calibration``
+        (:func:`multimodal_fer.evaluation.calibration_error`), ``skipped`` (rows with no canonical class),
         ``model_version``, ``seconds_per_file`` and ``files`` (one row per file: path, label,
         prediction, probabilities, valence, arousal).
     """
@@ -191,21 +193,14 @@ def run(
     files, skipped = score_rows(rows, model=model, root=root, labels_csv=labels_csv)
     elapsed = time.perf_counter() - t0
     y_true, y_pred = [f["label"] for f in files], [f["prediction"] for f in files]
-    metrics = classification_metrics(y_true, y_pred, EMOTIONS)
-    report = {
-        **metrics,
-        "skipped": skipped,
-        "model_version": model.version,
-        "seconds_per_file": round(elapsed / max(len(files), 1), 4),
-        "labels_csv": str(labels_csv),
-        "files": files,
-    }
+    proba = np.array([[f["proba"][e] for e in EMOTIONS] if "proba" in f else [np.nan] * len(EMOTIONS) for f in files])
+    metrics = classification_metrics(y_true, y_pred, EMOTIONS) | calibration_error(y_true, proba)
+    per_file = round(elapsed / max(len(files), 1), 4)
+    report = metrics | {"skipped": skipped, "model_version": model.version, "seconds_per_file": per_file}
+    report |= {"labels_csv": str(labels_csv), "files": files}
     if not quiet:
-        print_report(
-            f"voice emotion ({model.version}) on {labels_csv}",
-            metrics,
-            extra={"skipped": skipped, "s/file": round(elapsed / max(len(files), 1), 3)},
-        )
+        extra = {k: report[k] for k in ("ece", "mean_confidence", "skipped")} | {"s/file": round(per_file, 3)}
+        print_report(f"voice emotion ({model.version}) on {labels_csv}", metrics, extra=extra)
     write_json(out, report)
     return report
 
