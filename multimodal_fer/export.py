@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,32 +151,22 @@ def _write_per_patient(con, sql: str, folder: Path, fmt: str) -> tuple[int, list
 
 @contextmanager
 def _time_limit(con, timeout_s: float | None):
-    """Interrupt ``con`` after ``timeout_s`` seconds (``None`` or 0: never) and turn DuckDB's interrupt into an
-    :class:`ExportError`; an interrupt that the limit did not cause (Ctrl-C) passes through as it is."""
+    """:func:`multimodal_fer.store.interrupt_after`, its interrupt turned into an :class:`ExportError`; one that the
+    limit did not cause (Ctrl-C) passes through as it is."""
     import duckdb
 
-    fired = threading.Event()
-    timer = None
-    if timeout_s:
+    from multimodal_fer.store import interrupt_after
 
-        def stop() -> None:
-            fired.set()
-            con.interrupt()
-
-        timer = threading.Timer(timeout_s, stop)
-        timer.start()
-    try:
-        yield
-    except (duckdb.InterruptException, OSError) as exc:  # OSError: interrupted while Arrow streams the rows
-        if not fired.is_set() or not (isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc)):
-            raise
-        raise ExportError(
-            f"the export ran longer than {timeout_s:g} s and was stopped; nothing was written "
-            "(--timeout SECONDS, 0 for no limit)"
-        ) from exc
-    finally:
-        if timer is not None:
-            timer.cancel()
+    with interrupt_after(con, timeout_s) as fired:
+        try:
+            yield
+        except (duckdb.InterruptException, OSError) as exc:  # OSError: interrupted while Arrow streams the rows
+            if not fired.is_set() or not (isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc)):
+                raise
+            raise ExportError(
+                f"the export ran longer than {timeout_s:g} s and was stopped; nothing was written "
+                "(--timeout SECONDS, 0 for no limit)"
+            ) from exc
 
 
 def _place(tmp: Path, out: Path) -> None:

@@ -172,6 +172,11 @@ def test_calibrated_rows_are_the_raw_rows_through_the_cross_corpus_calibration(m
     np.testing.assert_allclose(raw.sum(1), 1.0)
     np.testing.assert_allclose(shipped, calibrate(raw, temperature=model.temperature, smoothing=model.smoothing))
     assert (shipped.argmax(1) == raw.argmax(1)).all() and not np.allclose(shipped, raw)
+    np.testing.assert_allclose(model.combine(model.member_probabilities(x)), raw)  # landmark-only stack
+    crops = np.random.default_rng(1).integers(0, 255, (5, 48, 48), dtype=np.uint8)
+    members = model.member_probabilities(x, crops)
+    np.testing.assert_allclose(model.combine(members), model.predict_proba(x, crops, calibrated=False))
+    assert not np.allclose(model.combine(members), raw)  # with the CNN the full meta-model decides
 
 
 def test_cnn_member_is_the_mean_of_its_seeds_and_one_cnn_artefacts_still_load(model):

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -180,14 +181,24 @@ def face_cross_corpus(face_cache: Path | None = None) -> tuple[np.ndarray, np.nd
         return z["proba"], z["y"], z["corpus"]
     model = FaceModel.load()
     ps, ys, gs = [], [], []
+    for name, x, crops, y in face_cross_corpus_inputs(cache):
+        ps.append(model.predict_proba(x, crops, calibrated=False))
+        ys.append(y)
+        gs.append(np.full(len(y), name))
+    return np.vstack(ps), np.concatenate(ys), np.concatenate(gs)
+
+
+def face_cross_corpus_inputs(face_cache: Path | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(corpus, features, crops, labels)`` of the faces with landmarks of each of :data:`FACE_CROSS_CORPORA`
+    (from the face training cache; minutes per corpus when it is cold)."""
+    from training import face as face_train
+
+    cache = Path(face_cache) if face_cache else face_train.CACHE_DIR
     for name in FACE_CROSS_CORPORA:
         corpus = SHARED_DATA / "faces" / name
         table, x, found, _, _ = face_train.corpus_features(corpus, cache_dir=cache)
         crops = face_train.corpus_crops(corpus, cache_dir=cache)
-        ps.append(model.predict_proba(x[found], crops[found], calibrated=False))
-        ys.append(table["y"].to_numpy()[found])
-        gs.append(np.full(int(found.sum()), name))
-    return np.vstack(ps), np.concatenate(ys), np.concatenate(gs)
+        yield name, x[found], crops[found], table["y"].to_numpy()[found]
 
 
 def text_cross_corpus() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

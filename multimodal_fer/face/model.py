@@ -222,13 +222,15 @@ class FaceModel:
         x = self._check(features)
         if len(x) == 0:
             return np.zeros((0, N_EMOTIONS), dtype=np.float64)
-        members = self.member_probabilities(x, crops)
-        if "cnn" in members:
-            out = _proba_7(self._artefact["meta_full"], meta_inputs(list(members.values())))
-        else:
-            out = _proba_7(self._artefact["meta"], meta_inputs(list(members.values())))
-        out = out / out.sum(axis=1, keepdims=True)
+        out = self.combine(self.member_probabilities(x, crops))
         return calibrate(out, temperature=self.temperature, smoothing=self.smoothing) if calibrated else out
+
+    def combine(self, members: dict) -> np.ndarray:
+        """The ensemble's own (uncalibrated) probabilities (N, 7) from :meth:`member_probabilities`' rows: the
+        meta-model over all members (``meta_full``) when the CNN is among them, else the landmark one."""
+        meta = self._artefact["meta_full" if "cnn" in members else "meta"]
+        out = _proba_7(meta, meta_inputs(list(members.values())))
+        return out / out.sum(axis=1, keepdims=True)
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """2-D supervised-UMAP coordinates (N, 2) of landmark feature rows (see

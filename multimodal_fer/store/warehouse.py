@@ -4,6 +4,7 @@ or read-only for the SQL surface (``mfer sql``, ``status``, ``report``), where o
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -154,6 +155,27 @@ def _setting(con, name: str):
     return row[0]
 
 
+@contextlib.contextmanager
+def interrupt_after(con, timeout_s: float | None) -> Iterator[threading.Event]:
+    """Interrupt what ``con`` runs once ``timeout_s`` seconds have passed (``None`` or 0: never), until the block
+    ends; yields an event that is set when the limit did it (so that a Ctrl-C is told apart from a time-out)."""
+    fired = threading.Event()
+    if not timeout_s:
+        yield fired
+        return
+
+    def stop() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_s, stop)
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
+
 def query(
     db_path: str | Path, sql: str, *, max_rows: int | None = None, timeout_s: float | None = None
 ) -> pd.DataFrame:
@@ -165,7 +187,8 @@ def query(
         Fetch at most this many rows plus one (the extra row says the result was cut); ``None``: all.
         A query over every frame of a large warehouse then costs the rows shown, not the whole table.
     timeout_s : float, optional
-        Stop the query after this many seconds (DuckDB's interrupt) and raise :class:`QueryTimeout`.
+        Stop the query after this many seconds (DuckDB's interrupt, :func:`interrupt_after`) and raise
+        :class:`QueryTimeout`; ``None`` or 0: no limit.
 
     Raises
     ------
@@ -176,12 +199,9 @@ def query(
     duckdb.Error
         DuckDB's own error: a syntax error, a refused file access, a write to the read-only file, ...
     """
-    import threading
-
     import duckdb
 
     con = connect_readonly(db_path)
-    timer = None
     try:
         statements = con.extract_statements(sql)
         kinds = [s.type.name for s in statements]
@@ -194,25 +214,15 @@ def query(
                 "only a read-only query (SELECT, WITH, FROM, SHOW, DESCRIBE, SUMMARIZE) runs here, "
                 f"not {_statement_name(statements[0].query, kinds[0])}"
             )
-        timed_out = threading.Event()
-        if timeout_s is not None:
-
-            def stop() -> None:
-                timed_out.set()
-                con.interrupt()
-
-            timer = threading.Timer(timeout_s, stop)
-            timer.start()
-        rel = con.sql(sql)
-        try:
-            return (rel if max_rows is None else rel.limit(max_rows + 1)).df()
-        except duckdb.InterruptException as exc:
-            if not timed_out.is_set():  # interrupted otherwise (Ctrl-C): DuckDB's own error
-                raise
-            raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
+        with interrupt_after(con, timeout_s) as timed_out:
+            rel = con.sql(sql)
+            try:
+                return (rel if max_rows is None else rel.limit(max_rows + 1)).df()
+            except duckdb.InterruptException as exc:
+                if not timed_out.is_set():  # interrupted otherwise (Ctrl-C): DuckDB's own error
+                    raise
+                raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
     finally:
-        if timer is not None:
-            timer.cancel()
         con.close()
 
 
