@@ -282,9 +282,10 @@ def meta_holdout(table: pd.DataFrame, train: np.ndarray, seed: int = SEED) -> np
 
 
 def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_y: np.ndarray, *,
-                   seed: int = SEED, cache_dir: Path = CACHE_DIR, log=print) -> tuple[dict, list]:
-    """Train (or load from the cache) one CNN on ``crops`` / ``y`` with ``CNN_RECIPE`` and ``seed``
-    (initial weights, batch order, augmentation), cached under a key of the recipe and the data.
+                   seed: int = SEED, recipe: dict | None = None, cache_dir: Path = CACHE_DIR,
+                   log=print) -> tuple[dict, list]:
+    """Train (or load from the cache) one CNN on ``crops`` / ``y`` with ``recipe`` (default ``CNN_RECIPE``)
+    and ``seed`` (initial weights, batch order, augmentation), cached under a key of the recipe and the data.
     Training uses every core (bfloat16 autocast where the CPU has it); while it trains, its
     per-epoch history is written to
     ``cnn-<key>.progress.json`` beside the cache file.
@@ -299,7 +300,7 @@ def fit_cnn_member(crops: np.ndarray, y: np.ndarray, val_crops: np.ndarray, val_
 
     from training import face_cnn
 
-    r = {**CNN_RECIPE, "seed": seed}
+    r = {**(CNN_RECIPE if recipe is None else recipe), "seed": seed}
     key = _sha(json.dumps(r, sort_keys=True).encode() + crops.tobytes() + y.tobytes() + val_crops.tobytes())
     cache = cache_dir / f"cnn-{key}.joblib"
     if cache.exists():

@@ -19,10 +19,12 @@ session mean does, and turns a session that is sad throughout into a neutral one
 measured against a reference population, and the clip bounds how far it can move any frame, so a
 frame the model reads confidently keeps its emotion while a weak, person-typical lean is removed.
 A session of one emotion therefore keeps that emotion (tested), and sessions with fewer than
-``min_frames`` faces are returned unchanged. Strength, clip and evidence prior were chosen on the
-training subjects of CK+48 and muxspace (``benchmarks/face_calibration.py``; numbers in
-``docs/face.md``): no active setting gained there, so the shipped default is **off**
-(``STRENGTH = 0``: calibrated = raw) until a rule is measured to help; the pipeline stores both.
+``min_frames`` faces are returned unchanged. Strength, clip, evidence prior and minimum faces were chosen
+on the training subjects of CK+48 and muxspace as read by a stand-in CNN that never saw them
+(``benchmarks/face_calibration.py``; numbers in ``docs/face.md``): active settings gain on their
+multi-emotion sessions but every one costs frames of single-emotion sessions, and none gains on held-out
+subjects, so the shipped default is **off** (``STRENGTH = 0``: calibrated = raw) until a rule is measured
+to help; the pipeline stores both.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from multimodal_fer.labels import EMOTIONS, N_EMOTIONS
 PROBA_FLOOR = 1e-4  # probabilities are clipped to this before the log (bounds z to ±9.2 nats)
 MIN_FRAMES = 8  # faces: fewer and the session is returned unchanged (too little evidence of a baseline)
 #: Share of the estimated offset removed once the evidence is ample (unitless, 0..1). 0 (off): every active
-#: setting loses accuracy on the real sessions of the training subjects (benchmarks/results/face_calibration.json;
-#: docs/face.md says why the selection's +0.41 points for 0.5, all from simulated offsets, did not switch it on)
+#: setting costs frames of single-emotion sessions of subjects a stand-in never saw, and the best one loses on
+#: held-out subjects (benchmarks/results/face_calibration.json, docs/face.md)
 STRENGTH = 0.0
 MAX_SHIFT_NATS = 0.5  # nats: the largest shift of any emotion's log-probability
 PRIOR_FRAMES = 0.0  # faces: evidence prior of the shrinkage n / (n + PRIOR_FRAMES)
