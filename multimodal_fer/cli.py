@@ -132,6 +132,9 @@ EVALUATORS = {
 }
 
 
+FACE_ONLY = ("face_crops", "group_column", "calibration_strength")  # `mfer evaluate` options of the face only
+
+
 def cmd_evaluate(args) -> int:
     import importlib
 
@@ -140,17 +143,14 @@ def cmd_evaluate(args) -> int:
     except ModuleNotFoundError as exc:
         print(f"mfer: evaluation of {args.kind!r} is not available yet ({exc.name})", file=sys.stderr)
         return 2
-    extra = {}
-    if args.face_crops:
+    extra = {k: v for k in FACE_ONLY if (v := getattr(args, k)) not in (None, False)}
+    for key in extra:
         if args.kind != "face":
-            print("mfer: --face-crops applies to `mfer evaluate face` only", file=sys.stderr)
+            print(f"mfer: --{key.replace('_', '-')} applies to `mfer evaluate face` only", file=sys.stderr)
             return 2
-        extra["face_crops"] = True
-    if args.group_column:
-        if args.kind != "face":
-            print("mfer: --group-column applies to `mfer evaluate face` only", file=sys.stderr)
-            return 2
-        extra["group_column"] = args.group_column
+    if "calibration_strength" in extra and not args.group_column:
+        print("mfer: --calibration-strength needs --group-column (the sessions to calibrate)", file=sys.stderr)
+        return 2
     if args.by and args.kind not in BREAKDOWN_KINDS:
         print(f"mfer: --by applies to `mfer evaluate {'|'.join(BREAKDOWN_KINDS)}` only", file=sys.stderr)
         return 2
@@ -277,6 +277,13 @@ def _evaluate_parser(sub) -> None:
         "--group-column",
         help="face: CSV column naming each image's person / session (e.g. subject); reports the plain and the "
         "per-session calibrated metrics side by side",
+    )
+    ev.add_argument(
+        "--calibration-strength",
+        type=float,
+        metavar="S",
+        help="face, with --group-column: share 0..1 of each person's offset the calibration removes "
+        "(default the shipped 0, off; docs/face.md measured 1)",
     )
     ev.add_argument(
         "--by",

@@ -229,6 +229,26 @@ def test_an_out_that_is_a_folder_is_refused_before_scoring(tmp_path, capsys):
     assert "is a folder: give a file name" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["voice", "--calibration-strength", "1"], "--calibration-strength applies to `mfer evaluate face` only"),
+        (["face", "--calibration-strength", "1"], "--calibration-strength needs --group-column"),
+        (["face", "--group-column", "subject", "--calibration-strength", "1.5"], "strength must lie in [0, 1]"),
+    ],
+)
+def test_calibration_strength_is_checked_before_any_model_loads(tmp_path, capsys, monkeypatch, argv, message):
+    from multimodal_fer import cli
+    from multimodal_fer.face import evaluate
+
+    monkeypatch.setattr(evaluate, "_committed_model", lambda: pytest.fail("the model was loaded"))
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "l.csv").write_text("path,label,subject\na.jpg,happy,s1\n")
+    assert cli.main(["evaluate", argv[0], str(tmp_path / "l.csv"), *argv[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+
+
 def test_calibration_error_leaves_out_unscored_and_unlabelled_rows():
     import numpy as np
 

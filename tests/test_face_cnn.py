@@ -211,6 +211,27 @@ def test_evaluate_face_csv(tmp_path, hopper, model):
     assert rep["ece"] == pytest.approx(abs(top - rep["accuracy"] * 2), abs=1e-4)  # one row: |confidence - hit|
 
 
+def test_evaluate_face_sessions_plain_and_calibrated(tmp_path, hopper, model, capsys):
+    """``--group-column``: off by default (calibrated = plain, and the printout says so); with a strength the
+    session of 9 images is calibrated, the 2-image one is not, and a session of one face keeps its label."""
+    from PIL import Image
+
+    from multimodal_fer import cli
+
+    rgb, _ = hopper
+    Image.fromarray(rgb).save(tmp_path / "hopper.jpg")
+    rows = ["hopper.jpg,neutral,a"] * 9 + ["hopper.jpg,happy,b"] * 2
+    (tmp_path / "labels.csv").write_text("path,label,subject\n" + "\n".join(rows) + "\n")
+    for extra, strength in (([], 0.0), (["--calibration-strength", "1"], 1.0)):
+        out = tmp_path / f"m{strength}.json"
+        argv = ["evaluate", "face", str(tmp_path / "labels.csv"), "--group-column", "subject", "--out", str(out)]
+        assert cli.main([*argv, *extra]) == 0
+        cal = json.loads(out.read_text())["calibration"]
+        assert (cal["strength"], cal["n_groups"], cal["n_groups_calibrated"]) == (strength, 2, 1)
+        assert cal["calibrated"] == cal["plain"]  # nine copies of one face: the session's own label is kept
+        assert ("off, the shipped default" in capsys.readouterr().out) is (strength == 0.0)
+
+
 @pytest.mark.shared_data
 def test_evaluate_face_on_ckplus_held_out_subjects(tmp_path, model):
     from multimodal_fer.face import evaluate

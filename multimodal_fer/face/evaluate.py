@@ -2,37 +2,35 @@
 
 Usage::
 
-    mfer evaluate face LABELS.csv [--root DIR] [--out metrics.json] [--face-crops] [--group-column COL]
-    .venv/bin/python -m multimodal_fer.face.evaluate LABELS.csv [--root DIR] [--out FILE] [--face-crops]
-        [--group-column COL]
+    mfer evaluate face LABELS.csv [--root DIR] [--out FILE] [--face-crops] [--group-column C [--calibration-strength S]]
+    python -m multimodal_fer.face.evaluate LABELS.csv [--root DIR] [--out FILE] [--face-crops] [--group-column C]
 
-``LABELS.csv`` has the columns ``path,label`` (other columns are ignored). ``path`` is an image
-file (PNG, JPEG, ...; grey or colour), absolute or relative to ``--root`` (default: the CSV's
-folder). ``label`` is an emotion name of any corpus the project knows (``angry``, ``anger``,
-``happiness``, ``sadness``, ...), mapped by :func:`multimodal_fer.labels.to_canonical`; rows
-whose label has no canonical class (e.g. *contempt*) are skipped and counted.
+``LABELS.csv`` has the columns ``path,label`` (other columns are ignored). ``path`` is an image file (PNG, JPEG,
+...; grey or colour), absolute or relative to ``--root`` (default: the CSV's folder). ``label`` is an emotion name
+of any corpus the project knows (``angry``, ``anger``, ``happiness``, ``sadness``, ...), mapped by
+:func:`multimodal_fer.labels.to_canonical`; rows whose label has no canonical class (e.g. *contempt*) are skipped
+and counted.
 
 Each image is scored as training and the pipeline score a face: landmarks
-(:func:`~multimodal_fer.face.landmarks.landmarks_from_image`), landmark features and the aligned
-crop, then the full ensemble, batched. Where the landmark mesh finds no face, the CNN member
-alone scores a fallback crop (:func:`~multimodal_fer.face.crop.fallback_crop`): with
-``--face-crops`` (every image is a face crop or face photo, as in FER2013) the whole image,
-otherwise a crop aligned on the face *detector*'s eye keypoints, if it finds a face.
-An image with no face by any of these (or that cannot be read) gets no prediction and counts as
-an error. ``face_found_rate`` is the landmark rate; ``scored_rate`` counts every scored image,
-``crop_sources`` how many were scored by landmarks / detector / whole image.
+(:func:`~multimodal_fer.face.landmarks.landmarks_from_image`), landmark features and the aligned crop, then the full
+ensemble, batched. Where the landmark mesh finds no face, the CNN member alone scores a fallback crop
+(:func:`~multimodal_fer.face.crop.fallback_crop`): with ``--face-crops`` (every image is a face crop or face photo,
+as in FER2013) the whole image, otherwise a crop aligned on the face *detector*'s eye keypoints, if it finds a face.
+An image with no face by any of these (or that cannot be read) gets no prediction and counts as an error.
+``face_found_rate`` is the landmark rate; ``scored_rate`` counts every scored image, ``crop_sources`` how many were
+scored by landmarks / detector / whole image.
 
-``--group-column COL`` (e.g. ``subject``): the images of one value of ``COL`` are one person's
-session, and the report adds the per-session calibration
-(:func:`~multimodal_fer.face.calibration.calibrate_session`, as the pipeline applies it per
-recording) beside the plain model: accuracy, macro-F1 and per-class recall of both. A group with
-fewer than ``MIN_FRAMES`` scored images (or an empty ``COL``) is left as it is.
+``--group-column C`` (e.g. ``subject``): the images of one value of ``C`` are one person's session, and the
+report adds the per-session calibration (:func:`~multimodal_fer.face.calibration.calibrate_session`, as the pipeline
+applies it per recording; shipped off, ``--calibration-strength`` sets it) beside the plain model: accuracy, macro-F1
+and per-class recall of both. A group with fewer than ``MIN_FRAMES`` scored images (or an empty ``C``) stays as is.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -201,14 +199,19 @@ def _side_by_side(labels: list[str], plain: list, calibrated: list) -> dict:
 
 
 def _add_calibration(
-    report: dict, proba: np.ndarray, sources: list, rows: list[dict], group_column: str | None, labels: list[str]
+    report: dict,
+    proba: np.ndarray,
+    sources: list,
+    rows: list[dict],
+    group_column: str | None,
+    labels: list[str],
+    options: CalibrationOptions,
 ) -> None:
-    """Add ``calibration`` (``group_column``, ``n_groups``, ``n_groups_calibrated``, ``min_frames``, ``plain`` and
-    ``calibrated``: accuracy, macro_f1, weighted_f1, recall per class) and each file's ``calibrated_prediction``;
-    nothing without a ``group_column``."""
+    """Add ``calibration`` (``group_column``, ``n_groups``, ``n_groups_calibrated``, ``min_frames``, ``strength``,
+    ``max_shift``, ``plain`` and ``calibrated``: accuracy, macro_f1, weighted_f1, recall per class) and each file's
+    ``calibrated_prediction``; nothing without a ``group_column``."""
     if not group_column:
         return
-    options = DEFAULT_CALIBRATION
     groups = [(r.get(group_column) or "").strip() for r in rows]
     scored, preds = _predictions(proba, sources)
     cal, n_groups, n_cal = calibrate_groups(proba, scored, groups, options=options)
@@ -218,6 +221,8 @@ def _add_calibration(
         "n_groups": n_groups,
         "n_groups_calibrated": n_cal,
         "min_frames": options.min_frames,
+        "strength": options.strength,
+        "max_shift": options.max_shift,
         **_side_by_side(labels, preds, cal_preds),
     }
     for row, pred in zip(report["files"], cal_preds, strict=True):
@@ -227,9 +232,10 @@ def _add_calibration(
 def _print_calibration(cal: dict) -> None:
     """The plain and calibrated metrics side by side."""
     plain, calibrated = cal["plain"], cal["calibrated"]
+    off = ": off, the shipped default, so calibrated = plain (--calibration-strength)" if not cal["strength"] else ""
     print(
         f"per-session calibration (sessions: {cal['group_column']!r}, {cal['n_groups']} groups, "
-        f"{cal['n_groups_calibrated']} with >= {cal['min_frames']} faces)"
+        f"{cal['n_groups_calibrated']} with >= {cal['min_frames']} faces; strength {cal['strength']}{off})"
     )
     print(f"  {'':<18}{'plain':>10}{'calibrated':>12}")
     for key in ("accuracy", "macro_f1"):
@@ -323,6 +329,7 @@ def run(
     quiet: bool = False,
     face_crops: bool = False,
     group_column: str | None = None,
+    calibration_strength: float | None = None,
 ) -> dict:
     """Evaluate the face model on the images of a labels CSV.
 
@@ -336,6 +343,8 @@ def run(
         Every image is a face crop: one without landmarks is scored as a whole.
     group_column : str, optional
         CSV column naming each image's person / session (e.g. ``subject``): adds the per-session calibration.
+    calibration_strength : float, optional
+        Its ``strength`` (0..1; default :data:`DEFAULT_CALIBRATION`'s, 0 = off); other settings the shipped ones.
 
     Returns
     -------
@@ -349,6 +358,8 @@ def run(
         ``group_column``, :func:`_add_calibration`).
     """
     rows = _checked_rows(labels_csv, root, group_column)  # before the model loads
+    strength = DEFAULT_CALIBRATION.strength if calibration_strength is None else calibration_strength
+    options = replace(DEFAULT_CALIBRATION, strength=strength)  # a bad value fails here too (ValueError)
     model = model or _committed_model()
     kept, labels, skipped, kept_rows = _canonical_rows(rows)
     proba, found, sources, seconds = _timed_scores(model, [resolve(p, root, labels_csv) for p in kept], face_crops)
@@ -364,7 +375,7 @@ def run(
         "labels_csv": str(labels_csv),
         "files": _file_rows(kept, labels, preds, proba, sources),
     }
-    _add_calibration(report, proba, sources, kept_rows, group_column, labels)
+    _add_calibration(report, proba, sources, kept_rows, group_column, labels, options)
     if not quiet:
         _print_summary(report, report, title=f"face expression ({model.version}) on {labels_csv}")
     write_json(out, report)
