@@ -160,7 +160,8 @@ def proxy_corpus(data: Path, name: str, net, *, rows: np.ndarray | None = None) 
 
 
 def proxy_reference(data: Path, net) -> np.ndarray:
-    """The stand-in's probabilities of ``REFERENCE_PER_CLASS`` landmark faces per emotion of ``REFERENCE_CORPUS``."""
+    """The stand-in's probabilities of ``REFERENCE_PER_CLASS`` landmark faces per emotion of ``REFERENCE_CORPUS``
+    (drawn among the faces with landmarks, so not the same 700 as :func:`reference_probabilities`' draw)."""
     from training import face as T
 
     table, _, found, _, _ = T.corpus_features(data / REFERENCE_CORPUS)

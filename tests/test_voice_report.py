@@ -48,7 +48,7 @@ def test_recalibrate_refits_only_the_calibration_and_records_it(tmp_path):
         shutil.copy(VOICE_ARTEFACTS / name, tmp_path / name)
     before = VoiceModel.load(tmp_path / ARTEFACT_FILE)
     x, table = synthetic_corpora()
-    report = recalibrate(x, table, out=tmp_path, augmented=[])
+    report = recalibrate(x, table, out=tmp_path, augmented=[], robustness=False)  # synthetic features: no audio
     after = VoiceModel.load(tmp_path / ARTEFACT_FILE)
     probe = np.random.default_rng(2).normal(0, 1, (5, len(FEATURE_NAMES)))
     np.testing.assert_array_equal(after.raw_proba_8(probe), before.raw_proba_8(probe))  # the classifier is kept
@@ -63,3 +63,4 @@ def test_recalibrate_refits_only_the_calibration_and_records_it(tmp_path):
     assert set(rec["leave_one_corpus_out_accuracy"]) == {"ravdess", "nemo", "emovo"} and "--recalibrate" in rec["command"]
     kept = json.loads((VOICE_ARTEFACTS / "metrics.json").read_text())
     assert report["ravdess_actor_cv"] == kept["ravdess_actor_cv"]  # what it did not refit stays the training run's
+    assert report["robustness"] == kept["robustness"] and rec["robustness_recomputed"] is False

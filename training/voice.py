@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"features under {cond} (cached after the first run) ...", flush=True)
         augmented.append(np.vstack([augmented_features(n, cond, compute=True) for n in CORPORA]))
     if args.recalibrate:
-        report = recalibrate(x, table, out=args.out, augmented=augmented)
+        report = recalibrate(x, table, out=args.out, augmented=augmented, robustness=not args.no_robustness)
     else:
         report = build_report(x, table, out=args.out, baseline=args.baseline, robustness=not args.no_robustness,
                               augmented=augmented, augment=list(args.augment))

@@ -24,8 +24,9 @@ def _recalibrated(report: dict) -> str:
         return ""
     acc = ", ".join(f"{n} {a:.3f}" for n, a in r["leave_one_corpus_out_accuracy"].items())
     return (f"\nRecalibrated {r['date']} (`{r['command']}`): {r['note']} The leave-one-corpus-out models of that "
-            f"run scored {acc}; the accuracy tables of this card (leave-one-corpus-out, RAVDESS, robustness) are the "
-            "training run's.\n")
+            f"run scored {acc}; the leave-one-corpus-out and RAVDESS tables of this card are the training run's"
+            + (", the robustness table this run's.\n" if r.get("robustness_recomputed") else ", and so is the "
+               "robustness table.\n"))
 
 
 def model_card(report: dict, loco_rows: str, recall_rows: str, robust_rows: str) -> str:

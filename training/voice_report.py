@@ -123,15 +123,18 @@ def build_report(x: np.ndarray, table: pd.DataFrame, *, out: Path, baseline: Pat
     }
 
 
-def recalibrate(x: np.ndarray, table: pd.DataFrame, *, out: Path, augmented: list[np.ndarray]) -> dict:
+def recalibrate(x: np.ndarray, table: pd.DataFrame, *, out: Path, augmented: list[np.ndarray],
+                robustness: bool = True) -> dict:
     """Refit the calibration of the artefact in ``out`` (its heads unchanged) on this recipe's leave-one-corpus-out
     predictions, as :func:`build_report` fits it; returns its ``metrics.json`` report with the new calibration,
     the new version and a ``recalibrated`` record (this run's leave-one-corpus-out accuracies beside the
-    training run's: the features of a machine may differ a little)."""
+    training run's: the features of a machine may differ a little). ``robustness``: recompute the degraded-audio
+    table with this run's leave-one-corpus-out models and the new calibration (else the training run's stays)."""
     import datetime
 
     report = json.loads((out / "metrics.json").read_text())
-    loco, proba7 = leave_one_corpus_out(x, table, fitter(x, table, augmented=augmented))
+    fit = fitter(x, table, augmented=augmented)
+    loco, proba7 = leave_one_corpus_out(x, table, fit)
     calib = leave_one_group_out_ece(proba7, table["y7"].to_numpy(), table["corpus"].to_numpy(), smoothing=True)
     print(f"  temperature {calib['temperature']:.2f}, smoothing {calib['smoothing']:.2f}: ECE {calib['ece_before_mean']:.3f} -> "
           f"{calib['ece_after_loo_mean']:.3f} (mean over held-out corpora)", flush=True)
@@ -142,11 +145,16 @@ def recalibrate(x: np.ndarray, table: pd.DataFrame, *, out: Path, augmented: lis
     report |= {"version": VoiceModel.version_of_artefact(artefact), "leave_one_corpus_out_ece": calib,
                "temperature": calib["temperature"], "smoothing": calib["smoothing"],
                "artefact_bytes": artefact.stat().st_size}
+    if robustness:
+        report["robustness"] = robustness_table(x, table, dict(zip(CORPORA, fit.heads)), calib)
     report["recalibrated"] = {
         "date": datetime.date.today().isoformat(), "command": f"{COMMAND} --recalibrate",
         "note": "the classifier of the training run, its calibration refitted in the 7 canonical classes (where it is "
-                "applied and where the fusion's prior is calibrated) with a share of the uniform distribution.",
+                "applied and where the fusion's prior is calibrated) with a share of the uniform distribution"
+                + ("; the robustness table recomputed with it (this run's leave-one-corpus-out models)." if robustness
+                   else "."),
         "leave_one_corpus_out_accuracy": {n: loco[n]["accuracy"] for n in CORPORA},
+        "robustness_recomputed": robustness,
     }
     return report
 
