@@ -143,7 +143,7 @@ def cmd_evaluate(args) -> int:
     except ModuleNotFoundError as exc:
         print(f"mfer: evaluation of {args.kind!r} is not available yet ({exc.name})", file=sys.stderr)
         return 2
-    extra = {k: v for k in FACE_ONLY if (v := getattr(args, k)) not in (None, False)}
+    extra = {k: v for k in FACE_ONLY if (v := getattr(args, k)) is not None and v is not False}  # 0.0 is given
     for key in extra:
         if args.kind != "face":
             print(f"mfer: --{key.replace('_', '-')} applies to `mfer evaluate face` only", file=sys.stderr)

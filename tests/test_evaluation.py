@@ -234,6 +234,7 @@ def test_an_out_that_is_a_folder_is_refused_before_scoring(tmp_path, capsys):
     [
         (["voice", "--calibration-strength", "1"], "--calibration-strength applies to `mfer evaluate face` only"),
         (["face", "--calibration-strength", "1"], "--calibration-strength needs --group-column"),
+        (["face", "--calibration-strength", "0"], "--calibration-strength needs --group-column"),
         (["face", "--group-column", "subject", "--calibration-strength", "1.5"], "strength must lie in [0, 1]"),
     ],
 )
