@@ -110,12 +110,11 @@ def reference_probabilities(data: Path, model) -> np.ndarray:
 
 
 def calibrate_groups(proba: np.ndarray, groups: np.ndarray, options: CAL.CalibrationOptions) -> np.ndarray:
-    """:func:`calibrate_session` of each group's rows."""
-    out = proba.copy()
-    for g in np.unique(groups):
-        rows = np.flatnonzero(groups == g)
-        out[rows] = CAL.calibrate_session(proba[rows], options=options)
-    return out
+    """The run-time's per-session calibration (``mfer evaluate face --group-column``) of each group's scored rows."""
+    from multimodal_fer.face.evaluate import calibrate_groups as per_group
+
+    scored = np.isfinite(proba).all(axis=1)
+    return per_group(proba, scored, [str(g) for g in groups], options=options)[0]
 
 
 def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
