@@ -95,16 +95,24 @@ def proxy_cnn(data: Path, *, log=print):
     return cnn.from_state(state, recipe["widths"])
 
 
+def reference_draw(table) -> np.ndarray:
+    """Row positions of the reference images in a table of ``REFERENCE_CORPUS``'s canonical labels (in
+    ``labels.csv`` order): ``REFERENCE_PER_CLASS`` per emotion, seed ``SEED``; the same images for either model."""
+    positions = table.assign(_row=np.arange(len(table)))
+    drawn = positions.groupby(positions["label"].map(to_canonical), group_keys=False).apply(
+        lambda t: t.sample(min(len(t), REFERENCE_PER_CLASS), random_state=SEED))
+    return drawn["_row"].to_numpy()
+
+
 def reference_probabilities(data: Path, model) -> np.ndarray:
-    """The model's probabilities of ``REFERENCE_PER_CLASS`` images per emotion of ``REFERENCE_CORPUS`` (landmark faces)."""
+    """The model's probabilities of the :func:`reference_draw` images that have landmarks."""
     import pandas as pd
 
     from multimodal_fer.face.evaluate import score_images
 
     table = pd.read_csv(data / REFERENCE_CORPUS / "labels.csv")
     table = table[table["label"].map(to_canonical).notna()]
-    sample = table.groupby(table["label"].map(to_canonical), group_keys=False).apply(
-        lambda t: t.sample(min(len(t), REFERENCE_PER_CLASS), random_state=SEED))
+    sample = table.iloc[reference_draw(table)]
     proba, found, _ = score_images(model, [data / REFERENCE_CORPUS / p for p in sample["path"]], fallback=False)
     return proba[found]
 
@@ -159,15 +167,13 @@ def proxy_corpus(data: Path, name: str, net, *, rows: np.ndarray | None = None) 
 
 
 def proxy_reference(data: Path, net) -> np.ndarray:
-    """The stand-in's probabilities of ``REFERENCE_PER_CLASS`` landmark faces per emotion of ``REFERENCE_CORPUS``
-    (drawn among the faces with landmarks, so not the same 700 as :func:`reference_probabilities`' draw)."""
+    """The stand-in's probabilities of the same reference images as :func:`reference_probabilities` (those
+    with landmarks)."""
     from training import face as T
 
     table, _, found, _, _ = T.corpus_features(data / REFERENCE_CORPUS)
-    rng = np.random.default_rng(SEED)
-    y = table["y"].to_numpy()
-    rows = np.concatenate([rng.choice(np.flatnonzero(found & (y == k)), REFERENCE_PER_CLASS, replace=False)
-                           for k in range(N_EMOTIONS)])
+    rows = reference_draw(table)
+    rows = rows[found[rows]]
     return proxy_corpus(data, REFERENCE_CORPUS, net, rows=rows)["proba"][rows]
 
 
