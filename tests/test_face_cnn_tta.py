@@ -66,4 +66,5 @@ def test_view_probabilities_cover_every_network_view_and_mirror():
         assert rows.shape == (5, 7), key
         assert np.allclose(rows.sum(axis=1), 1.0)
     assert np.allclose(p["0/crop/crop"], cnn.predict_proba(nets[0], crops, mirror=False))
-    assert all(set(v) <= set(GEOMETRY) and v[0] == "crop" for v in VARIANTS.values())
+    for passes in VARIANTS.values():  # every pass a variant averages is one of the computed ones
+        assert all(f"0/{v}" in p for v in passes), passes
