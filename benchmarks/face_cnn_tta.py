@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -67,18 +66,12 @@ VARIANTS = {"crop_mirror (0.4.0)": both_sides("crop"),
 
 
 def view(x, geometry: tuple[float, float, float, float]):
-    """One fixed affine view of a batch (N, 1, S, S) of standardised crops (the identity returns ``x``)."""
-    import torch
-    import torch.nn.functional as tf
+    """One fixed view (``GEOMETRY``'s zoom, rotation, shift x, shift y) of a batch (N, 1, S, S) of standardised
+    crops: :func:`training.face_cnn.fixed_view` (the identity returns ``x``)."""
+    from training.face_cnn import fixed_view
 
     zoom, deg, dx, dy = geometry
-    if geometry == GEOMETRY["crop"]:
-        return x
-    a = math.radians(deg)
-    theta = torch.tensor([[math.cos(a) / zoom, -math.sin(a) / zoom, dx],
-                          [math.sin(a) / zoom, math.cos(a) / zoom, dy]], dtype=torch.float32)
-    grid = tf.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
-    return tf.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return fixed_view(x, zoom=zoom, rotation_deg=deg, shift_x=dx, shift_y=dy)
 
 
 def view_probabilities(nets, crops: np.ndarray) -> dict[str, np.ndarray]:

@@ -54,6 +54,9 @@ def test_the_train_command_writes_metrics_and_weights_on_the_cpu(tmp_path, capsy
     for held in report["loco"].values():
         assert held["n"] > 0 and 0 <= held["accuracy"] <= 1 and len(held["confusion"]) == len(EMOTIONS)
     assert "fer2013" in report["final"] and 0 <= report["loco_mean_accuracy_new_corpora"] <= 1
+    assert set(report["loco_tta"]) == set(fd.LOCO) and 0 <= report["loco_tta_mean_accuracy_new_corpora"] <= 1
+    for held, tta in report["loco_tta"].items():  # the same faces, scored with the test-time rotations too
+        assert tta["n"] == report["loco"][held]["n"] and 0 <= tta["accuracy"] <= 1
     from multimodal_fer.face.cnn import from_state, predict_proba
 
     with np.load(tmp_path / "out" / "face_cnn_device.npz") as z:  # the run-time loads the weights as they are
@@ -84,3 +87,20 @@ def test_the_train_command_runs_from_a_bare_copy_of_the_checkout(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[0] == f"{bare / 'multimodal_fer' / '__init__.py'} {bare / 'schemas' / '__init__.py'}"
     assert (bare / "out" / "face_device.json").exists() and (bare / "out" / "face_cnn_device.npz").exists()
+
+
+def test_predict_averages_the_test_time_rotations_only_when_asked():
+    import torch
+
+    from multimodal_fer.face.cnn import build
+
+    torch.manual_seed(0)
+    net = build((4, 8, 8)).eval()
+    crops = _rows(3)["crops"]
+    cpu = torch.device("cpu")
+    plain, turned = fd.predict(net, crops, cpu), fd.predict(net, crops, cpu, rotations_deg=fd.TTA_ROTATIONS_DEG)
+    assert np.allclose(plain.sum(1), 1.0, atol=1e-5) and np.allclose(turned.sum(1), 1.0, atol=1e-5)
+    from multimodal_fer.face.cnn import predict_proba
+
+    assert np.allclose(plain, predict_proba(net, crops), atol=1e-5)  # as the run-time predicts
+    assert not np.allclose(plain, turned, atol=1e-6)

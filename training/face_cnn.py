@@ -83,6 +83,23 @@ def augment(x, gen, *, rot_deg: float = AUG_ROT_DEG, scale: float = AUG_SCALE, s
     return out
 
 
+def fixed_view(x, *, zoom: float = 1.0, rotation_deg: float = 0.0, shift_x: float = 0.0, shift_y: float = 0.0):
+    """One fixed affine view of a batch (N, 1, S, S) of standardised crops, as :func:`augment` draws them
+    (bilinear, border padding): ``zoom`` > 1 enlarges the face, ``rotation_deg`` turns it, ``shift_x`` /
+    ``shift_y`` (fractions of the half-side) move the content towards smaller x / y. Test-time views
+    (``benchmarks/face_cnn_tta.py``, :func:`training.face_device.predict`); the identity returns ``x``."""
+    import torch
+    import torch.nn.functional as tf
+
+    if (zoom, rotation_deg, shift_x, shift_y) == (1.0, 0.0, 0.0, 0.0):
+        return x
+    a = math.radians(rotation_deg)
+    theta = torch.tensor([[math.cos(a) / zoom, -math.sin(a) / zoom, shift_x],
+                          [math.sin(a) / zoom, math.cos(a) / zoom, shift_y]], dtype=x.dtype, device=x.device)
+    grid = tf.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return tf.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def balance_weights(y: np.ndarray, corpus: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     """Row weights: corpus ``c`` scaled by ``n_c ** -alpha`` (1: every corpus the same total
     weight), then class ``k`` by ``W_k ** -beta`` (``W_k``: the class's total weight after the

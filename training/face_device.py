@@ -65,6 +65,7 @@ BUDGET_MB = 36.0  # the pack's share of the 64 MiB the device machine takes (the
 QUALITIES = (70, 60, 50, 40, 30)  # WebP quality, tried in turn until the pack fits
 TRAIN, TEST, HOLDOUT = 0, 1, 2  # a row's role: CNN training, the corpus's own test split, meta-model hold-out
 LOCO = ("ckplus48", "muxspace", "sfew", "expw", "affectnet48")  # each held out in turn (issue #14)
+TTA_ROTATIONS_DEG = (8.0, -8.0)  # degrees: the test-time views reported beside the plain ones (benchmarks/face_cnn_tta.py)
 RECIPE = {  # fixed before any run; "steps" comes from the time budget, the same for every run of a call
     "widths": (64, 128, 256),
     "batch": 256,
@@ -198,17 +199,20 @@ def train_one(p: dict, rows: np.ndarray, *, steps: int, device, batch: int = REC
     return net.eval()
 
 
-def predict(net, crops: np.ndarray, device) -> np.ndarray:
-    """Softmax probabilities (N, 7), mean of each crop and its mirror image, as the run-time predicts."""
+def predict(net, crops: np.ndarray, device, *, rotations_deg: tuple[float, ...] = ()) -> np.ndarray:
+    """Softmax probabilities (N, 7), mean of each crop and its mirror image, as the run-time predicts; with
+    ``rotations_deg``, also of the crop turned by each angle and its mirror (test-time views)."""
     import torch
 
     from multimodal_fer.face.cnn import standardise_tensor
+    from training.face_cnn import fixed_view
 
     out = []
     with torch.inference_mode():
         for s in range(0, len(crops), 1024):
             x = standardise_tensor(torch.from_numpy(crops[s : s + 1024]).to(device))
-            p = (torch.softmax(net(x), 1) + torch.softmax(net(torch.flip(x, dims=[3])), 1)) / 2
+            views = [x] + [fixed_view(x, rotation_deg=d) for d in rotations_deg]
+            p = torch.stack([torch.softmax(net(v), 1) for x_ in views for v in (x_, torch.flip(x_, dims=[3]))]).mean(0)
             out.append(p.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, N_EMOTIONS), np.float32)
 
@@ -256,7 +260,7 @@ def run_all(p: dict, *, budget_s: float, device, smoke: bool, log=print) -> tupl
     names = [str(n) for n in p["corpus_names"]]
     steps = 3 if smoke else plan_steps(p, budget_s, len(LOCO) + 1, device, log=log)
     batch = 16 if smoke else RECIPE["batch"]
-    report: dict = {"steps": steps, "batch": batch, "loco": {}}
+    report: dict = {"steps": steps, "batch": batch, "loco": {}, "loco_tta": {}, "tta_rotations_deg": TTA_ROTATIONS_DEG}
     for held in LOCO:
         c = names.index(held)
         t0 = time.perf_counter()
@@ -264,9 +268,12 @@ def run_all(p: dict, *, budget_s: float, device, smoke: bool, log=print) -> tupl
         rows = np.flatnonzero((p["role"] == TRAIN) & (p["corpus"] != c))
         net = train_one(p, rows, steps=steps, device=device, batch=batch, log=log)
         test = np.flatnonzero(p["corpus"] == c)  # every face of the corpus: the network never saw it
-        report["loco"][held] = scores(p["y"][test].astype(np.int64), predict(net, p["crops"][test], device))
+        y_test = p["y"][test].astype(np.int64)
+        report["loco"][held] = scores(y_test, predict(net, p["crops"][test], device))
+        report["loco_tta"][held] = scores(y_test, predict(net, p["crops"][test], device, rotations_deg=TTA_ROTATIONS_DEG))
         report["loco"][held]["seconds"] = round(time.perf_counter() - t0, 1)
-        log(f"  {held}: accuracy {report['loco'][held]['accuracy']}, macro-F1 {report['loco'][held]['macro_f1']}")
+        log(f"  {held}: accuracy {report['loco'][held]['accuracy']} (with the test-time rotations "
+            f"{report['loco_tta'][held]['accuracy']}), macro-F1 {report['loco'][held]['macro_f1']}")
     log("all corpora")
     net = train_one(p, np.flatnonzero(p["role"] == TRAIN), steps=steps, device=device, batch=batch, log=log)
     report["final"] = {}
@@ -275,7 +282,9 @@ def run_all(p: dict, *, budget_s: float, device, smoke: bool, log=print) -> tupl
         if len(test):
             report["final"][name] = scores(p["y"][test].astype(np.int64), predict(net, p["crops"][test], device))
     new = [n for n in ("sfew", "expw", "affectnet48") if report["loco"].get(n, {}).get("accuracy") is not None]
-    report["loco_mean_accuracy_new_corpora"] = round(float(np.mean([report["loco"][n]["accuracy"] for n in new])), 4)
+    for key in ("loco", "loco_tta"):  # plain views (as the run-time predicts) and with the test-time rotations
+        mean = np.mean([report[key][n]["accuracy"] for n in new])
+        report[f"{key}_mean_accuracy_new_corpora"] = round(float(mean), 4)
     report["min_recall_loco"] = min(
         (r for n in report["loco"].values() for r in n["recall"].values() if r is not None), default=None
     )
