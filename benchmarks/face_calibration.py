@@ -32,6 +32,7 @@ ensemble's weight).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import platform
@@ -60,12 +61,21 @@ PROXY_EPOCHS = 20  # epochs of the out-of-sample stand-in CNN (the committed mem
 CREMAD_CODES = {"ANG": "angry", "DIS": "disgusted", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 
 
+@functools.cache
+def corpus(data: Path, name: str) -> tuple:
+    """One corpus's table, landmark features, landmark mask and aligned crops (``training.face``'s caches), read
+    once for both models."""
+    from training import face as T
+
+    table, x, found, _, _ = T.corpus_features(data / name)
+    return table, x, found, T.corpus_crops(data / name)
+
+
 def corpus_probabilities(data: Path, name: str, model) -> dict:
     """The committed model's probabilities (NaN rows: not scored) of one corpus, its labels, subjects and split."""
     from training import face as T
 
-    table, x, found, _, _ = T.corpus_features(data / name)
-    crops = T.corpus_crops(data / name)
+    table, x, found, crops = corpus(data, name)
     fb_crops, fb_source = T.corpus_fallback(data / name)
     proba = np.full((len(x), N_EMOTIONS), np.nan)
     proba[found] = model.predict_proba(x[found], crops[found])
@@ -153,8 +163,7 @@ def proxy_corpus(data: Path, name: str, net, *, rows: np.ndarray | None = None) 
     from multimodal_fer.temperature import SMOOTHING_FACE, TEMPERATURE_FACE, calibrate
     from training import face as T
 
-    table, _, found, _, _ = T.corpus_features(data / name)
-    crops = T.corpus_crops(data / name)
+    table, _, found, crops = corpus(data, name)
     rows = np.flatnonzero(found) if rows is None else rows
     proba = np.full((len(table), N_EMOTIONS), np.nan)
     proba[rows] = calibrate(cnn.predict_proba(net, crops[rows]), temperature=TEMPERATURE_FACE,
@@ -169,9 +178,7 @@ def proxy_corpus(data: Path, name: str, net, *, rows: np.ndarray | None = None) 
 def proxy_reference(data: Path, net) -> np.ndarray:
     """The stand-in's probabilities of the same reference images as :func:`reference_probabilities` (those
     with landmarks)."""
-    from training import face as T
-
-    table, _, found, _, _ = T.corpus_features(data / REFERENCE_CORPUS)
+    table, _, found, _ = corpus(data, REFERENCE_CORPUS)
     rows = reference_draw(table)
     rows = rows[found[rows]]
     return proxy_corpus(data, REFERENCE_CORPUS, net, rows=rows)["proba"][rows]

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.face_cnn_views import LOCO, evaluation_sets  # noqa: E402
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 
-LOCO = ("sfew", "expw", "affectnet48")
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_cnn_tta.py"
 BATCH = 256  # crops per forward pass
 SHIFT = 0.08  # of the half-side: ≈ 2 px of the 48 px crop
@@ -134,10 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     nets = [cnn.from_state(s, tuple(spec["widths"]), N_EMOTIONS) for s in cnn_states(spec)]
     d = MC.load_all(args.data, log=lambda *a: None)
     tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
-    sets = {"meta_holdout": (tr["ho_x"], tr["ho_y"])}
-    for name in LOCO:
-        table, _, found = d["corpora"][name][:3]
-        sets[name] = (d["crops"][name][found], table["y"].to_numpy()[found])
+    sets = evaluation_sets(d, tr)
     results: dict[str, dict] = {}
     recall: dict[str, dict] = {k: {} for k in sets}  # lowest class recall of each variant
     for key, (x, y) in sets.items():

@@ -42,6 +42,17 @@ VARIANTS = {"seed0_crop_mirror": ("0c", "0m"), "seed1_crop_mirror": ("1c", "1m")
             "two_seeds_crop_only": ("0c", "1c")}
 
 
+def evaluation_sets(d: dict, tr: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{set: (crops (N, 48, 48) uint8, labels (N,))}``: the meta hold-out of ``training.face`` (``tr``:
+    :func:`training.face.cnn_training_data`) and the faces with landmarks of each ``LOCO`` corpus (``d``:
+    :func:`training.face_multicorpus.load_all`)."""
+    sets = {"meta_holdout": (tr["ho_x"], tr["ho_y"])}
+    for name in LOCO:
+        table, _, found = d["corpora"][name][:3]
+        sets[name] = (d["crops"][name][found], table["y"].to_numpy()[found])
+    return sets
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=SHARED_DATA / "faces")
@@ -57,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
     nets = [cnn.from_state(T.fit_cnn_member(tr["x"], tr["y"], tr["ho_x"], tr["ho_y"], seed=s)[0],
                            T.CNN_RECIPE["widths"], N_EMOTIONS) for s in T.CNN_SEEDS[:2]]
-    sets = {"meta_holdout": (tr["ho_x"], tr["ho_y"])}
-    for name in LOCO:
-        table, _, found = d["corpora"][name][:3]
-        sets[name] = (d["crops"][name][found], table["y"].to_numpy()[found])
+    sets = evaluation_sets(d, tr)
     results = {}
     for key, (x, y) in sets.items():
         p = {}
