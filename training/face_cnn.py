@@ -100,6 +100,37 @@ def fixed_view(x, *, zoom: float = 1.0, rotation_deg: float = 0.0, shift_x: floa
     return tf.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def adapt_batch_norm(net, crops: np.ndarray, *, keep: float = 0.0, batch: int = 256):
+    """A copy of ``net`` (eval mode) whose batch-norm statistics are re-estimated on unlabelled target faces
+    (AdaBN, Li et al. 2016): ``crops`` (N, S, S) uint8 and their mirror images, cumulative means of the
+    per-batch statistics, each layer fed by the adapted layers before it; then mixed with the network's own,
+    ``keep`` · own + (1 − ``keep``) · target. Weights are unchanged; runs on the network's device.
+    ``benchmarks/face_cnn_adabn.py`` and :mod:`training.face_device` report it (not shipped)."""
+    import copy
+
+    import torch
+
+    from multimodal_fer.face.cnn import standardise_tensor
+
+    new = copy.deepcopy(net).eval()
+    device = next(new.parameters()).device
+    layers = [m for m in new.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    own = [(m.running_mean.clone(), m.running_var.clone()) for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+        m.train()
+    with torch.no_grad():
+        for s in range(0, len(crops), batch):
+            x = standardise_tensor(torch.from_numpy(np.ascontiguousarray(crops[s : s + batch])).to(device))
+            new(torch.cat([x, torch.flip(x, dims=[3])]))
+    for m, (mean, var) in zip(layers, own):
+        m.running_mean.mul_(1.0 - keep).add_(keep * mean)
+        m.running_var.mul_(1.0 - keep).add_(keep * var)
+        m.eval()
+    return new
+
+
 def balance_weights(y: np.ndarray, corpus: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     """Row weights: corpus ``c`` scaled by ``n_c ** -alpha`` (1: every corpus the same total
     weight), then class ``k`` by ``W_k ** -beta`` (``W_k``: the class's total weight after the

@@ -1,0 +1,225 @@
+"""Batch-norm statistics of the target faces (AdaBN) for face 0.4.0's CNN member: does it transfer?
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/face_cnn_adabn.py [--data DIR] \
+        [--out benchmarks/results/face_cnn_adabn.json]
+
+Every convolution of the CNN is followed by batch normalisation, whose mean and variance were estimated on
+the training faces (mostly FER2013). *AdaBN* (Li et al., 2016) re-estimates them on unlabelled faces of the
+target domain and changes nothing else: no labels, no training. A site's recordings, or one session's frames,
+would be such faces. Variants (all fixed before the first run), the CNN member alone (both seeds, crop and
+mirror image, argmax of the mean of its softmax rows, as :func:`multimodal_fer.face.cnn.predict_proba`):
+
+* ``plain``: face 0.4.0 as shipped;
+* ``corpus``: statistics of the whole target set (every face, crop and mirror);
+* ``corpus_half``: the mean of the training and the target statistics;
+* ``chunk_256`` / ``chunk_64``: the target set in random chunks (seed 0) of 256 / 64 faces (a remainder joins
+  the last chunk), each chunk adapted on itself alone: a site's small batch, or a session's frames.
+
+Part 1, corpora no CNN of this project saw: the faces with landmarks of SFEW, ExpW and AffectNet-48 (the
+headline; leave-one-corpus-out sets of ``benchmarks/face_cnn_views.py``), and the meta hold-out of
+``training.face`` (2,948 training faces the CNNs never trained on: an in-domain check that adapting costs
+nothing at home). Rule, fixed before the run: a variant helps if it raises the mean of the three unseen corpora
+by at least one point, lowers none of them and costs the meta hold-out at most half a point.
+
+Part 2, sessions of one person: the stand-in CNN of ``benchmarks/face_calibration.py`` (trained on FER2013
+alone, so CK+48 and muxspace people are new to it) and the shipped CNN (which saw the CK+48 / muxspace training
+subjects, not the held-out ones), each subject's faces with landmarks as one session, adapted on itself when it
+has at least ``MIN_FACES`` faces (``full`` and ``half`` as above; smaller sessions unchanged); and single-emotion
+pseudo-sessions (``SINGLE_SIZE`` training faces of one emotion, ``SINGLE_REPEATS`` per emotion, seed 0) for the
+stand-in, the case where normalising on the session could take the emotion away. FER2013 PublicTest is not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.face_cnn_views import LOCO, evaluation_sets  # noqa: E402
+from multimodal_fer.labels import EMOTIONS  # noqa: E402
+from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
+
+COMMAND = "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/face_cnn_adabn.py"
+BATCH = 256  # crops per forward pass
+SEED = 0
+CHUNKS = (256, 64)  # faces per adapted chunk
+MIN_FACES = 8  # a subject's session is adapted from this many faces on
+SINGLE_SIZE = 12  # faces per single-emotion pseudo-session (as benchmarks/face_calibration.py)
+SINGLE_REPEATS = 20  # pseudo-sessions per emotion and corpus
+SUBJECT_CORPORA = ("ckplus48", "muxspace")
+VARIANTS = ("plain", "corpus", "corpus_half", *(f"chunk_{n}" for n in CHUNKS))
+
+
+def batch_norms(net) -> list:
+    """The network's ``BatchNorm2d`` layers, in order."""
+    import torch
+
+    return [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+def adapted(net, crops: np.ndarray, *, keep: float = 0.0):
+    """:func:`training.face_cnn.adapt_batch_norm` in batches of ``BATCH``: a copy of ``net`` with the batch-norm
+    statistics of ``crops`` and their mirror images (``keep`` of its own mixed in)."""
+    from training.face_cnn import adapt_batch_norm
+
+    return adapt_batch_norm(net, crops, keep=keep, batch=BATCH)
+
+
+def member_proba(nets, crops: np.ndarray) -> np.ndarray:
+    """Mean softmax rows (N, 7) of the networks on the crops and their mirror images (the run-time's CNN member)."""
+    from multimodal_fer.face import cnn
+
+    return cnn.predict_proba(list(nets), crops)
+
+
+def chunks_of(n: int, size: int, rng) -> list[np.ndarray]:
+    """Random disjoint chunks of ``size`` row positions of ``range(n)``; a remainder joins the last chunk."""
+    order = rng.permutation(n)
+    k = max(1, n // size)
+    return [order[i * size : (i + 1) * size] if i < k - 1 else order[i * size :] for i in range(k)]
+
+
+def variant_proba(nets, crops: np.ndarray, variant: str) -> np.ndarray:
+    """The CNN member's probabilities (N, 7) of one ``VARIANTS`` entry."""
+    if variant == "plain":
+        return member_proba(nets, crops)
+    if variant in ("corpus", "corpus_half"):
+        keep = 0.5 if variant == "corpus_half" else 0.0
+        return member_proba([adapted(n, crops, keep=keep) for n in nets], crops)
+    size = int(variant.split("_")[1])
+    out = np.zeros((len(crops), 7))
+    for rows in chunks_of(len(crops), size, np.random.default_rng(SEED)):
+        out[rows] = member_proba([adapted(n, crops[rows]) for n in nets], crops[rows])
+    return out
+
+
+def scores(p: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy and each present class's recall."""
+    pred = p.argmax(1)
+    return {"accuracy": round(float((pred == y).mean()), 4),
+            "recall": {int(k): round(float((pred[y == k] == k).mean()), 4) for k in np.unique(y)}}
+
+
+def unseen_corpora(nets, sets: dict, version: str, cache_dir: Path) -> dict:
+    """Part 1: every variant on every set (probabilities cached in ``cache_dir`` under the artefact's version)."""
+    out = {}
+    for key, (x, y) in sets.items():
+        cache = cache_dir / f"adabn-{version}-{key}-{len(y)}.npz"
+        p = dict(np.load(cache)) if cache.exists() else {}
+        for v in VARIANTS:
+            if v not in p:
+                t = time.perf_counter()
+                p[v] = variant_proba(nets, x, v)
+                print(f"  {key} {v}: {time.perf_counter() - t:.0f} s", flush=True)
+                np.savez_compressed(cache, **p)
+        out[key] = {"n": int(len(y)), **{v: scores(p[v], y) for v in VARIANTS}}
+        print(key, {v: out[key][v]["accuracy"] for v in VARIANTS}, flush=True)
+    return out
+
+
+def subject_sessions(nets, crops: np.ndarray, y: np.ndarray, subjects: np.ndarray) -> dict:
+    """Part 2: accuracy with each subject's session (>= ``MIN_FACES`` faces) adapted on itself, full and half."""
+    plain = member_proba(nets, crops)
+    full, half = plain.copy(), plain.copy()
+    adapted_rows = np.zeros(len(y), bool)
+    for s in np.unique(subjects):
+        rows = np.flatnonzero(subjects == s)
+        if len(rows) >= MIN_FACES:
+            full[rows] = member_proba([adapted(n, crops[rows]) for n in nets], crops[rows])
+            half[rows] = member_proba([adapted(n, crops[rows], keep=0.5) for n in nets], crops[rows])
+            adapted_rows[rows] = True
+    acc = {k: round(float((q.argmax(1) == y).mean()), 4) for k, q in (("plain", plain), ("full", full), ("half", half))}
+    on_adapted = {k: round(float((q[adapted_rows].argmax(1) == y[adapted_rows]).mean()), 4)
+                  for k, q in (("plain", plain), ("full", full), ("half", half))} if adapted_rows.any() else {}
+    return {"faces": int(len(y)), "sessions": int(len(np.unique(subjects))),
+            "adapted_faces": int(adapted_rows.sum()), "accuracy": acc, "accuracy_adapted_sessions": on_adapted}
+
+
+def single_emotion(nets, crops: np.ndarray, y: np.ndarray) -> dict:
+    """Part 2: accuracy of single-emotion pseudo-sessions (``SINGLE_SIZE`` faces of one emotion), each adapted on itself."""
+    rng = np.random.default_rng(SEED)
+    hits: dict[str, list] = {"plain": [], "full": [], "half": []}
+    for k in np.unique(y):
+        pool = np.flatnonzero(y == k)
+        if len(pool) < SINGLE_SIZE:
+            continue
+        for _ in range(SINGLE_REPEATS):
+            rows = rng.choice(pool, SINGLE_SIZE, replace=False)
+            hits["plain"].append(member_proba(nets, crops[rows]).argmax(1) == k)
+            hits["full"].append(member_proba([adapted(n, crops[rows]) for n in nets], crops[rows]).argmax(1) == k)
+            hits["half"].append(member_proba([adapted(n, crops[rows], keep=0.5) for n in nets],
+                                             crops[rows]).argmax(1) == k)
+    return {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
+
+
+def people(data: Path, shipped: list, stand_in) -> dict:
+    """Part 2 for both networks on the subject corpora (training subjects: new to the stand-in only)."""
+    from benchmarks import face_calibration as FC
+    from training import face as T
+
+    out: dict = {}
+    for name in SUBJECT_CORPORA:
+        table, _, found, crops = FC.corpus(data, name)
+        train, test = T.subject_split(table)
+        y, subj = table["y"].to_numpy(), table["subject"].astype(str).to_numpy()
+        out[name] = {}
+        for label, nets, parts in (("stand_in", [stand_in], (("training_subjects", train), ("held_out_subjects", test))),
+                                   ("face_0.4.0", shipped, (("held_out_subjects", test),))):
+            for part, mask in parts:
+                rows = np.flatnonzero(mask & found)
+                out[name][f"{label}/{part}"] = subject_sessions(nets, crops[rows], y[rows], subj[rows])
+                print(name, label, part, out[name][f"{label}/{part}"]["accuracy"], flush=True)
+        rows = np.flatnonzero(train & found)
+        out[name]["stand_in/single_emotion_sessions"] = single_emotion([stand_in], crops[rows], y[rows])
+        print(name, "single emotion", out[name]["stand_in/single_emotion_sessions"], flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=SHARED_DATA)
+    ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_cnn_adabn.json")
+    args = ap.parse_args(argv)
+    import joblib
+
+    from benchmarks import face_calibration as FC
+    from multimodal_fer.face import cnn
+    from multimodal_fer.face.model import ARTEFACT_NAME, FACE_ARTEFACTS, FaceModel, cnn_states
+    from multimodal_fer.labels import N_EMOTIONS
+    from training import face as T
+    from training import face_multicorpus as MC
+
+    t0 = time.perf_counter()
+    version = FaceModel.version_of_artefact(FACE_ARTEFACTS / ARTEFACT_NAME)
+    spec = joblib.load(FACE_ARTEFACTS / ARTEFACT_NAME)["cnn"]
+    nets = [cnn.from_state(s, tuple(spec["widths"]), N_EMOTIONS) for s in cnn_states(spec)]
+    d = MC.load_all(args.data / "faces", log=lambda *a: None)
+    tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
+    unseen = unseen_corpora(nets, evaluation_sets(d, tr), version, T.CACHE_DIR)
+    loco_mean = {v: round(float(np.mean([unseen[k][v]["accuracy"] for k in LOCO])), 4) for v in VARIANTS}
+    helps = {v: bool(loco_mean[v] - loco_mean["plain"] >= 0.01
+                     and all(unseen[k][v]["accuracy"] >= unseen[k]["plain"]["accuracy"] for k in LOCO)
+                     and unseen["meta_holdout"][v]["accuracy"] >= unseen["meta_holdout"]["plain"]["accuracy"] - 0.005)
+             for v in VARIANTS[1:]}
+    print("LOCO mean (faces with landmarks):", loco_mean, "| helps:", helps, flush=True)
+    sessions = people(args.data / "faces", nets, FC.proxy_cnn(args.data / "faces", log=lambda *a: None))
+    payload = {"model_version": version, "unseen_corpora": unseen, "loco_mean": loco_mean, "helps": helps,
+               "sessions": sessions, "variants": list(VARIANTS), "chunks": list(CHUNKS), "min_faces": MIN_FACES,
+               "single_size": SINGLE_SIZE, "single_repeats": SINGLE_REPEATS, "emotions_by_index": list(EMOTIONS),
+               "python": platform.python_version(), "command": COMMAND,
+               "seconds": round(time.perf_counter() - t0, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""benchmarks/face_cnn_adabn.py: re-estimating the CNN's batch-norm statistics on target faces changes those
+statistics only, to the target's, leaves the shipped network alone, and the chunks cover every face once."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from benchmarks.face_cnn_adabn import adapted, batch_norms, chunks_of, member_proba, variant_proba  # noqa: E402
+
+
+def network(seed: int = 0):
+    """A small untrained CNN of the run-time's architecture with non-trivial batch-norm statistics."""
+    from multimodal_fer.face import cnn
+
+    torch.manual_seed(seed)
+    net = cnn.build((4, 8, 8)).eval()
+    for m in batch_norms(net):
+        m.running_mean.uniform_(-0.5, 0.5)
+        m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def crops(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 48, 48), dtype=np.uint8)
+
+
+def test_keeping_the_own_statistics_changes_nothing_and_the_original_is_untouched():
+    from multimodal_fer.face import cnn
+
+    net = network()
+    before = [m.running_mean.clone() for m in batch_norms(net)]
+    x = crops(40)
+    same = adapted(net, x, keep=1.0)
+    assert np.allclose(member_proba([same], x), member_proba([net], x), atol=1e-5)
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(before, batch_norms(net)))
+    assert not same.training and not any(m.training for m in batch_norms(same))
+    other = adapted(net, x)
+    assert not np.allclose(cnn.predict_proba(other, x), cnn.predict_proba(net, x), atol=1e-3)
+
+
+def test_the_first_layer_gets_the_targets_own_mean_and_variance():
+    from multimodal_fer.face import cnn
+
+    net = network()
+    x = crops(30)  # one batch
+    new = adapted(net, x)
+    both = torch.cat([cnn.standardise(x), torch.flip(cnn.standardise(x), dims=[3])])
+    with torch.no_grad():
+        h = net[0](both)  # the first convolution's output, which the first batch norm normalises
+    first = batch_norms(new)[0]
+    assert torch.allclose(first.running_mean, h.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.allclose(first.running_var, h.var(dim=(0, 2, 3), unbiased=True), rtol=1e-3)
+    half = batch_norms(adapted(net, x, keep=0.5))[0]
+    own = batch_norms(net)[0]
+    assert torch.allclose(half.running_mean, (own.running_mean + first.running_mean) / 2, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,size", [(10, 64), (64, 64), (130, 64), (1000, 256)])
+def test_chunks_cover_every_row_once_and_hold_at_least_their_size(n, size):
+    parts = chunks_of(n, size, np.random.default_rng(0))
+    rows = np.concatenate(parts)
+    assert sorted(rows.tolist()) == list(range(n))
+    assert all(len(p) >= min(size, n) for p in parts)
+
+
+@pytest.mark.parametrize("variant", ["plain", "corpus", "corpus_half", "chunk_64"])
+def test_every_variant_gives_probability_rows(variant):
+    p = variant_proba([network(0), network(1)], crops(70), variant)
+    assert p.shape == (70, 7)
+    assert np.all(p >= 0) and np.allclose(p.sum(1), 1.0)
