@@ -55,8 +55,10 @@ def test_the_train_command_writes_metrics_and_weights_on_the_cpu(tmp_path, capsy
         assert held["n"] > 0 and 0 <= held["accuracy"] <= 1 and len(held["confusion"]) == len(EMOTIONS)
     assert "fer2013" in report["final"] and 0 <= report["loco_mean_accuracy_new_corpora"] <= 1
     assert set(report["loco_tta"]) == set(fd.LOCO) and 0 <= report["loco_tta_mean_accuracy_new_corpora"] <= 1
-    for held, tta in report["loco_tta"].items():  # the same faces, scored with the test-time rotations too
-        assert tta["n"] == report["loco"][held]["n"] and 0 <= tta["accuracy"] <= 1
+    for key in ("loco_tta", "loco_adabn"):  # the same faces, scored with the test-time rotations / AdaBN too
+        assert set(report[key]) == set(fd.LOCO) and 0 <= report[f"{key}_mean_accuracy_new_corpora"] <= 1
+        for held, other in report[key].items():
+            assert other["n"] == report["loco"][held]["n"] and 0 <= other["accuracy"] <= 1
     from multimodal_fer.face.cnn import from_state, predict_proba
 
     with np.load(tmp_path / "out" / "face_cnn_device.npz") as z:  # the run-time loads the weights as they are
