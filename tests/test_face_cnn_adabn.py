@@ -69,3 +69,15 @@ def test_every_variant_gives_probability_rows(variant):
     p = variant_proba([network(0), network(1)], crops(70), variant)
     assert p.shape == (70, 7)
     assert np.all(p >= 0) and np.allclose(p.sum(1), 1.0)
+
+
+def test_the_plot_is_drawn_from_the_json_as_written(tmp_path):
+    import json
+
+    from benchmarks.face_cnn_adabn import LOCO, plot
+
+    recall = {str(k): 0.1 * k for k in range(7)}  # JSON keys are strings
+    res = {"n": 10, **{v: {"accuracy": 0.4, "recall": recall} for v in ("plain", "corpus", "corpus_half")}}
+    payload = json.loads(json.dumps({"emotions_by_index": list("abcdefg"), "unseen_corpora": {c: res for c in LOCO}}))
+    plot(payload, tmp_path / "img" / "adabn.png")
+    assert (tmp_path / "img" / "adabn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
