@@ -81,3 +81,36 @@ def test_the_plot_is_drawn_from_the_json_as_written(tmp_path):
     payload = json.loads(json.dumps({"emotions_by_index": list("abcdefg"), "unseen_corpora": {c: res for c in LOCO}}))
     plot(payload, tmp_path / "img" / "adabn.png")
     assert (tmp_path / "img" / "adabn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _posteriors(prior_source: np.ndarray, prior_target: np.ndarray, n: int, seed: int = 0):
+    """Rows drawn with ``prior_target`` from unit Gaussians at 1.5·e_k (K = 7), and their exact posteriors
+    under ``prior_source``: calibrated at the source, shifted only in the class shares."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(7, size=n, p=prior_target)
+    x = rng.normal(size=(n, 7)) + 1.5 * np.eye(7)[y]
+    log_lik = -0.5 * ((x[:, None, :] - 1.5 * np.eye(7)[None]) ** 2).sum(axis=2)
+    p = np.exp(log_lik - log_lik.max(axis=1, keepdims=True)) * prior_source
+    return p / p.sum(axis=1, keepdims=True), y
+
+
+def test_label_shift_em_recovers_a_shifted_prior_from_calibrated_posteriors():
+    from benchmarks.face_cnn_adabn import label_shift_em
+
+    source = np.full(7, 1 / 7)
+    target = np.array([0.4, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05])
+    p, y = _posteriors(source, target, 8000)
+    q, w = label_shift_em(p, prior=source)
+    assert np.allclose(w, target, atol=0.03)
+    assert np.allclose(q.sum(axis=1), 1.0) and (q >= 0).all()
+    assert (q.argmax(1) == y).mean() > (p.argmax(1) == y).mean()  # re-weighted to the right shares: more right
+
+
+def test_label_shift_em_changes_nothing_when_the_shares_did_not_move():
+    from benchmarks.face_cnn_adabn import label_shift_em
+
+    source = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.05])
+    p, _ = _posteriors(source, source, 8000)
+    q, w = label_shift_em(p, prior=source)
+    assert np.allclose(w, source, atol=0.03)
+    assert np.abs(q - p).max() < 0.1
