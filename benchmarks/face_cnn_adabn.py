@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.face_cnn_views import LOCO, evaluation_sets  # noqa: E402
-from multimodal_fer.labels import EMOTIONS, EMOTIONS_5  # noqa: E402
+from multimodal_fer.labels import EMOTIONS  # noqa: E402
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/face_cnn_adabn.py"
@@ -66,19 +66,22 @@ SUBJECT_CORPORA = ("ckplus48", "muxspace")
 VARIANTS = ("plain", "corpus", "corpus_half", *(f"chunk_{n}" for n in CHUNKS))
 
 
-def batch_norms(net) -> list:
-    """The network's ``BatchNorm2d`` layers, in order."""
-    import torch
-
-    return [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-
-
-def adapted(net, crops: np.ndarray, *, keep: float = 0.0):
+def adapted(net, crops: np.ndarray):
     """:func:`training.face_cnn.adapt_batch_norm` in batches of ``BATCH``: a copy of ``net`` with the batch-norm
-    statistics of ``crops`` and their mirror images (``keep`` of its own mixed in)."""
+    statistics of ``crops`` and their mirror images."""
     from training.face_cnn import adapt_batch_norm
 
-    return adapt_batch_norm(net, crops, keep=keep, batch=BATCH)
+    return adapt_batch_norm(net, crops, batch=BATCH)
+
+
+def full_and_half(nets, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CNN member's probabilities (N, 7) with the crops' own batch-norm statistics (full) and with half the
+    networks' own, half theirs (half); the statistics are estimated once for both."""
+    from training.face_cnn import blend_batch_norm
+
+    full = [adapted(n, crops) for n in nets]
+    half = [blend_batch_norm(n, f, keep=0.5) for n, f in zip(nets, full)]
+    return member_proba(full, crops), member_proba(half, crops)
 
 
 def member_proba(nets, crops: np.ndarray) -> np.ndarray:
@@ -95,18 +98,20 @@ def chunks_of(n: int, size: int, rng) -> list[np.ndarray]:
     return [order[i * size : (i + 1) * size] if i < k - 1 else order[i * size :] for i in range(k)]
 
 
-def variant_proba(nets, crops: np.ndarray, variant: str) -> np.ndarray:
-    """The CNN member's probabilities (N, 7) of one ``VARIANTS`` entry."""
-    if variant == "plain":
-        return member_proba(nets, crops)
-    if variant in ("corpus", "corpus_half"):
-        keep = 0.5 if variant == "corpus_half" else 0.0
-        return member_proba([adapted(n, crops, keep=keep) for n in nets], crops)
-    size = int(variant.split("_")[1])
-    out = np.zeros((len(crops), 7))
-    for rows in chunks_of(len(crops), size, np.random.default_rng(SEED)):
-        out[rows] = member_proba([adapted(n, crops[rows]) for n in nets], crops[rows])
-    return out
+def variant_probas(nets, crops: np.ndarray, variants: tuple[str, ...] = VARIANTS) -> dict[str, np.ndarray]:
+    """The CNN member's probabilities (N, 7) of each of ``variants`` (``VARIANTS`` entries)."""
+    out = {}
+    if "plain" in variants:
+        out["plain"] = member_proba(nets, crops)
+    if {"corpus", "corpus_half"} & set(variants):
+        out["corpus"], out["corpus_half"] = full_and_half(nets, crops)
+    for size in CHUNKS:
+        if f"chunk_{size}" in variants:
+            p = np.zeros((len(crops), 7))
+            for rows in chunks_of(len(crops), size, np.random.default_rng(SEED)):
+                p[rows] = member_proba([adapted(n, crops[rows]) for n in nets], crops[rows])
+            out[f"chunk_{size}"] = p
+    return {v: out[v] for v in variants}
 
 
 def scores(p: np.ndarray, y: np.ndarray) -> dict:
@@ -122,12 +127,12 @@ def unseen_corpora(nets, sets: dict, version: str, cache_dir: Path) -> dict:
     for key, (x, y) in sets.items():
         cache = cache_dir / f"adabn-{version}-{key}-{len(y)}.npz"
         p = dict(np.load(cache)) if cache.exists() else {}
-        for v in VARIANTS:
-            if v not in p:
-                t = time.perf_counter()
-                p[v] = variant_proba(nets, x, v)
-                print(f"  {key} {v}: {time.perf_counter() - t:.0f} s", flush=True)
-                np.savez_compressed(cache, **p)
+        missing = tuple(v for v in VARIANTS if v not in p)
+        if missing:
+            t = time.perf_counter()
+            p.update(variant_probas(nets, x, missing))
+            print(f"  {key} {', '.join(missing)}: {time.perf_counter() - t:.0f} s", flush=True)
+            np.savez_compressed(cache, **p)
         out[key] = {"n": int(len(y)), **{v: scores(p[v], y) for v in VARIANTS}}
         if key == "meta_holdout":  # the model's own class prior, on training faces it never trained on
             prior = p["plain"].mean(axis=0)
@@ -159,8 +164,7 @@ def subject_sessions(nets, crops: np.ndarray, y: np.ndarray, subjects: np.ndarra
     for s in np.unique(subjects):
         rows = np.flatnonzero(subjects == s)
         if len(rows) >= MIN_FACES:
-            full[rows] = member_proba([adapted(n, crops[rows]) for n in nets], crops[rows])
-            half[rows] = member_proba([adapted(n, crops[rows], keep=0.5) for n in nets], crops[rows])
+            full[rows], half[rows] = full_and_half(nets, crops[rows])
             adapted_rows[rows] = True
     acc = {k: round(float((q.argmax(1) == y).mean()), 4) for k, q in (("plain", plain), ("full", full), ("half", half))}
     on_adapted = {k: round(float((q[adapted_rows].argmax(1) == y[adapted_rows]).mean()), 4)
@@ -179,10 +183,9 @@ def single_emotion(nets, crops: np.ndarray, y: np.ndarray) -> dict:
             continue
         for _ in range(SINGLE_REPEATS):
             rows = rng.choice(pool, SINGLE_SIZE, replace=False)
-            hits["plain"].append(member_proba(nets, crops[rows]).argmax(1) == k)
-            hits["full"].append(member_proba([adapted(n, crops[rows]) for n in nets], crops[rows]).argmax(1) == k)
-            hits["half"].append(member_proba([adapted(n, crops[rows], keep=0.5) for n in nets],
-                                             crops[rows]).argmax(1) == k)
+            full, half = full_and_half(nets, crops[rows])
+            for name, q in (("plain", member_proba(nets, crops[rows])), ("full", full), ("half", half)):
+                hits[name].append(q.argmax(1) == k)
     return {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
 
 
@@ -230,7 +233,7 @@ def plot(payload: dict, path: Path) -> None:
         for j, (variant, label) in enumerate(PLOTTED):
             recall = res[variant]["recall"]
             xs = [i + (j - (len(PLOTTED) - 1) / 2) * width for i in range(len(emotions))]
-            ax.bar(xs, [recall.get(str(i), recall.get(i, 0.0)) for i in range(len(emotions))], width, color=f"C{j}",
+            ax.bar(xs, [recall.get(str(i), 0.0) for i in range(len(emotions))], width, color=f"C{j}",
                    label=f"{label} ({res[variant]['accuracy']:.3f})")
         ax.axhline(0.30, color="k", lw=0.8, ls="--")
         ax.set_xticks(range(len(emotions)), emotions, rotation=45, fontsize=8)
@@ -246,14 +249,12 @@ def plot(payload: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def five_class_accuracy(p: np.ndarray, y: np.ndarray) -> float | None:
-    """Accuracy over ``EMOTIONS_5`` as the model card counts it: rows whose label is one of the five, argmax over
-    those five columns."""
-    cols = [EMOTIONS.index(e) for e in EMOTIONS_5]
-    keep = np.isin(y, cols)
-    if not keep.any():
-        return None
-    return round(float((np.array(cols)[p[keep][:, cols].argmax(1)] == y[keep]).mean()), 4)
+def five_class_accuracy(p: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy over ``EMOTIONS_5`` as ``mfer evaluate face`` counts it (rows labelled with one of the five, argmax
+    over those five columns)."""
+    from multimodal_fer.face.evaluate import _accuracy_5class
+
+    return _accuracy_5class([EMOTIONS[k] for k in y], p, np.ones(len(y), bool))[0]
 
 
 def posed_corpora(data: Path, stand_in) -> dict:
@@ -266,8 +267,7 @@ def posed_corpora(data: Path, stand_in) -> dict:
         table, _, found, crops = FC.corpus(data, name)
         x, y = crops[found], table["y"].to_numpy()[found]
         out[name] = {"n": int(len(y))}
-        for variant in ("plain", "corpus", "corpus_half"):
-            p = variant_proba([stand_in], x, variant)
+        for variant, p in variant_probas([stand_in], x, ("plain", "corpus", "corpus_half")).items():
             out[name][variant] = {**scores(p, y), "accuracy_5": five_class_accuracy(p, y),
                                   "share_predicted_neutral": round(float((p.argmax(1) == 0).mean()), 4)}
         print(name, "whole corpus, stand-in", {v: out[name][v]["accuracy"] for v in ("plain", "corpus", "corpus_half")},

@@ -1,12 +1,15 @@
-"""benchmarks/face_cnn_adabn.py: re-estimating the CNN's batch-norm statistics on target faces changes those
-statistics only, to the target's, leaves the shipped network alone, and the chunks cover every face once."""
+"""benchmarks/face_cnn_adabn.py and training.face_cnn.adapt_batch_norm: re-estimating the CNN's batch-norm
+statistics on target faces changes those statistics only, to the target's, leaves the shipped network alone,
+and the chunks cover every face once."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmarks.face_cnn_adabn import adapted, batch_norms, chunks_of, member_proba, variant_proba  # noqa: E402
+from benchmarks.face_cnn_adabn import chunks_of, member_proba, variant_probas  # noqa: E402
+from training.face_cnn import adapt_batch_norm as adapted  # noqa: E402
+from training.face_cnn import batch_norms  # noqa: E402
 
 
 def network(seed: int = 0):
@@ -66,7 +69,7 @@ def test_chunks_cover_every_row_once_and_hold_at_least_their_size(n, size):
 
 @pytest.mark.parametrize("variant", ["plain", "corpus", "corpus_half", "chunk_64"])
 def test_every_variant_gives_probability_rows(variant):
-    p = variant_proba([network(0), network(1)], crops(70), variant)
+    p = variant_probas([network(0), network(1)], crops(70), (variant,))[variant]
     assert p.shape == (70, 7)
     assert np.all(p >= 0) and np.allclose(p.sum(1), 1.0)
 

@@ -100,11 +100,18 @@ def fixed_view(x, *, zoom: float = 1.0, rotation_deg: float = 0.0, shift_x: floa
     return tf.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def batch_norms(net) -> list:
+    """The network's ``BatchNorm2d`` layers, in order."""
+    import torch
+
+    return [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
 def adapt_batch_norm(net, crops: np.ndarray, *, keep: float = 0.0, batch: int = 256):
     """A copy of ``net`` (eval mode) whose batch-norm statistics are re-estimated on unlabelled target faces
     (AdaBN, Li et al. 2016): ``crops`` (N, S, S) uint8 and their mirror images, cumulative means of the
-    per-batch statistics, each layer fed by the adapted layers before it; then mixed with the network's own,
-    ``keep`` · own + (1 − ``keep``) · target. Weights are unchanged; runs on the network's device.
+    per-batch statistics, each layer fed by the adapted layers before it; then mixed with the network's own
+    (:func:`blend_batch_norm`, ``keep`` of its own). Weights are unchanged; runs on the network's device.
     ``benchmarks/face_cnn_adabn.py`` and :mod:`training.face_device` report it (not shipped)."""
     import copy
 
@@ -114,9 +121,7 @@ def adapt_batch_norm(net, crops: np.ndarray, *, keep: float = 0.0, batch: int = 
 
     new = copy.deepcopy(net).eval()
     device = next(new.parameters()).device
-    layers = [m for m in new.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    own = [(m.running_mean.clone(), m.running_var.clone()) for m in layers]
-    for m in layers:
+    for m in batch_norms(new):
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches
         m.train()
@@ -124,10 +129,18 @@ def adapt_batch_norm(net, crops: np.ndarray, *, keep: float = 0.0, batch: int = 
         for s in range(0, len(crops), batch):
             x = standardise_tensor(torch.from_numpy(np.ascontiguousarray(crops[s : s + batch])).to(device))
             new(torch.cat([x, torch.flip(x, dims=[3])]))
-    for m, (mean, var) in zip(layers, own):
-        m.running_mean.mul_(1.0 - keep).add_(keep * mean)
-        m.running_var.mul_(1.0 - keep).add_(keep * var)
-        m.eval()
+    return blend_batch_norm(net, new, keep=keep) if keep else new.eval()
+
+
+def blend_batch_norm(own, target, *, keep: float):
+    """A copy of ``target`` (eval mode; :func:`adapt_batch_norm` with ``keep`` 0) whose batch-norm statistics are
+    ``keep`` · ``own``'s + (1 − ``keep``) · its own: the target's statistics estimated once, mixed at no cost."""
+    import copy
+
+    new = copy.deepcopy(target).eval()
+    for m, o in zip(batch_norms(new), batch_norms(own)):
+        m.running_mean.mul_(1.0 - keep).add_(keep * o.running_mean)
+        m.running_var.mul_(1.0 - keep).add_(keep * o.running_var)
     return new
 
 
