@@ -155,8 +155,8 @@ NOT_PRODUCED = {"recording_sha256", "patient_id", "session_id", "source_uri", "r
 #: The speech recogniser (CTranslate2) and the voice features compute slightly differently on different CPUs:
 #: the same commit and models gave 2 utterances on one 2-core machine and 3 on another (2026-12-01), and
 #: other voice probabilities in the second decimal. So what they produce, and all that is derived from them,
-#: is held here to its columns (other tests check its properties); the face path, the windows, prosody and
-#: voice activity are held to the digit.
+#: is held here to its columns (other tests check its properties); the windows, prosody and voice activity are
+#: held to the digit, the face path's numbers within a tolerance (:data:`FACE_ARITHMETIC_TOLERANCE`).
 RECOGNISER_TABLES = {"utterances", "words", "moments"}
 RECOGNISER_PREFIXES = ("p_text_", "p_voice_", "p_fused_", "w_", "share_")
 RECOGNISER_COLUMNS = {"fused_label", "fused_confidence", "valence", "arousal", "valence_mean", "valence_std",
@@ -166,6 +166,24 @@ RECOGNISER_COLUMNS = {"fused_label", "fused_confidence", "valence", "arousal", "
 def machine_dependent(table: str, column: str) -> bool:
     """Whether ``table.column`` depends on the recogniser's or the voice model's arithmetic."""
     return table in RECOGNISER_TABLES or column.startswith(RECOGNISER_PREFIXES) or column in RECOGNISER_COLUMNS
+
+
+#: The face path's numbers depend on arithmetic that differs between CPUs too (MediaPipe's TFLite kernels or the
+#: H.264 round trip of the generated recording; not told apart): on 2026-12-03 an AMD EPYC (AVX2, no AVX-512) gave the reference's rows, faces found, face labels and
+#: nulls exactly, but each face probability off by up to 0.007 a row (and 0.1° of yaw, 0.005 of the detector's
+#: confidence, 0.0015 of mouth opening, 0.008 of the session's expressivity). Those columns are held to their sum
+#: within a tolerance a row (about three times what was seen; a per-row unit of the column), the rest of the face
+#: path (rows, faces, labels, nulls) to the digit.
+FACE_ARITHMETIC_TOLERANCE = {"p_face_": 0.02, "_deg": 0.5, "face_confidence": 0.02, "mouth_open": 0.005,
+                             "expressivity_mean": 0.03}
+
+
+def face_tolerance(column: str) -> float | None:
+    """The per-row tolerance of a face-arithmetic column's sum (:data:`FACE_ARITHMETIC_TOLERANCE`), else None."""
+    for key, tol in FACE_ARITHMETIC_TOLERANCE.items():
+        if column.startswith(key) or column.endswith(key):
+            return tol
+    return None
 
 
 def rows_digest(tables: dict[str, pd.DataFrame]) -> dict:
@@ -224,6 +242,10 @@ def test_real_models_give_the_reference_rows(tmp_path):
             mine = got[name]["columns"][col]
             if isinstance(value, dict):
                 assert mine["nulls"] == value["nulls"], (name, col)
+                tol = face_tolerance(col)
+                if tol is not None:
+                    assert abs(mine["sum"] - value["sum"]) <= tol * table["rows"], (name, col, mine, value)
+                    continue
                 assert mine["sum"] == pytest.approx(value["sum"], rel=1e-6, abs=1e-6), (name, col)
             else:
                 assert mine == value, (name, col)
