@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.face_cnn_views import LOCO, evaluation_sets  # noqa: E402
+from benchmarks.face_cnn_views import LOCO, shipped_cnns_and_sets  # noqa: E402
 from multimodal_fer.labels import EMOTIONS  # noqa: E402
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 
@@ -286,22 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         plot(json.loads(args.out.read_text()), args.plot)
         print(f"wrote {args.plot}")
         return 0
-    import joblib
 
     from benchmarks import face_calibration as FC
-    from multimodal_fer.face import cnn
-    from multimodal_fer.face.model import ARTEFACT_NAME, FACE_ARTEFACTS, FaceModel, cnn_states
-    from multimodal_fer.labels import N_EMOTIONS
     from training import face as T
-    from training import face_multicorpus as MC
 
     t0 = time.perf_counter()
-    version = FaceModel.version_of_artefact(FACE_ARTEFACTS / ARTEFACT_NAME)
-    spec = joblib.load(FACE_ARTEFACTS / ARTEFACT_NAME)["cnn"]
-    nets = [cnn.from_state(s, tuple(spec["widths"]), N_EMOTIONS) for s in cnn_states(spec)]
-    d = MC.load_all(args.data / "faces", log=lambda *a: None)
-    tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
-    unseen = unseen_corpora(nets, evaluation_sets(d, tr), version, T.CACHE_DIR)
+    version, nets, sets = shipped_cnns_and_sets(args.data / "faces")
+    unseen = unseen_corpora(nets, sets, version, T.CACHE_DIR)
     loco_mean = {v: round(float(np.mean([unseen[k][v]["accuracy"] for k in LOCO])), 4)
                  for v in (*VARIANTS, "label_shift_em")}
     helps = {v: bool(loco_mean[v] - loco_mean["plain"] >= 0.01

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.face_cnn_views import LOCO, evaluation_sets  # noqa: E402
+from benchmarks.face_cnn_views import LOCO, shipped_cnns_and_sets  # noqa: E402
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_cnn_tta.py"
@@ -120,21 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=SHARED_DATA / "faces")
     ap.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results" / "face_cnn_tta.json")
     args = ap.parse_args(argv)
-    import joblib
-
-    from multimodal_fer.face import cnn
-    from multimodal_fer.face.model import ARTEFACT_NAME, FACE_ARTEFACTS, FaceModel, cnn_states
-    from multimodal_fer.labels import N_EMOTIONS
     from training import face as T
-    from training import face_multicorpus as MC
 
     t0 = time.perf_counter()
-    version = FaceModel.version_of_artefact(FACE_ARTEFACTS / ARTEFACT_NAME)
-    spec = joblib.load(FACE_ARTEFACTS / ARTEFACT_NAME)["cnn"]
-    nets = [cnn.from_state(s, tuple(spec["widths"]), N_EMOTIONS) for s in cnn_states(spec)]
-    d = MC.load_all(args.data, log=lambda *a: None)
-    tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
-    sets = evaluation_sets(d, tr)
+    version, nets, sets = shipped_cnns_and_sets(args.data)
     results: dict[str, dict] = {}
     recall: dict[str, dict] = {k: {} for k in sets}  # lowest class recall of each variant
     for key, (x, y) in sets.items():

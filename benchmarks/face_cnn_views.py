@@ -53,6 +53,25 @@ def evaluation_sets(d: dict, tr: dict) -> dict[str, tuple[np.ndarray, np.ndarray
     return sets
 
 
+def shipped_cnns_and_sets(faces: Path) -> tuple[str, list, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The shipped face artefact's version, its CNN members (eval mode, one a seed) and :func:`evaluation_sets` of
+    the corpora under ``faces`` (``../shared/data/faces``)."""
+    import joblib
+
+    from multimodal_fer.face import cnn
+    from multimodal_fer.face.model import ARTEFACT_NAME, FACE_ARTEFACTS, FaceModel, cnn_states
+    from multimodal_fer.labels import N_EMOTIONS
+    from training import face as T
+    from training import face_multicorpus as MC
+
+    version = FaceModel.version_of_artefact(FACE_ARTEFACTS / ARTEFACT_NAME)
+    spec = joblib.load(FACE_ARTEFACTS / ARTEFACT_NAME)["cnn"]
+    nets = [cnn.from_state(s, tuple(spec["widths"]), N_EMOTIONS) for s in cnn_states(spec)]
+    d = MC.load_all(faces, log=lambda *a: None)
+    tr = T.cnn_training_data(d["corpora"], d["splits"], d["crops"])
+    return version, nets, evaluation_sets(d, tr)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=SHARED_DATA / "faces")
