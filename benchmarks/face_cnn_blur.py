@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.face_calibration_quality import crop_quality  # noqa: E402
-from benchmarks.face_cnn_views import LOCO, shipped_cnns_and_sets  # noqa: E402
+from benchmarks.face_cnn_views import LOCO, cached_probabilities, shipped_cnns_and_sets  # noqa: E402
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_cnn_blur.py"
@@ -122,17 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     version, nets, sets = shipped_cnns_and_sets(args.data)
-    threshold = float(np.quantile(crop_quality(sets["meta_holdout"][0])["sharpness"], ADAPTIVE_QUANTILE))
+    high_freq = {key: crop_quality(x)["sharpness"] for key, (x, _) in sets.items()}
+    threshold = float(np.quantile(high_freq["meta_holdout"], ADAPTIVE_QUANTILE))
     results: dict[str, dict] = {}
     recall: dict[str, dict] = {}
     for key, (x, y) in sets.items():
-        cache = T.CACHE_DIR / f"blur-{version}-{key}-{len(y)}.npz"
-        if cache.exists():
-            p = dict(np.load(cache))
-        else:
-            p = blur_probabilities(nets, x)
-            np.savez_compressed(cache, **p)
-        blur_rows = crop_quality(x)["sharpness"] > threshold
+        p = cached_probabilities(T.CACHE_DIR / f"blur-{version}-{key}-{len(y)}.npz", blur_probabilities, nets, x)
+        blur_rows = high_freq[key] > threshold
         results[key] = {"n": int(len(y)), "share_blurred_adaptive": round(float(blur_rows.mean()), 4)}
         recall[key] = {}
         for variant, q in variant_probas(p, len(nets), blur_rows).items():
@@ -140,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             results[key][variant] = round(float((pred == y).mean()), 4)
             recall[key][variant] = {EMOTIONS[k]: round(float((pred[y == k] == k).mean()), 4) for k in np.unique(y)}
         print(key, results[key], flush=True)
-    variants = [v for v in results["meta_holdout"] if v not in ("n", "share_blurred_adaptive")]
+    variants = list(recall["meta_holdout"])
     loco_mean = {v: round(float(np.mean([results[k][v] for k in LOCO])), 4) for v in variants}
     payload = {"model_version": version, "results": results, "loco_mean": loco_mean, "class_recall": recall,
                "rule": {"gain_points": GAIN_POINTS, "holdout_loss_points": HOLDOUT_LOSS_POINTS,

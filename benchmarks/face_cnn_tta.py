@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.face_cnn_views import LOCO, shipped_cnns_and_sets  # noqa: E402
+from benchmarks.face_cnn_views import LOCO, cached_probabilities, shipped_cnns_and_sets  # noqa: E402
 from multimodal_fer.paths import REPO_DIR, SHARED_DATA  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/face_cnn_tta.py"
@@ -127,12 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     recall: dict[str, dict] = {k: {} for k in sets}  # lowest class recall of each variant
     for key, (x, y) in sets.items():
-        cache = T.CACHE_DIR / f"tta-{version}-{key}-{len(y)}.npz"
-        if cache.exists():
-            p = dict(np.load(cache))
-        else:
-            p = view_probabilities(nets, x)
-            np.savez_compressed(cache, **p)
+        p = cached_probabilities(T.CACHE_DIR / f"tta-{version}-{key}-{len(y)}.npz", view_probabilities, nets, x)
         results[key] = {"n": int(len(y))}
         for variant, views in VARIANTS.items():
             q = np.mean([p[f"{i}/{v}"] for i in range(len(nets)) for v in views], axis=0)

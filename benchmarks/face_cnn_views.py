@@ -53,6 +53,15 @@ def evaluation_sets(d: dict, tr: dict) -> dict[str, tuple[np.ndarray, np.ndarray
     return sets
 
 
+def cached_probabilities(cache: Path, compute, *args) -> dict[str, np.ndarray]:
+    """The arrays saved in ``cache`` (an ``.npz``), or ``compute(*args)``'s, saved there first."""
+    if cache.exists():
+        return dict(np.load(cache))
+    p = compute(*args)
+    np.savez_compressed(cache, **p)
+    return p
+
+
 def shipped_cnns_and_sets(faces: Path) -> tuple[str, list, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The shipped face artefact's version, its CNN members (eval mode, one a seed) and :func:`evaluation_sets` of
     the corpora under ``faces`` (``../shared/data/faces``)."""

@@ -55,3 +55,17 @@ def test_rule_needs_a_point_on_average_no_corpus_lower_and_the_hold_out_kept():
     assert not passes_rule(res((0.5, 0.4, 0.5), (0.505, 0.405, 0.505)), "v")  # +0.5 point
     assert not passes_rule(res((0.5, 0.4, 0.5), (0.55, 0.399, 0.55)), "v")  # one corpus lower
     assert not passes_rule(res((0.5, 0.4, 0.5), (0.52, 0.42, 0.52), (0.7, 0.69)), "v")  # hold-out −1 point
+
+
+def test_probabilities_are_computed_once_then_read_from_the_cache(tmp_path):
+    from benchmarks.face_cnn_views import cached_probabilities
+
+    calls = []
+
+    def compute(a):
+        calls.append(a)
+        return {"0/0.0/crop": np.full((2, 7), a / 7)}
+
+    first = cached_probabilities(tmp_path / "p.npz", compute, 1.0)
+    again = cached_probabilities(tmp_path / "p.npz", compute, 2.0)
+    assert calls == [1.0] and np.array_equal(first["0/0.0/crop"], again["0/0.0/crop"])
