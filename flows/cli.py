@@ -65,14 +65,35 @@ def local_workers(spec: str) -> int:
     return int(text)
 
 
+#: What the scheduler of a ``--dask local:N`` cluster serves over HTTP: its health check only. Without a
+#: dashboard, Dask still opens 127.0.0.1:8787 with its info, JSON and metrics pages (workers, their logs,
+#: call stacks), readable by any user of the machine; a run does not need them.
+LOCAL_SCHEDULER_HTTP_ROUTES = ("distributed.http.health",)
+
+
+def local_cluster(**cluster_kwargs):
+    """A ``distributed.LocalCluster`` whose scheduler serves :data:`LOCAL_SCHEDULER_HTTP_ROUTES` only and whose
+    INFO lines (each start, connection and close) stay out of the console; Dask's warnings still show."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    with dask.config.set({"distributed.scheduler.http.routes": list(LOCAL_SCHEDULER_HTTP_ROUTES)}):
+        return LocalCluster(**cluster_kwargs)
+
+
 def dask_runner(spec: str):
-    """A Prefect DaskTaskRunner: ``local:N`` starts a local cluster of N worker processes, else a scheduler address."""
+    """A Prefect DaskTaskRunner: ``local:N`` starts a local cluster of N worker processes
+    (:func:`local_cluster`), else a scheduler address."""
     from prefect_dask import DaskTaskRunner
 
     if spec.startswith("local:"):
         n = local_workers(spec)
         return DaskTaskRunner(
-            cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+            cluster_class=local_cluster,
+            cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None},
         )
     return DaskTaskRunner(address=spec)
 

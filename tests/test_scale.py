@@ -126,6 +126,28 @@ def test_dask_cluster_gives_the_same_rows(tmp_path):
     assert _table(ref, q_words) == _table(dask_db, q_words)
 
 
+def test_local_cluster_serves_only_its_health_check_and_keeps_quiet(caplog):
+    """``--dask local:N`` opens no info / JSON / metrics pages (workers, their logs, call stacks) on the machine and
+    prints none of Dask's INFO lines; the health check still answers."""
+    import logging
+    import urllib.error
+    import urllib.request
+
+    from multimodal_fer_flows.cli import dask_runner, local_cluster
+
+    assert dask_runner("local:2").cluster_class is local_cluster
+    with local_cluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        base = f"http://127.0.0.1:{cluster.scheduler_info['services']['dashboard']}"
+        with urllib.request.urlopen(base + "/health", timeout=10) as reply:
+            assert reply.read() == b"ok"
+        for path in ("/info/main/workers.html", "/json/counts.json", "/metrics", "/status"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + path, timeout=10)
+            assert refused.value.code == 404, path
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+    assert not chatter, chatter[:3]
+
+
 @pytest.mark.slow
 def test_two_runs_at_once_never_double_process(tmp_path):
     bucket = tmp_path / "bucket"
